@@ -1,0 +1,475 @@
+"""The abstract syntax tree of the brief language.
+
+Owns the node types: frozen dataclasses, each with the `span` of source it came from. They are
+built by the one Transformer in `lang/parser.py` and never mutated; checks read them, the
+compiler and the formatter walk them. Settings of a block are kept in source order as a tuple
+of typed items (duplicates included) so the checker can report a setting given twice instead of
+one silently winning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Iterator, TypeVar, Union
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range of source text: 1-based line and column, end exclusive; offsets into the text."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+# ── values ────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """A number with an optional unit: `42`, `0.5`, `60%`, `24px`."""
+
+    span: Span
+    value: float
+    unit: str  # "", "%" or "px"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    """A quoted string; `value` is unescaped, `text` is as written (quotes included)."""
+
+    span: Span
+    value: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    span: Span
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class HexColor:
+    """A colour as written: `#C8102E`. The checker validates it is 3 or 6 hex digits."""
+
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    span: Span
+    width: Num
+    height: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    span: Span
+    text: str
+
+
+# ── regions ───────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    span: Span
+    x0: Num
+    y0: Num
+    x1: Num
+    y1: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    span: Span
+    position: Name
+    size: Size
+    margin: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class Mask:
+    span: Span
+    path: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Around:
+    span: Span
+    component: Name
+    band: Num
+
+
+RegionSpec = Union[Full, Box, Anchor, Mask, Around]
+
+
+# ── settings (one line each inside a block) ───────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    keyword: ClassVar[str] = "prompt"
+    span: Span
+    text: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Negative:
+    keyword: ClassVar[str] = "negative"
+    span: Span
+    text: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    keyword: ClassVar[str] = "asset"
+    span: Span
+    path: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    keyword: ClassVar[str] = "region"
+    span: Span
+    spec: RegionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Z:
+    keyword: ClassVar[str] = "z"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    keyword: ClassVar[str] = "seed"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    keyword: ClassVar[str] = "steps"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Strength:
+    keyword: ClassVar[str] = "strength"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    keyword: ClassVar[str] = "context"
+    span: Span
+    value: Name
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    keyword: ClassVar[str] = "fit"
+    span: Span
+    value: Name
+
+
+@dataclass(frozen=True, slots=True)
+class Opacity:
+    keyword: ClassVar[str] = "opacity"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Feather:
+    keyword: ClassVar[str] = "feather"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class SkuColor:
+    keyword: ClassVar[str] = "color"
+    span: Span
+    color: Name
+    within: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Canvas:
+    keyword: ClassVar[str] = "canvas"
+    span: Span
+    size: Size
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    keyword: ClassVar[str] = "backend"
+    span: Span
+    name: Name
+    model: Str | None
+    revision: Str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BrandRef:
+    keyword: ClassVar[str] = "brand"
+    span: Span
+    name: Name
+
+
+@dataclass(frozen=True, slots=True)
+class BrandColor:
+    keyword: ClassVar[str] = "color"
+    span: Span
+    name: Name
+    color: HexColor
+
+
+@dataclass(frozen=True, slots=True)
+class Logo:
+    keyword: ClassVar[str] = "logo"
+    span: Span
+    path: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Clearspace:
+    keyword: ClassVar[str] = "clearspace"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Safezone:
+    keyword: ClassVar[str] = "safezone"
+    span: Span
+    value: Num
+
+
+# ── edit operations ───────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Inpaint:
+    keyword: ClassVar[str] = "inpaint"
+    span: Span
+    region: RegionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    keyword: ClassVar[str] = "remove"
+    span: Span
+    region: RegionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Recolor:
+    keyword: ClassVar[str] = "recolor"
+    span: Span
+    component: Name
+    target: Name | HexColor
+
+
+@dataclass(frozen=True, slots=True)
+class Harmonize:
+    keyword: ClassVar[str] = "harmonize"
+    span: Span
+    component: Name
+    band: Num
+
+
+EditOp = Union[Inpaint, Remove, Recolor, Harmonize]
+EDIT_OPS = (Inpaint, Remove, Recolor, Harmonize)
+
+
+# ── checks (brand rules) ──────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPalette:
+    keyword: ClassVar[str] = "palette"
+    span: Span
+    within: Num | None
+    coverage: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckColor:
+    keyword: ClassVar[str] = "color"
+    span: Span
+    component: Name
+
+
+@dataclass(frozen=True, slots=True)
+class CheckClearspace:
+    keyword: ClassVar[str] = "clearspace"
+    span: Span
+    component: Name
+    factor: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSafezone:
+    keyword: ClassVar[str] = "safezone"
+    span: Span
+    margin: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMinsize:
+    keyword: ClassVar[str] = "minsize"
+    span: Span
+    component: Name
+    size: Size
+
+
+CheckRule = Union[CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize]
+CHECK_RULES = (CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize)
+
+
+# ── blocks ────────────────────────────────────────────────────────────────────
+
+T = TypeVar("T")
+
+
+class _Block:
+    """Lookup helpers shared by the block nodes, whose settings live in `items`."""
+
+    __slots__ = ()
+    items: tuple
+
+    def all(self, kind: type[T]) -> Iterator[T]:
+        return (item for item in self.items if isinstance(item, kind))
+
+    def first(self, kind: type[T]) -> T | None:
+        return next(self.all(kind), None)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixValue:
+    span: Span
+    name: Name
+    text: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    keyword: ClassVar[str] = "matrix"
+    span: Span
+    name: Name
+    values: tuple[MatrixValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Component(_Block):
+    keyword: ClassVar[str] = "component"
+    span: Span
+    name: Name
+    items: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Edit(_Block):
+    keyword: ClassVar[str] = "edit"
+    span: Span
+    name: Name
+    items: tuple
+
+    @property
+    def ops(self) -> list[EditOp]:
+        return [item for item in self.items if isinstance(item, EDIT_OPS)]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    keyword: ClassVar[str] = "output"
+    span: Span
+    name: Name
+    size: Size
+    mode: Name
+
+
+@dataclass(frozen=True, slots=True)
+class Brand(_Block):
+    keyword: ClassVar[str] = "brand"
+    span: Span
+    name: Name
+    items: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Brief(_Block):
+    keyword: ClassVar[str] = "brief"
+    span: Span
+    name: Name
+    items: tuple
+
+    @property
+    def components(self) -> list[Component]:
+        return list(self.all(Component))
+
+    @property
+    def edits(self) -> list[Edit]:
+        return list(self.all(Edit))
+
+    @property
+    def checks(self) -> list[CheckRule]:
+        return [item for item in self.items if isinstance(item, CHECK_RULES)]
+
+    @property
+    def outputs(self) -> list[Output]:
+        return list(self.all(Output))
+
+    @property
+    def matrices(self) -> list[Matrix]:
+        return list(self.all(Matrix))
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    keyword: ClassVar[str] = "use"
+    span: Span
+    path: Str
+
+
+@dataclass(frozen=True, slots=True)
+class Module(_Block):
+    """One parsed file: its top-level items in order, and its comments (for the formatter)."""
+
+    span: Span
+    path: str
+    items: tuple
+    comments: tuple[Comment, ...]
+
+    @property
+    def uses(self) -> list[Use]:
+        return list(self.all(Use))
+
+    @property
+    def brands(self) -> list[Brand]:
+        return list(self.all(Brand))
+
+    @property
+    def briefs(self) -> list[Brief]:
+        return list(self.all(Brief))

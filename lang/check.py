@@ -1,0 +1,423 @@
+"""Checking: the semantic rules of the language, as small pure functions over the AST.
+
+Each check takes a `Scope` (one module, the brands it can see, the loaded program) and yields
+diagnostics; none mutates anything. They are listed in `CHECKS` and all run, so one pass reports
+every problem; `check_program` raises them together. Numbers and geometry are checked in
+`lang/check_values.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import networkx as nx
+
+from . import ast
+from .check_values import check_values
+from .diagnostics import Diagnostic, DiagnosticError, did_you_mean, error, sort_key, warning
+from .geometry import ANCHORS
+from .load import Program
+from .paths import resolve
+
+BACKENDS = ("draft", "diffusers")
+FITS = ("contain", "cover", "stretch")
+CONTEXTS = ("scene", "none")
+OUTPUT_MODES = ("outpaint", "crop", "fit")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+MAX_VARIANTS = 4096
+HEX_RE = re.compile(r"#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
+PLACEHOLDER_RE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+@dataclass(frozen=True)
+class Scope:
+    program: Program
+    module: ast.Module
+    brands: dict[str, ast.Brand]  # visible here: this file's and those of files it uses
+    known_brands: dict[str, str]  # every loaded brand → the file defining it (for hints)
+
+    @property
+    def folder(self) -> Path:
+        return self.program.dir_of(self.module)
+
+
+def brand_colors(brand: ast.Brand | None) -> dict[str, ast.BrandColor]:
+    return {c.name.value: c for c in brand.all(ast.BrandColor)} if brand else {}
+
+
+def brief_brand(scope: Scope, brief: ast.Brief) -> ast.Brand | None:
+    ref = brief.first(ast.BrandRef)
+    return scope.brands.get(ref.name.value) if ref else None
+
+
+def placeholders(text: str) -> Iterator[tuple[str | None, int, int]]:
+    """`{axis}` placeholders in a text: (name, offset, length); name None for a stray brace."""
+    for m in PLACEHOLDER_RE.finditer(text):
+        if m.group(0) in ("{{", "}}"):
+            continue
+        yield (m.group(1).strip() if m.group(1) is not None else None), m.start(), len(m.group(0))
+
+
+# ── the checks ────────────────────────────────────────────────────────────────
+
+
+def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
+    """Names given twice, and single-valued settings given twice in a block."""
+    def dupes(nodes, what: str, code: str = "E301") -> Iterator[Diagnostic]:
+        seen: dict[str, ast.Name] = {}
+        for name in nodes:
+            if name.value in seen:
+                yield error(code, f"{what} `{name.value}` is defined twice",
+                            f"Rename one of them; the first is on line {seen[name.value].span.line}.", name.span)
+            else:
+                seen[name.value] = name
+
+    def settings_once(block) -> Iterator[Diagnostic]:
+        seen: dict[type, ast.Span] = {}
+        for item in block.items:
+            kind = type(item)
+            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor) or kind in ast.CHECK_RULES:
+                continue
+            if kind in seen:
+                yield error("E302", f"`{item.keyword}` is given twice in {block.keyword} `{block.name.value}`",
+                            f"Keep one; the first is on line {seen[kind].line}.", item.span)
+            else:
+                seen[kind] = item.span
+
+    yield from dupes((b.name for b in scope.module.briefs), "brief")
+    yield from dupes((b.name for b in scope.module.brands), "brand")
+    for brand in scope.module.brands:
+        yield from settings_once(brand)
+        yield from dupes((c.name for c in brand.all(ast.BrandColor)), "colour")
+    for brief in scope.module.briefs:
+        yield from settings_once(brief)
+        yield from dupes((b.name for b in brief.components + brief.edits), "component or edit")
+        yield from dupes((o.name for o in brief.outputs), "output")
+        yield from dupes((m.name for m in brief.matrices), "matrix axis")
+        for m in brief.matrices:
+            yield from dupes((v.name for v in m.values), f"value of matrix `{m.name.value}`")
+        for block in brief.components + brief.edits:
+            yield from settings_once(block)
+
+
+def check_brands(scope: Scope) -> Iterator[Diagnostic]:
+    """Brand references resolve; brand colours are valid hex; colour names exist in the brand."""
+    for brand in scope.module.brands:
+        for c in brand.all(ast.BrandColor):
+            yield from _hex(c.color)
+    for brief in scope.module.briefs:
+        for edit in brief.edits:
+            for op in edit.all(ast.Recolor):
+                if isinstance(op.target, ast.HexColor):
+                    yield from _hex(op.target)
+        ref = brief.first(ast.BrandRef)
+        if ref and ref.name.value not in scope.brands:
+            yield _unknown_brand(scope, ref)
+            continue  # its colours are unknown too: say nothing more about them
+        brand = brief_brand(scope, brief)
+        colors = brand_colors(brand)
+        for name in _colour_names(brief):
+            if brand is None:
+                yield error("E304", f"colour `{name.value}` needs a brand",
+                            "Add `brand NAME` to the brief, or write the colour as hex (#C8102E).", name.span)
+            elif name.value not in colors:
+                hint = did_you_mean(name.value, colors)
+                yield error("E305", f"unknown colour `{name.value}` in brand `{brand.name.value}`",
+                            (hint.strip() + " " if hint else "") +
+                            f"Brand `{brand.name.value}` has: {', '.join(colors) or 'no colours'}.", name.span)
+        palette = next((c for c in brief.checks if isinstance(c, ast.CheckPalette)), None)
+        if brand is None and palette is not None:
+            yield error("E306", "`check palette` needs a brand with colours",
+                        "Add `brand NAME` to the brief.", palette.span)
+
+
+def _unknown_brand(scope: Scope, ref: ast.BrandRef) -> Diagnostic:
+    name = ref.name.value
+    where = scope.known_brands.get(name)
+    if where:
+        fix = f'It is defined in {where}; add `use "{where}"` at the top of this file.'
+    else:
+        fix = did_you_mean(name, scope.brands).strip() or \
+            "Define it with `brand NAME { … }`, or `use` the file that does."
+        if any(d.code.startswith("E01") and d.span and d.span.file == scope.module.path
+               for d in scope.program.diagnostics):
+            fix += " (A `use` in this file failed; the brand may be defined there.)"
+    return error("E303", f"unknown brand `{name}`", fix, ref.name.span)
+
+
+def _hex(color: ast.HexColor) -> Iterator[Diagnostic]:
+    if not HEX_RE.fullmatch(color.text):
+        digits = color.text[1:]
+        bad = "".join(ch for ch in digits if ch not in "0123456789abcdefABCDEF")
+        why = f"`{bad[0]}` is not a hex digit" if bad else f"it has {len(digits)} digits, not 3 or 6"
+        yield error("E307", f"invalid hex colour `{color.text}`: {why}",
+                    "Write # and six hex digits (0-9, A-F), for example #C8102E.", color.span)
+
+
+def _colour_names(brief: ast.Brief) -> Iterator[ast.Name]:
+    for comp in brief.components:
+        for sku in comp.all(ast.SkuColor):
+            yield sku.color
+    for edit in brief.edits:
+        for op in edit.all(ast.Recolor):
+            if isinstance(op.target, ast.Name):
+                yield op.target
+
+
+def check_references(scope: Scope) -> Iterator[Diagnostic]:
+    """Edits, checks and regions name components that exist (and suitable ones)."""
+    for brief in scope.module.briefs:
+        comps = {c.name.value: c for c in brief.components}
+
+        def known(name: ast.Name, role: str) -> Iterator[Diagnostic]:
+            if name.value not in comps:
+                hint = did_you_mean(name.value, comps)
+                yield error("E310", f"unknown component `{name.value}` {role}",
+                            (hint.strip() or f"Components here: {', '.join(comps) or 'none'}."), name.span)
+
+        for comp in brief.components:
+            spec = comp.first(ast.Region)
+            if spec and isinstance(spec.spec, ast.Around):
+                yield from known(spec.spec.component, "in `around`")
+        for edit in brief.edits:
+            for op in edit.ops:
+                if isinstance(op, (ast.Recolor, ast.Harmonize)):
+                    yield from known(op.component, f"in `{op.keyword}`")
+                elif isinstance(op.region, ast.Around):
+                    yield from known(op.region.component, "in `around`")
+        for rule in brief.checks:
+            name = getattr(rule, "component", None)
+            if name is None:
+                continue
+            yield from known(name, f"in `check {rule.keyword}`")
+            comp = comps.get(name.value)
+            if isinstance(rule, ast.CheckColor) and comp is not None and comp.first(ast.SkuColor) is None:
+                yield error("E311", f"`check color {name.value}` has no colour to check",
+                            f"Give component `{name.value}` its SKU colour: color NAME within ΔE.", rule.span)
+
+
+def check_region_cycles(scope: Scope) -> Iterator[Diagnostic]:
+    """`region around X` chains must not loop (a component placed around itself)."""
+    for brief in scope.module.briefs:
+        graph = nx.DiGraph()
+        spans = {}
+        for comp in brief.components:
+            region = comp.first(ast.Region)
+            if region and isinstance(region.spec, ast.Around):
+                graph.add_edge(comp.name.value, region.spec.component.value)
+                spans[comp.name.value] = region.spec.span
+        for cycle in nx.simple_cycles(graph):
+            start = min(cycle)
+            i = cycle.index(start)
+            cycle = cycle[i:] + cycle[:i]
+            names = " → ".join(cycle + [cycle[0]])
+            yield error("E312", f"region cycle: {names}",
+                        "A component cannot be placed around itself, directly or through others; "
+                        "give one of them a box or anchor region.", spans[cycle[0]])
+
+
+def check_components(scope: Scope) -> Iterator[Diagnostic]:
+    """Prompt xor asset; settings that make sense for the kind; enumerated words."""
+    for brief in scope.module.briefs:
+        for comp in brief.components:
+            prompt, asset = comp.first(ast.Prompt), comp.first(ast.Asset)
+            if prompt and asset:
+                later = max(prompt, asset, key=lambda s: s.span.start)
+                yield error("E320", f"component `{comp.name.value}` has both a prompt and an asset",
+                            "A component is generated (prompt) or placed (asset), never both; "
+                            "split it into two components.", later.span)
+            elif not prompt and not asset:
+                yield error("E321", f"component `{comp.name.value}` has neither a prompt nor an asset",
+                            'Add prompt "…" to generate it, or asset "file.png" to place an image.',
+                            comp.name.span)
+            if asset:
+                for kind in (ast.Negative, ast.Steps, ast.Strength, ast.Context):
+                    for s in comp.all(kind):
+                        yield warning("W322", f"`{s.keyword}` has no effect on an asset component",
+                                      "Remove it; it only applies to generated (prompt) components.", s.span)
+            if prompt:
+                for s in comp.all(ast.Fit):
+                    yield warning("W323", "`fit` has no effect on a generated component",
+                                  "Remove it; it only applies to placed (asset) components.", s.span)
+            yield from _word(comp.first(ast.Context), CONTEXTS, "context")
+            yield from _word(comp.first(ast.Fit), FITS, "fit")
+            region = comp.first(ast.Region)
+            if region and isinstance(region.spec, ast.Anchor):
+                yield from _word(region.spec, ANCHORS, "anchor position", attr="position")
+        for edit in brief.edits:
+            for op in (o.region for o in edit.ops if isinstance(o, (ast.Inpaint, ast.Remove))):
+                if isinstance(op, ast.Anchor):
+                    yield from _word(op, ANCHORS, "anchor position", attr="position")
+
+
+def _word(item, allowed, what: str, attr: str = "value") -> Iterator[Diagnostic]:
+    if item is None:
+        return
+    name: ast.Name = getattr(item, attr)
+    if name.value not in allowed:
+        hint = did_you_mean(name.value, allowed)
+        yield error("E324", f"unknown {what} `{name.value}`",
+                    (hint.strip() + " " if hint else "") + f"Use one of: {', '.join(allowed)}.", name.span)
+
+
+def check_edits(scope: Scope) -> Iterator[Diagnostic]:
+    """Each edit has exactly one operation; a prompt belongs to inpaint only."""
+    for brief in scope.module.briefs:
+        for edit in brief.edits:
+            ops = edit.ops
+            if not ops:
+                yield error("E330", f"edit `{edit.name.value}` has no operation",
+                            "Add one of: inpaint REGION, remove REGION, recolor COMPONENT to COLOR, "
+                            "harmonize COMPONENT band N.", edit.name.span)
+            for extra in ops[1:]:
+                yield error("E331", f"edit `{edit.name.value}` has more than one operation",
+                            "Split it: one operation per edit; edits apply in the order written.", extra.span)
+            if ops and isinstance(ops[0], ast.Inpaint) and edit.first(ast.Prompt) is None:
+                yield error("E332", f"inpaint edit `{edit.name.value}` needs a prompt",
+                            'Say what to paint: prompt "soft contact shadow".', ops[0].span)
+            if ops and not isinstance(ops[0], ast.Inpaint):
+                for kind in (ast.Prompt, ast.Negative, ast.Steps, ast.Strength, ast.Seed):
+                    for s in edit.all(kind):
+                        yield warning("W333", f"`{s.keyword}` has no effect on a {ops[0].keyword} edit",
+                                      "Remove it; only inpaint edits generate pixels from a prompt.", s.span)
+
+
+def check_matrix(scope: Scope) -> Iterator[Diagnostic]:
+    """`{axis}` placeholders name matrix axes; axes have values; the variant count is bounded."""
+    for brief in scope.module.briefs:
+        axes = {m.name.value: m for m in brief.matrices}
+        used: set[str] = set()
+        for m in brief.matrices:
+            if not m.values:
+                yield error("E340", f"matrix `{m.name.value}` has no values",
+                            'Add at least one: summer "sunlit summer park".', m.name.span)
+        count = 1
+        for m in brief.matrices:
+            count *= max(len(m.values), 1)
+        if count > MAX_VARIANTS:
+            yield error("E341", f"the matrix expands to {count} variants (limit {MAX_VARIANTS})",
+                        "Split the brief, or render a subset of the axes.", brief.matrices[-1].span)
+        for block in brief.components + brief.edits:
+            for s in list(block.all(ast.Prompt)) + list(block.all(ast.Negative)):
+                for name, offset, size in placeholders(s.text.value):
+                    at = _text_span(s.text, offset, size)
+                    if name is None:
+                        yield error("E342", "unmatched brace in text",
+                                    "Write {axis} for a matrix value, or {{ and }} for literal braces.", at)
+                    elif name not in axes:
+                        hint = did_you_mean(name, axes)
+                        yield error("E343", f"unknown matrix axis `{{{name}}}`",
+                                    (hint.strip() + " " if hint else "") +
+                                    (f"Axes here: {', '.join(axes)}." if axes else
+                                     "Declare it: matrix NAME { value \"text\" … }, or write {{ }} for braces."), at)
+                    else:
+                        used.add(name)
+        for name, m in axes.items():
+            if name not in used:
+                yield warning("W344", f"matrix axis `{name}` is not used in any prompt",
+                              f"Its variants would render the same image; put {{{name}}} in a prompt.", m.name.span)
+
+
+def _text_span(text: ast.Str, offset: int, size: int) -> ast.Span:
+    """Span of `size` characters at `offset` in a string's value (exact unless escapes precede it)."""
+    s = text.span
+    col = s.column + 1 + offset
+    return ast.Span(s.file, s.line, col, s.line, col + size, s.start + 1 + offset, s.start + 1 + offset + size)
+
+
+def check_backend(scope: Scope) -> Iterator[Diagnostic]:
+    for brief in scope.module.briefs:
+        b = brief.first(ast.Backend)
+        if b is None:
+            continue
+        if b.name.value not in BACKENDS:
+            hint = did_you_mean(b.name.value, BACKENDS)
+            yield error("E350", f"unknown backend `{b.name.value}`",
+                        (hint.strip() + " " if hint else "") + f"Backends: {', '.join(BACKENDS)}.", b.name.span)
+        elif b.name.value == "draft" and (b.model or b.revision):
+            yield error("E351", "the draft backend takes no model",
+                        "Remove the model and revision, or use backend diffusers \"MODEL\".", b.span)
+        elif b.name.value == "diffusers" and b.model is None:
+            yield error("E352", "the diffusers backend needs a model",
+                        'Name a local folder or a hub id: backend diffusers "models/sd-turbo" revision "<sha>".',
+                        b.span)
+        elif b.model is not None and not b.model.value.strip():
+            yield error("E352", "the model name is empty", "Name a local folder or a hub id.", b.model.span)
+
+
+def check_outputs(scope: Scope) -> Iterator[Diagnostic]:
+    for brief in scope.module.briefs:
+        for out in brief.outputs:
+            yield from _word(out, OUTPUT_MODES, "output mode", attr="mode")
+
+
+def check_paths(scope: Scope) -> Iterator[Diagnostic]:
+    """Asset, mask and logo files exist, are images, and stay inside the project."""
+    program = scope.program
+    for path in _paths(scope.module):
+        found = resolve(scope.folder, path.value, program.root, program.allow_outside)
+        if found.path is None:
+            yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
+        elif found.path.suffix.lower() not in IMAGE_SUFFIXES:
+            yield error("E361", f"`{os.path.basename(path.value)}` is not a supported image type",
+                        "Use a PNG (with alpha for cut-outs), JPEG or WebP file.", path.span)
+
+
+def _paths(module: ast.Module) -> Iterator[ast.Str]:
+    for brand in module.brands:
+        for logo in brand.all(ast.Logo):
+            yield logo.path
+    for brief in module.briefs:
+        for block in brief.components + brief.edits:
+            for item in block.items:
+                if isinstance(item, ast.Asset):
+                    yield item.path
+                spec = item.spec if isinstance(item, ast.Region) else getattr(item, "region", None)
+                if isinstance(spec, ast.Mask):
+                    yield spec.path
+
+
+CHECKS = (
+    check_duplicates,
+    check_brands,
+    check_references,
+    check_region_cycles,
+    check_components,
+    check_edits,
+    check_matrix,
+    check_backend,
+    check_outputs,
+    check_paths,
+    check_values,
+)
+
+
+def scopes(program: Program) -> Iterator[Scope]:
+    known: dict[str, str] = {}
+    for key, module in program.modules.items():
+        for brand in module.brands:
+            known.setdefault(brand.name.value, os.path.relpath(key, program.dir_of(program.module)))
+    for key, module in program.modules.items():
+        visible = {b.name.value: b for used in program.uses.get(key, [])
+                   for b in program.modules[used].brands} if program.uses.get(key) else {}
+        visible.update({b.name.value: b for b in module.brands})
+        yield Scope(program, module, visible, known)
+
+
+def diagnose(program: Program) -> list[Diagnostic]:
+    """Every diagnostic of every check over every loaded module, sorted by position."""
+    found = list(program.diagnostics)
+    found += [d for scope in scopes(program) for check in CHECKS for d in check(scope)]
+    return sorted(found, key=sort_key)
+
+
+def check_program(program: Program) -> list[Diagnostic]:
+    """Run all checks; raise `DiagnosticError` if any is an error, else return the warnings."""
+    found = diagnose(program)
+    if any(d.is_error for d in found):
+        raise DiagnosticError(found)
+    return found

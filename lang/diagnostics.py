@@ -1,0 +1,137 @@
+"""Diagnostics: the one error type of every stage, and its two renderers.
+
+A stage collects `Diagnostic`s and raises them once, together, as `DiagnosticError`. The text
+renderer is ruff-style: `path:line:col: severity: summary`, the source line, carets under the
+span, then one sentence on how to fix it. The JSON renderer is for editors and CI annotations.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .ast import Span
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: str  # "error" | "warning"
+    summary: str
+    detail: str
+    span: Span | None
+    code: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+
+def error(code: str, summary: str, detail: str, span: Span | None) -> Diagnostic:
+    return Diagnostic(ERROR, summary, detail, span, code)
+
+
+def warning(code: str, summary: str, detail: str, span: Span | None) -> Diagnostic:
+    return Diagnostic(WARNING, summary, detail, span, code)
+
+
+class DiagnosticError(Exception):
+    """Raised once by a stage with everything it found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__("; ".join(d.summary for d in self.diagnostics))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """' Did you mean `x`?' for the closest candidate, or '' when nothing is close."""
+    pool = sorted(set(candidates))
+    close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in pool}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f" Did you mean `{close[0]}`?" if close else ""
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    s = d.span
+    return (s.file, s.line, s.column, d.summary) if s else ("", 0, 0, d.summary)
+
+
+def _display_path(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if rel.startswith(".." + os.sep + "..") else rel
+
+
+def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], color: bool = False) -> str:
+    """Render diagnostics ruff-style. `sources` maps a file path to its text (for the snippet)."""
+    bold, red, yellow, blue, reset = (
+        ("\033[1m", "\033[31m", "\033[33m", "\033[34m", "\033[0m") if color else ("",) * 5
+    )
+    blocks = []
+    for d in diagnostics:
+        sev_color = red if d.is_error else yellow
+        code = f"[{d.code}]" if d.code else ""
+        head = f"{sev_color}{d.severity}{code}{reset}: {bold}{d.summary}{reset}"
+        if d.span is None:
+            blocks.append(f"{head}\n  = help: {d.detail}" if d.detail else head)
+            continue
+        s = d.span
+        lines = [f"{bold}{_display_path(s.file)}:{s.line}:{s.column}{reset}: {head}"]
+        text = sources.get(s.file)
+        if text is not None:
+            src_lines = text.splitlines() or [""]
+            line_no = min(s.line, len(src_lines))
+            src = src_lines[line_no - 1] if src_lines else ""
+            gutter = len(str(line_no))
+            start = max(s.column - 1, 0)
+            end = s.end_column - 1 if s.end_line == s.line else len(src)
+            width = max(end - start, 1)
+            shown = src.expandtabs(1)
+            if len(shown) > 200:  # keep a huge single-line input readable
+                lo = max(start - 60, 0)
+                head = "…" if lo else ""
+                shown, start = head + shown[lo : lo + 160] + "…", start - lo + len(head)
+                width = min(width, 160)
+            pad = " " * gutter
+            lines.append(f"{blue}{pad} |{reset}")
+            lines.append(f"{blue}{line_no} |{reset} {shown}")
+            lines.append(f"{blue}{pad} |{reset} {' ' * start}{sev_color}{'^' * width}{reset}")
+            if d.detail:
+                lines.append(f"{blue}{pad} = {reset}help: {d.detail}")
+        elif d.detail:
+            lines.append(f"  = help: {d.detail}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def to_json(diagnostics: Iterable[Diagnostic]) -> list[dict]:
+    out = []
+    for d in diagnostics:
+        s = d.span
+        out.append(
+            {
+                "severity": d.severity,
+                "code": d.code,
+                "summary": d.summary,
+                "detail": d.detail,
+                "file": s.file if s else None,
+                "line": s.line if s else None,
+                "column": s.column if s else None,
+                "end_line": s.end_line if s else None,
+                "end_column": s.end_column if s else None,
+            }
+        )
+    return out
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return json.dumps({"diagnostics": to_json(diagnostics)}, indent=2, sort_keys=True) + "\n"

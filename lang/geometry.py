@@ -1,0 +1,138 @@
+"""Geometry: canvas sizes, lengths and regions of a brief resolved to canvas pixels.
+
+Owns the meaning of `N%` and `Npx` in each position, the anchor positions, and the pixel box of
+every region form. Shared by the checker (is it inside the canvas?) and the compiler (the
+`region` of each node). Boxes are `(x0, y0, x1, y1)` in integer pixels, end exclusive.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import ast
+
+DEFAULT_CANVAS = (1024, 1024)
+MAX_SIDE = 16384
+MAX_PIXELS = 8192 * 8192
+CONTEXT_PAD = 32  # px of surrounding pixels a regional component sees (ADetailer's default)
+
+Box = tuple[int, int, int, int]
+
+ANCHORS = {
+    "top-left": (0.0, 0.0), "top": (0.5, 0.0), "top-right": (1.0, 0.0),
+    "left": (0.0, 0.5), "center": (0.5, 0.5), "right": (1.0, 0.5),
+    "bottom-left": (0.0, 1.0), "bottom": (0.5, 1.0), "bottom-right": (1.0, 1.0),
+}
+
+
+def px(value: float) -> int:
+    """Round half up, the same on every platform."""
+    return int(math.floor(value + 0.5))
+
+
+def length(num: ast.Num, total: int) -> int:
+    """`N%` of `total`, or `N`/`Npx` pixels."""
+    return px(num.value * total / 100.0) if num.unit == "%" else px(num.value)
+
+
+def canvas_size(brief: ast.Brief) -> tuple[int, int]:
+    canvas = brief.first(ast.Canvas)
+    if canvas is None:
+        return DEFAULT_CANVAS
+    return px(canvas.size.width.value), px(canvas.size.height.value)
+
+
+def area(box: Box | None) -> int:
+    if box is None:
+        return 0
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def intersects(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def grow(box: Box, by: int, canvas: tuple[int, int]) -> Box:
+    w, h = canvas
+    return (max(0, box[0] - by), max(0, box[1] - by), min(w, box[2] + by), min(h, box[3] + by))
+
+
+def anchor_box(spec: ast.Anchor, canvas: tuple[int, int]) -> Box:
+    w, h = canvas
+    bw, bh = length(spec.size.width, w), length(spec.size.height, h)
+    margin = length(spec.margin, min(w, h)) if spec.margin is not None else 0
+    fx, fy = ANCHORS.get(spec.position.value, (0.5, 0.5))
+    x0 = margin + px(fx * (w - bw - 2 * margin))
+    y0 = margin + px(fy * (h - bh - 2 * margin))
+    return (x0, y0, x0 + bw, y0 + bh)
+
+
+def region_box(spec: ast.RegionSpec | None, canvas: tuple[int, int], boxes: dict[str, Box]) -> Box:
+    """The pixel box of a region; `boxes` holds those of components already resolved (for around)."""
+    w, h = canvas
+    if spec is None or isinstance(spec, (ast.Full, ast.Mask)):
+        return (0, 0, w, h)  # a mask's extent is known only when the mask is read: assume all of it
+    if isinstance(spec, ast.Box):
+        return (length(spec.x0, w), length(spec.y0, h), length(spec.x1, w), length(spec.y1, h))
+    if isinstance(spec, ast.Anchor):
+        return anchor_box(spec, canvas)
+    if isinstance(spec, ast.Around):
+        inner = boxes.get(spec.component.value, (0, 0, w, h))
+        return grow(inner, length(spec.band, min(w, h)), canvas)
+    raise TypeError(f"unknown region {spec!r}")
+
+
+def component_region(component: ast.Component) -> ast.RegionSpec | None:
+    region = component.first(ast.Region)
+    return region.spec if region else None
+
+
+def component_boxes(brief: ast.Brief, canvas: tuple[int, int]) -> dict[str, Box]:
+    """Every component's box, resolving `around` references in dependency order.
+
+    Assumes the checker has ruled out cycles; a leftover cycle resolves to the full canvas rather
+    than looping.
+    """
+    specs = {c.name.value: component_region(c) for c in brief.components}
+    boxes: dict[str, Box] = {}
+    for name in specs:
+        chain, node = [], name
+        while node not in boxes and node in specs and node not in chain:  # walk the around chain
+            chain.append(node)
+            spec = specs[node]
+            if not isinstance(spec, ast.Around):
+                break
+            node = spec.component.value
+        for item in reversed(chain):
+            boxes[item] = region_box(specs[item], canvas, boxes)
+    return boxes
+
+
+class GridIndex:
+    """Boxes placed so far, bucketed on a 16 x 16 grid, to find those under a crop without
+    comparing every pair (a brief with a thousand components stays linear in practice)."""
+
+    CELLS = 16
+
+    def __init__(self, canvas: tuple[int, int]):
+        self.cw = max(1, -(-canvas[0] // self.CELLS))
+        self.ch = max(1, -(-canvas[1] // self.CELLS))
+        self.buckets: dict[tuple[int, int], list[int]] = {}
+        self.items: list[tuple[Box, str]] = []
+
+    def _cells(self, box: Box):
+        x0, y0 = max(box[0], 0) // self.cw, max(box[1], 0) // self.ch
+        x1, y1 = max(box[2] - 1, 0) // self.cw, max(box[3] - 1, 0) // self.ch
+        for cx in range(x0, min(x1, self.CELLS - 1) + 1):
+            for cy in range(y0, min(y1, self.CELLS - 1) + 1):
+                yield cx, cy
+
+    def add(self, box: Box, value: str) -> None:
+        self.items.append((box, value))
+        for cell in self._cells(box):
+            self.buckets.setdefault(cell, []).append(len(self.items) - 1)
+
+    def overlapping(self, box: Box) -> list[str]:
+        """Values of the boxes added so far that overlap `box`, in the order they were added."""
+        hits = {i for cell in self._cells(box) for i in self.buckets.get(cell, ())}
+        return [self.items[i][1] for i in sorted(hits) if intersects(self.items[i][0], box)]

@@ -1,0 +1,268 @@
+"""Parsing: source text → `ast.Module`, or a `DiagnosticError` with the syntax error.
+
+Owns the Lark parser for `grammar.lark` (LALR, strict, positions propagated), the one
+Transformer that turns the parse tree into AST nodes (and does nothing more), the comment
+collection the formatter needs, the input-size limit, and the translation of Lark's parse errors
+into diagnostics (`lang/syntax_errors.py` words them).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from . import ast
+from .diagnostics import DiagnosticError, error
+from .syntax_errors import describe_syntax_error
+
+MAX_SOURCE_BYTES = 4 * 1024 * 1024  # a brief with thousands of components is ~1 MB
+_comments = threading.local()
+
+
+def _collect_comment(token: Token) -> Token:
+    _comments.items.append(token)
+    return token
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    grammar = resources.files("brief").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=True,
+        lexer_callbacks={"COMMENT": _collect_comment},
+    )
+
+
+def _span(path: str, m) -> ast.Span:
+    return ast.Span(path, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
+
+
+def _unescape(text: str) -> str:
+    out, i, body = [], 0, text[1:-1]
+    simple = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append(simple.get(nxt, "\\" + nxt))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+@v_args(inline=True, meta=True)
+class _ToAst(Transformer):
+    """Parse tree → AST. One method per grammar rule; tokens become value nodes."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _s(self, meta) -> ast.Span:
+        return _span(self.path, meta)
+
+    # tokens
+    def NAME(self, tok):
+        return ast.Name(_span(self.path, tok), str(tok))
+
+    def STRING(self, tok):
+        return ast.Str(_span(self.path, tok), _unescape(str(tok)), str(tok))
+
+    def HEX_COLOR(self, tok):
+        return ast.HexColor(_span(self.path, tok), str(tok))
+
+    def NUMBER(self, tok):
+        text = str(tok)
+        unit = "%" if text.endswith("%") else "px" if text.endswith("px") else ""
+        return ast.Num(_span(self.path, tok), float(text[: len(text) - len(unit)]), unit, text)
+
+    # structure
+    @v_args(inline=False, meta=True)
+    def start(self, meta, items):
+        return items
+
+    def use(self, m, path):
+        return ast.Use(self._s(m), path)
+
+    @v_args(inline=False, meta=True)
+    def brand(self, m, children):
+        return ast.Brand(self._s(m), children[0], tuple(children[1:]))
+
+    @v_args(inline=False, meta=True)
+    def brief(self, m, children):
+        return ast.Brief(self._s(m), children[0], tuple(children[1:]))
+
+    @v_args(inline=False, meta=True)
+    def component(self, m, children):
+        return ast.Component(self._s(m), children[0], tuple(children[1:]))
+
+    @v_args(inline=False, meta=True)
+    def edit(self, m, children):
+        return ast.Edit(self._s(m), children[0], tuple(children[1:]))
+
+    @v_args(inline=False, meta=True)
+    def matrix(self, m, children):
+        return ast.Matrix(self._s(m), children[0], tuple(children[1:]))
+
+    def matrix_value(self, m, name, text):
+        return ast.MatrixValue(self._s(m), name, text)
+
+    def size(self, m, w, h):
+        return ast.Size(self._s(m), w, h)
+
+    # brand settings
+    def brand_color(self, m, name, color):
+        return ast.BrandColor(self._s(m), name, color)
+
+    def logo(self, m, path):
+        return ast.Logo(self._s(m), path)
+
+    def clearspace(self, m, value):
+        return ast.Clearspace(self._s(m), value)
+
+    def safezone(self, m, value):
+        return ast.Safezone(self._s(m), value)
+
+    # brief settings
+    def canvas(self, m, size):
+        return ast.Canvas(self._s(m), size)
+
+    def seed(self, m, value):
+        return ast.Seed(self._s(m), value)
+
+    def steps(self, m, value):
+        return ast.Steps(self._s(m), value)
+
+    def backend(self, m, name, model, revision):
+        return ast.Backend(self._s(m), name, model, revision)
+
+    def brand_ref(self, m, name):
+        return ast.BrandRef(self._s(m), name)
+
+    def output(self, m, name, size, mode):
+        return ast.Output(self._s(m), name, size, mode)
+
+    # component settings
+    def prompt(self, m, text):
+        return ast.Prompt(self._s(m), text)
+
+    def negative(self, m, text):
+        return ast.Negative(self._s(m), text)
+
+    def asset(self, m, path):
+        return ast.Asset(self._s(m), path)
+
+    def region(self, m, spec):
+        return ast.Region(self._s(m), spec)
+
+    def z(self, m, value):
+        return ast.Z(self._s(m), value)
+
+    def strength(self, m, value):
+        return ast.Strength(self._s(m), value)
+
+    def context(self, m, value):
+        return ast.Context(self._s(m), value)
+
+    def fit(self, m, value):
+        return ast.Fit(self._s(m), value)
+
+    def opacity(self, m, value):
+        return ast.Opacity(self._s(m), value)
+
+    def feather(self, m, value):
+        return ast.Feather(self._s(m), value)
+
+    def sku_color(self, m, color, within):
+        return ast.SkuColor(self._s(m), color, within)
+
+    # regions
+    def full(self, m):
+        return ast.Full(self._s(m))
+
+    def box(self, m, x0, y0, x1, y1):
+        return ast.Box(self._s(m), x0, y0, x1, y1)
+
+    def anchor(self, m, position, size, margin):
+        return ast.Anchor(self._s(m), position, size, margin)
+
+    def mask(self, m, path):
+        return ast.Mask(self._s(m), path)
+
+    def around(self, m, component, band):
+        return ast.Around(self._s(m), component, band)
+
+    # edits
+    def inpaint(self, m, region):
+        return ast.Inpaint(self._s(m), region)
+
+    def remove(self, m, region):
+        return ast.Remove(self._s(m), region)
+
+    def recolor(self, m, component, target):
+        return ast.Recolor(self._s(m), component, target)
+
+    def harmonize(self, m, component, band):
+        return ast.Harmonize(self._s(m), component, band)
+
+    # checks
+    def check_palette(self, m, within, coverage):
+        return ast.CheckPalette(self._s(m), within, coverage)
+
+    def check_color(self, m, component):
+        return ast.CheckColor(self._s(m), component)
+
+    def check_clearspace(self, m, component, factor):
+        return ast.CheckClearspace(self._s(m), component, factor)
+
+    def check_safezone(self, m, margin):
+        return ast.CheckSafezone(self._s(m), margin)
+
+    def check_minsize(self, m, component, size):
+        return ast.CheckMinsize(self._s(m), component, size)
+
+
+def _file_span(path: str, text: str) -> ast.Span:
+    lines = text.count("\n")
+    return ast.Span(path, 1, 1, lines + 1, len(text) - text.rfind("\n"), 0, len(text))
+
+
+def parse(text: str, path: str = "<input>") -> ast.Module:
+    """Parse one file's text. Raises `DiagnosticError` (one diagnostic) on a syntax error."""
+    size = len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > MAX_SOURCE_BYTES else len(text)
+    if size > MAX_SOURCE_BYTES:
+        span = ast.Span(path, 1, 1, 1, 2, 0, 1)
+        raise DiagnosticError([error(
+            "E001", f"file is too large ({size / 1e6:.1f} MB; the limit is {MAX_SOURCE_BYTES // 2**20} MiB)",
+            "Split it into several briefs that `use` a shared brand file.", span)])
+    if "\x00" in text:
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        col = offset - text.rfind("\n", 0, offset)
+        raise DiagnosticError([error(
+            "E002", "file contains a NUL byte; it does not look like a text brief",
+            "Check that this is the right file; briefs are UTF-8 text.",
+            ast.Span(path, line, col, line, col + 1, offset, offset + 1))])
+    parser = lark_parser()
+    _comments.items = []
+    try:
+        tree = parser.parse(text)
+        items = _ToAst(path).transform(tree)
+    except UnexpectedInput as exc:
+        raise DiagnosticError([describe_syntax_error(exc, text, path, parser)]) from None
+    except VisitError as exc:  # a bug in the transformer, not in the input
+        raise exc.orig_exc from None
+    finally:
+        comment_tokens, _comments.items = _comments.items, []
+    comments = tuple(ast.Comment(_span(path, t), str(t)) for t in comment_tokens)
+    return ast.Module(_file_span(path, text), path, tuple(items), comments)

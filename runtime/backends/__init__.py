@@ -1,0 +1,1 @@
+"""Rendering backends; each module is self-contained and exposes an `OPS` table."""
