@@ -128,6 +128,7 @@ def cmd_fmt(args) -> int:
 
 def _atomic_write(path: str, text: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".brief-fmt-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
@@ -136,6 +137,10 @@ def _atomic_write(path: str, text: str) -> None:
             os.fsync(fh.fileno())
         if os.path.exists(path):
             os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        else:  # mkstemp makes 0600; a new file gets the usual mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

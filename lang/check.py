@@ -19,7 +19,7 @@ import networkx as nx
 from . import ast
 from .check_values import check_values
 from .diagnostics import Diagnostic, DiagnosticError, did_you_mean, error, sort_key, warning
-from .geometry import ANCHORS
+from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, intersects
 from .load import Program
 from .paths import resolve
 
@@ -201,8 +201,10 @@ def check_references(scope: Scope) -> Iterator[Diagnostic]:
 
 
 def check_region_cycles(scope: Scope) -> Iterator[Diagnostic]:
-    """`region around X` chains must not loop (a component placed around itself)."""
+    """`region around X` chains must not loop (a component placed around itself), nor be drawn
+    around a component that is itself generated over this one (a cycle through pixels)."""
     for brief in scope.module.briefs:
+        yield from _around_generated_over(brief)
         graph = nx.DiGraph()
         spans = {}
         for comp in brief.components:
@@ -218,6 +220,31 @@ def check_region_cycles(scope: Scope) -> Iterator[Diagnostic]:
             yield error("E312", f"region cycle: {names}",
                         "A component cannot be placed around itself, directly or through others; "
                         "give one of them a box or anchor region.", spans[cycle[0]])
+
+
+def _around_generated_over(brief: ast.Brief) -> Iterator[Diagnostic]:
+    comps = {c.name.value: (i, c) for i, c in enumerate(brief.components)}
+    boxes = component_boxes(brief, canvas_size(brief))
+    for i, comp in enumerate(brief.components):
+        region = comp.first(ast.Region)
+        if not (region and isinstance(region.spec, ast.Around)) or region.spec.component.value not in comps:
+            continue
+        j, ref = comps[region.spec.component.value]
+        ref_region = ref.first(ast.Region)
+        if ref_region and isinstance(ref_region.spec, ast.Around):
+            continue  # chains and loops of `around` are reported as such
+        context = ref.first(ast.Context)
+        above = (_z(ref), j) > (_z(comp), i)
+        if (ref.first(ast.Prompt) and above and (context is None or context.value.value == "scene")
+                and intersects(grow(boxes[ref.name.value], CONTEXT_PAD, canvas_size(brief)), boxes[comp.name.value])):
+            yield error("E313", f"`{comp.name.value}` is placed around `{ref.name.value}`, "
+                        f"which is generated over it", f"That is a cycle: give `{ref.name.value}` `context none`, "
+                        f"or raise `{comp.name.value}`'s z above it.", region.spec.span)
+
+
+def _z(comp: ast.Component) -> float:
+    z = comp.first(ast.Z)
+    return z.value.value if z else 0
 
 
 def check_components(scope: Scope) -> Iterator[Diagnostic]:
@@ -403,7 +430,7 @@ def scopes(program: Program) -> Iterator[Scope]:
             known.setdefault(brand.name.value, os.path.relpath(key, program.dir_of(program.module)))
     for key, module in program.modules.items():
         visible = {b.name.value: b for used in program.uses.get(key, [])
-                   for b in program.modules[used].brands} if program.uses.get(key) else {}
+                   if used in program.modules for b in program.modules[used].brands}
         visible.update({b.name.value: b for b in module.brands})
         yield Scope(program, module, visible, known)
 

@@ -71,9 +71,6 @@ def interpolate(text: str, values: dict[str, str]) -> str:
     return "".join(out)
 
 
-def shown_path(path: str) -> str:
-    rel = os.path.relpath(path)
-    return Path(path if rel.startswith("..") else rel).as_posix()
 
 
 @dataclass
@@ -122,11 +119,17 @@ class _Graph:
         if key not in self.graph:
             self.graph.add_node(key, op=op, params=params, inputs=list(inputs), lock=lock,
                                 region=list(region) if region else None,
-                                span=f"{shown_path(span.file)}:{span.line}:{span.column}",
+                                span=f"{self.rel(span.file)}:{span.line}:{span.column}",
                                 label=label, files=files or {})
             for i in inputs:
                 self.graph.add_edge(i, key)
         return key
+
+    def rel(self, path: str) -> str:
+        """A path as the graph shows it: relative to the project root, so output is the same from
+        any working directory and on any machine."""
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(self.program.root))
+        return Path(rel).as_posix()
 
     def file(self, module: ast.Module, written: str) -> tuple[str, str]:
         """(path relative to the project root, sha256 of its bytes) of a file a brief names."""
@@ -138,8 +141,7 @@ class _Graph:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
             self._hashes[found.path] = h.hexdigest()
-        rel = os.path.relpath(found.path, os.path.realpath(self.program.root))
-        return Path(rel).as_posix(), self._hashes[found.path]
+        return self.rel(str(found.path)), self._hashes[found.path]
 
 
 def variants_of(brief: ast.Brief) -> Iterator[dict[str, str]]:
@@ -189,7 +191,7 @@ class _VariantCompiler:
         self.colors = {name: hex6(c.color.text) for name, c in brand_colors(self.brand).items()}
         self.components = {c.name.value: c for c in brief.components}
         self.boxes = component_boxes(brief, self.canvas)
-        self.v = Variant(variant_name(brief.name.value, axes), brief.name.value, shown_path(scope.module.path),
+        self.v = Variant(variant_name(brief.name.value, axes), brief.name.value, g.rel(scope.module.path),
                          dict(axes), self.canvas, dict(lock))
 
     # helpers
@@ -230,12 +232,15 @@ class _VariantCompiler:
     # stages
     def run(self) -> Variant:
         v = self.v
-        order = [c for _, c in sorted(enumerate(self.brief.components),
-                                      key=lambda ic: (_int(ic[1].first(ast.Z)), ic[0]))]
+        stacking = {c.name.value: (_int(c.first(ast.Z)), i) for i, c in enumerate(self.brief.components)}
+        order = sorted(self.brief.components, key=lambda c: stacking[c.name.value])
         below = GridIndex(self.canvas)
-        for comp in order:  # bottom to top, so the layers a component sees are known
-            v.layers[comp.name.value] = self.layer(comp, below)
-            below.add(self.boxes[comp.name.value], v.layers[comp.name.value])
+        for comp in order:  # bottom to top, so the layers a component is generated over are known
+            for item in _around_chain(comp, self.components, v.layers):  # what its region is drawn around first
+                name = item.name.value
+                v.layers[name] = self.layer(item, below, stacking[name])
+                below.add(self.boxes[name], stacking[name], v.layers[name])
+        v.layers = {c.name.value: v.layers[c.name.value] for c in order}  # bottom to top
         W, H = self.canvas
         image = self.add("composite", {"canvas": [W, H]}, [v.layers[c.name.value] for c in order],
                          region=(0, 0, W, H), span=self.brief.span, label=f"brief {self.brief.name.value}")
@@ -253,7 +258,7 @@ class _VariantCompiler:
                             inputs, region=None, span=self.brief.span, label=f"export {v.name}")
         return v
 
-    def layer(self, comp: ast.Component, below: GridIndex) -> str:
+    def layer(self, comp: ast.Component, below: GridIndex, stacking: tuple) -> str:
         name, box = comp.name.value, self.boxes[comp.name.value]
         region = comp.first(ast.Region)
         params, inputs, files = self.region_params(region.spec if region else None, box)
@@ -270,7 +275,7 @@ class _VariantCompiler:
         context = comp.first(ast.Context)
         context = context.value.value if context else DEFAULTS["context"]
         crop = grow(box, CONTEXT_PAD, self.canvas) if context == "scene" else box
-        seen = below.overlapping(crop) if context == "scene" else []  # the pixels it is generated over
+        seen = below.below(crop, stacking) if context == "scene" else []  # the pixels it is generated over
         params.update(crop=list(crop), context=context, seed=self.seed(comp), steps=self.steps(comp),
                       strength=self.strength(comp))
         inputs = [self.encode(comp)] + [i for i in seen if i not in inputs] + inputs
@@ -345,6 +350,19 @@ class _VariantCompiler:
                           min=[length(rule.size.width, W), length(rule.size.height, H)])
             inputs.append(v.layers[rule.component.value])
         return self.add("check", params, inputs, region=None, span=rule.span, label=f"check {rule.keyword}")
+
+
+def _around_chain(comp: ast.Component, components: dict, done: dict) -> list[ast.Component]:
+    """`comp` preceded by the not-yet-compiled components its `region around` refers to, innermost
+    first. The checker guarantees the chain has no cycle and that none of them is generated over
+    `comp` (which would be a cycle of pixels)."""
+    chain = []
+    while comp is not None and comp.name.value not in done and comp not in chain:
+        chain.append(comp)
+        region = comp.first(ast.Region)
+        ref = region.spec.component.value if region and isinstance(region.spec, ast.Around) else None
+        comp = components.get(ref) if ref else None
+    return chain[::-1]
 
 
 def _int(item, default: int = 0) -> int:

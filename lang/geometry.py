@@ -118,7 +118,7 @@ class GridIndex:
         self.cw = max(1, -(-canvas[0] // self.CELLS))
         self.ch = max(1, -(-canvas[1] // self.CELLS))
         self.buckets: dict[tuple[int, int], list[int]] = {}
-        self.items: list[tuple[Box, str]] = []
+        self.items: list[tuple[Box, tuple, str]] = []
 
     def _cells(self, box: Box):
         x0, y0 = max(box[0], 0) // self.cw, max(box[1], 0) // self.ch
@@ -127,12 +127,13 @@ class GridIndex:
             for cy in range(y0, min(y1, self.CELLS - 1) + 1):
                 yield cx, cy
 
-    def add(self, box: Box, value: str) -> None:
-        self.items.append((box, value))
+    def add(self, box: Box, order: tuple, value: str) -> None:
+        self.items.append((box, order, value))
         for cell in self._cells(box):
             self.buckets.setdefault(cell, []).append(len(self.items) - 1)
 
-    def overlapping(self, box: Box) -> list[str]:
-        """Values of the boxes added so far that overlap `box`, in the order they were added."""
+    def below(self, box: Box, order: tuple) -> list[str]:
+        """Values of the boxes added so far that overlap `box` and sort before `order`, bottom first."""
         hits = {i for cell in self._cells(box) for i in self.buckets.get(cell, ())}
-        return [self.items[i][1] for i in sorted(hits) if intersects(self.items[i][0], box)]
+        found = [self.items[i] for i in hits if self.items[i][1] < order and intersects(self.items[i][0], box)]
+        return [value for _, _, value in sorted(found, key=lambda item: item[1])]

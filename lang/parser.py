@@ -8,6 +8,7 @@ into diagnostics (`lang/syntax_errors.py` words them).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from functools import lru_cache
 from importlib import resources
@@ -149,7 +150,10 @@ class _ToAst(Transformer):
     def brand_ref(self, m, name):
         return ast.BrandRef(self._s(m), name)
 
-    def output(self, m, name, size, mode):
+    def output(self, m, name, width, height, mode):
+        s = width.span
+        size = ast.Size(ast.Span(s.file, s.line, s.column, height.span.end_line, height.span.end_column,
+                                 s.start, height.span.end), width, height)
         return ast.Output(self._s(m), name, size, mode)
 
     # component settings
@@ -216,6 +220,9 @@ class _ToAst(Transformer):
         return ast.Harmonize(self._s(m), component, band)
 
     # checks
+    def check(self, m, rule):
+        return dataclasses.replace(rule, span=self._s(m))  # the span starts at `check`
+
     def check_palette(self, m, within, coverage):
         return ast.CheckPalette(self._s(m), within, coverage)
 

@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv when missing.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PIP     := $(BIN)/python -m pip
+EXAMPLE := examples/campaign/runner.brief
+OUT     ?= out
+
+.PHONY: run test install install-test bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Editable install; the stamp is remade when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet -c constraints.txt -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: $(VENV)/.installed
+	$(BIN)/brief check $(EXAMPLE)
+	$(BIN)/brief compile $(EXAMPLE) --emit json -o $(OUT)/runner.graph.json
+	$(BIN)/brief compile $(EXAMPLE) --emit dot -o $(OUT)/runner.graph.dot
+	@echo "Compiled $(EXAMPLE): operation graph in $(OUT)/runner.graph.json (and .dot for Graphviz)."
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/compile.py
+
+clean:
+	rm -rf $(OUT) build dist *.egg-info .pytest_cache

@@ -1,0 +1,86 @@
+"""Shared fixtures: a throwaway brief project with real image assets, and helpers that run the
+front end the way the CLI does."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from brief.lang.check import check_program, diagnose
+from brief.lang.compile import compile_program
+from brief.lang.load import load
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+ACME = """brand acme {
+  color ink   #1A1A1A
+  color cream #F5E6CC
+  color red   #C8102E
+  logo "../assets/logo.png"
+  clearspace 0.5
+  safezone 4%
+}
+"""
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.graph.txt")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
+
+
+class Project:
+    """A folder with brief.toml, assets/ (product.png, logo.png, mask.png) and brands/acme.brief."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "brief.toml").write_text("")
+        (root / "assets").mkdir()
+        (root / "brands").mkdir()
+        Image.new("RGBA", (64, 48), (200, 16, 46, 255)).save(root / "assets" / "product.png")
+        Image.new("RGBA", (40, 20), (26, 26, 26, 255)).save(root / "assets" / "logo.png")
+        Image.new("L", (100, 100), 255).save(root / "assets" / "mask.png")
+        (root / "assets" / "notes.txt").write_text("not an image")
+        (root / "brands" / "acme.brief").write_text(ACME)
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def load(self, rel: str = "main.brief", text: str | None = None, **kw):
+        if text is not None:
+            self.write(rel, text)
+        return load(self.root / rel, **kw)
+
+    def diagnostics(self, text: str, rel: str = "main.brief", **kw):
+        return diagnose(self.load(rel, text, **kw))
+
+    def compile(self, text: str, rel: str = "main.brief", **kw):
+        program = self.load(rel, text, **kw)
+        check_program(program)
+        return compile_program(program)
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def examples_copy(tmp_path) -> Path:
+    """A copy of examples/ (its own project: it holds brief.toml)."""
+    dest = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, dest)
+    return dest
+
+
+def codes(diagnostics) -> list[str]:
+    return [d.code for d in diagnostics]

@@ -1,0 +1,159 @@
+"""Parsing: the DESIGN examples, spans, colours versus comments, and syntax-error wording."""
+
+from __future__ import annotations
+
+import pytest
+
+from brief.lang import ast
+from brief.lang.diagnostics import DiagnosticError, render_text
+from brief.lang.parser import parse
+from conftest import EXAMPLES
+
+
+def syntax_error(text: str):
+    with pytest.raises(DiagnosticError) as info:
+        parse(text, "t.brief")
+    (diag,) = info.value.diagnostics
+    return diag
+
+
+def test_design_examples_parse():
+    brand = parse((EXAMPLES / "brands" / "acme.brief").read_text(), "acme.brief")
+    (acme,) = brand.brands
+    assert [c.name.value for c in acme.all(ast.BrandColor)] == ["ink", "cream", "red"]
+    runner = parse((EXAMPLES / "campaign" / "runner.brief").read_text(), "runner.brief")
+    (brief,) = runner.briefs
+    assert [c.name.value for c in brief.components] == ["sky", "kite", "product", "logo"]
+    assert [e.name.value for e in brief.edits] == ["shadow", "tidy", "tone"]
+    assert [c.keyword for c in brief.checks] == ["palette", "color", "clearspace", "safezone"]
+    assert [o.name.value for o in brief.outputs] == ["square", "story"]
+    assert runner.uses[0].path.value == "../brands/acme.brief"
+
+
+def test_every_region_form_and_setting():
+    m = parse('''brief b {
+      backend diffusers "models/sd" revision "abc123"
+      component a { prompt "x" negative "blur" region full z -2 seed 7 steps 4 strength 0.5
+                    context none opacity 80% feather 4px }
+      component b { asset "p.png" region anchor bottom-left 10% x 20px margin 2% fit cover color red within 2 }
+      component c { prompt "y" region mask "m.png" }
+      component d { prompt "z" region around b 12px }
+      edit e { harmonize b band 8 }
+      check minsize b 10px x 10px
+      check clearspace b 0.25
+      check safezone 3%
+      check palette
+    }''')
+    (b,) = m.briefs
+    assert b.first(ast.Backend).revision.value == "abc123"
+    a = b.components[0]
+    assert a.first(ast.Z).value.value == -2
+    assert a.first(ast.Opacity).value.unit == "%"
+    assert a.first(ast.Feather).value.unit == "px"
+    anchor = b.components[1].first(ast.Region).spec
+    assert anchor.position.value == "bottom-left" and anchor.margin.text == "2%"
+    assert isinstance(b.components[2].first(ast.Region).spec, ast.Mask)
+    assert b.components[3].first(ast.Region).spec.band.value == 12
+    palette = b.checks[-1]
+    assert palette.within is None and palette.coverage is None
+
+
+def test_spans_point_at_the_source():
+    text = 'brief r {\n  canvas 1024 x 768\n  component sky { prompt "a" }\n}\n'
+    (b,) = parse(text, "r.brief").briefs
+    canvas = b.first(ast.Canvas)
+    assert (canvas.span.line, canvas.span.column) == (2, 3)
+    assert text[canvas.span.start:canvas.span.end] == "canvas 1024 x 768"
+    prompt = b.components[0].first(ast.Prompt)
+    assert text[prompt.text.span.start:prompt.text.span.end] == '"a"'
+
+
+def test_hex_colour_is_not_a_comment_and_comments_are_kept():
+    m = parse("brand b {\n  color red #C8102E # the red\n  #plain comment\n  color ink #111 #x\n}\n")
+    colors = list(m.brands[0].all(ast.BrandColor))
+    assert [c.color.text for c in colors] == ["#C8102E", "#111"]
+    assert [c.text for c in m.comments] == ["# the red", "#plain comment", "#x"]
+
+
+def test_strings_unescape():
+    m = parse(r'brief b { component c { prompt "say \"hi\" \\ now" } }')
+    assert m.briefs[0].components[0].first(ast.Prompt).text.value == 'say "hi" \\ now'
+
+
+def test_misspelt_setting_gets_did_you_mean():
+    d = syntax_error('brief a {\n  component c {\n    prompet "x"\n  }\n}')
+    assert d.summary == "unknown setting `prompet` in a component"
+    assert "Did you mean `prompt`?" in d.detail
+    assert (d.span.line, d.span.column) == (3, 5)
+
+
+def test_misspelt_top_level_keyword():
+    d = syntax_error("breif a {}")
+    assert "Did you mean `brief`?" in d.detail
+
+
+def test_setting_in_the_wrong_block_says_where_it_belongs():
+    d = syntax_error('brief a { component c { canvas 10 x 10 } }')
+    assert "`canvas` is not allowed here in a component" in d.summary
+    assert "belongs in a brief" in d.detail
+
+
+def test_unclosed_block_names_it():
+    d = syntax_error('brief runner {\n  component sky {\n    prompt "x"\n')
+    assert "component `sky` (opened on line 2) is not closed" in d.summary
+
+
+@pytest.mark.parametrize("text, summary", [
+    ('brief a { component c { prompt kite } }', "text must be in double quotes"),
+    ("brand b { color red red }", "a hex colour is expected here"),
+    ("brief a { canvas 1024 768 }", "a size is written `W x H`"),
+    ("brief a { component c { region box 1% 2% } }", "`box` takes four coordinates"),
+    ("brief a { matrix m { summer } }", "a matrix value needs its text"),
+    ("brief a { component c { color red 2 } }", "`color` in a component needs `within ΔE`"),
+    ('brief a { component c { prompt "abc } }', "unterminated string"),
+    ("brief a { component c { prompt 'x' } }", "strings use double quotes"),
+    ("brief a { seed 1 } }", "unmatched `}`"),
+])
+def test_common_mistakes_are_named(text, summary):
+    assert syntax_error(text).summary.startswith(summary)
+
+
+def test_incomplete_setting_says_what_is_missing():
+    d = syntax_error("brief a { seed }")
+    assert "`seed` is incomplete" in d.detail
+
+
+def test_rendering_is_ruff_style():
+    text = 'brief a {\n  component c {\n    prompet "x"\n  }\n}'
+    d = syntax_error(text)
+    out = render_text([d], {"t.brief": text})
+    lines = out.splitlines()
+    assert lines[0] == "t.brief:3:5: error[E105]: unknown setting `prompet` in a component"
+    assert lines[2] == '3 |     prompet "x"'
+    assert lines[3] == "  |     ^^^^^^^"
+    assert lines[4].startswith("  = help: Did you mean `prompt`?")
+
+
+def test_deep_nesting_is_a_diagnostic_not_a_recursion_error():
+    for text in ("{" * 20000, "brief a {" * 20000, "brief a { component c {" * 10000):
+        d = syntax_error(text)
+        assert d.code.startswith("E1")
+
+
+def test_huge_input_is_refused_before_parsing():
+    d = syntax_error("#" * (5 * 1024 * 1024))
+    assert d.code == "E001" and "too large" in d.summary
+
+
+def test_nul_byte_is_refused():
+    assert syntax_error("brief a {\x00}").code == "E002"
+
+
+def test_keywords_can_be_names_where_a_name_is_expected():
+    m = parse('brief b { component logo { prompt "x" } component fit { prompt "y" region around logo 4px }\n'
+              '  output fit 10 x 10 fit\n  output crop 10 x 10 crop\n  check clearspace logo\n'
+              '  matrix color { box "z" } }')
+    (b,) = m.briefs
+    assert [c.name.value for c in b.components] == ["logo", "fit"]
+    assert [(o.name.value, o.mode.value) for o in b.outputs] == [("fit", "fit"), ("crop", "crop")]
+    assert b.matrices[0].values[0].name.value == "box"
