@@ -98,7 +98,7 @@ def _leaf(item, pad: int = 0) -> str:
 
 
 def _aligned(items, kind, name_of) -> dict[int, int]:
-    """id(item) → pad width, for runs of consecutive `kind` items on consecutive lines."""
+    """id(item) → pad width, for runs of `kind` items with no blank or comment line between them."""
     pads: dict[int, int] = {}
     run: list = []
 
@@ -109,7 +109,7 @@ def _aligned(items, kind, name_of) -> dict[int, int]:
         run.clear()
 
     for item in items:
-        if isinstance(item, kind) and (not run or item.span.line == run[-1].span.end_line + 1):
+        if isinstance(item, kind) and (not run or item.span.line - run[-1].span.end_line <= 1):
             run.append(item)
         else:
             flush()

@@ -127,9 +127,9 @@ def _span_at(path: str, text: str, pos: int, length: int = 1) -> Span:
 
 
 def _token_span(path: str, text: str, tok: Token) -> Span:
-    if tok.type == "$END":
-        end = len(text.rstrip())
-        return _span_at(path, text, end, 1)
+    if tok.type == "$END":  # Lark borrows the last token's position: point just after it
+        end = getattr(tok, "end_pos", None)
+        return _span_at(path, text, end if end is not None else len(text.rstrip()), 1)
     return _span_at(path, text, tok.start_pos, len(str(tok)))
 
 
@@ -210,18 +210,23 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, path: str, parser: La
     elif tok.type == "NAME":
         found = f"the name `{value}`"
     setting = _last_keyword(exc, parser)
-    detail = (f"`{setting}` is incomplete: give {_expected_words(parser, expected)} after it." if setting
-              else "Check the line against the language reference in the README.")
-    return error("E107", f"expected {_expected_words(parser, expected)}, found {found}", detail, span)
+    if setting is None:
+        return error("E107", f"expected {_expected_words(parser, expected)}, found {found}",
+                     "Check the line against the language reference in the README.", span)
+    if tok.line != setting.line:  # the value is missing at the end of a line: point there
+        span = _span_at(path, text, setting.end_pos, 1)
+    return error("E107", f"expected {_expected_words(parser, expected)} after `{setting}`, found {found}",
+                 f"`{setting}` is incomplete: give {_expected_words(parser, expected)} after it.", span)
 
 
-def _last_keyword(exc: UnexpectedToken, parser: Lark) -> str | None:
+def _last_keyword(exc: UnexpectedToken, parser: Lark) -> Token | None:
+    """The keyword of the setting being written when the error struck (`seed` in `seed }`)."""
     state = getattr(getattr(exc, "interactive_parser", None), "parser_state", None)
     for v in reversed(getattr(state, "value_stack", None) or []):
         if isinstance(v, Token):
             word = _keyword_of(parser, v.type)
             if word and word not in "{}":
-                return word
+                return v
         else:
             return None
     return None
