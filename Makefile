@@ -31,7 +31,7 @@ run: $(VENV)/.installed
 	@echo "Compiled $(EXAMPLE): operation graph in $(OUT)/runner.graph.json (and .dot for Graphviz)."
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/compile.py

@@ -166,7 +166,7 @@ def cmd_compile(args) -> int:
     if reporter.flush():
         return EXIT_DIAGNOSTICS
     graph = compile_program(program, backend=args.backend)
-    text = to_json(graph, relative_root(program.root)) if args.emit == "json" else to_dot(graph)
+    text = to_json(graph, relative_root(program.root, program.entry)) if args.emit == "json" else to_dot(graph)
     if args.output and args.output != "-":
         _atomic_write(args.output, text)
     else:

@@ -50,6 +50,8 @@ def json_schema() -> str:
     return json.dumps(GraphDocument.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n"
 
 
-def relative_root(root) -> str:
-    rel = os.path.relpath(root)
-    return "." if rel == "." else (str(root) if rel.startswith("..") else rel)
+def relative_root(root, entry: str) -> str:
+    """The project root as seen from the entry brief's folder (`..` for examples/campaign/x.brief):
+    the same from any working directory or machine."""
+    rel = os.path.relpath(os.path.realpath(root), os.path.dirname(os.path.realpath(entry)))
+    return rel.replace(os.sep, "/")

@@ -48,6 +48,7 @@ class GraphDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_: Literal["brief-graph/1"] = Field(SCHEMA_VERSION, alias="schema")
-    project_root: str = Field(description="the folder `files` paths are relative to")
+    project_root: str = Field(description="the folder that `files` and `file` paths are relative to, "
+                                          "as a path from the entry brief's folder")
     variants: list[VariantDoc]
     nodes: dict[str, NodeDoc] = Field(description="node id (sha256 Merkle key) → node")

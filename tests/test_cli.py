@@ -1,0 +1,145 @@
+"""The `brief` command line, run as a user runs it: exit codes, output streams, help."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from types import SimpleNamespace
+
+import pytest
+
+from brief.cli import build_parser, main
+
+COMMANDS = ["check", "fmt", "compile"]
+
+
+def run(*args, cwd=None, stdin=None):
+    """Run `brief ARGS` in this process (fast), capturing what it prints and its exit code."""
+    old_cwd, old_stdin = os.getcwd(), sys.stdin
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.chdir(cwd or old_cwd)
+        sys.stdin = io.StringIO(stdin or "")
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        os.chdir(old_cwd)
+        sys.stdin = old_stdin
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def test_console_script_runs_as_a_process(examples_copy):
+    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "brief"), "check",
+                          str(examples_copy / "campaign" / "runner.brief")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_check_ok_and_exit_codes(examples_copy, project):
+    ok = run("check", examples_copy / "campaign" / "runner.brief", examples_copy / "brands" / "acme.brief")
+    assert ok.returncode == 0 and "All checks passed (2 files)." in ok.stdout
+    bad = project.write("bad.brief", 'brief b {\n  canvas 100000 x 10\n  component c { prompt "x" }\n}\n')
+    res = run("check", "bad.brief", cwd=project.root)
+    assert res.returncode == 1
+    assert res.stderr.startswith("bad.brief:2:10: error[E203]: a side of `100000` is out of range\n")
+    assert "^^^^^^" in res.stderr and "Found 1 error and 0 warnings." in res.stderr
+    assert res.stdout == ""
+
+
+def test_check_reports_every_file(project):
+    a = project.write("a.brief", "brief a { seed -1 component c { prompt \"x\" } }")
+    b = project.write("b.brief", "brief b { component c { prompet \"x\" } }")
+    res = run("check", a, b, cwd=project.root)
+    assert res.returncode == 1
+    assert "a.brief:1:16: error[E203]" in res.stderr and "b.brief:1:25: error[E105]" in res.stderr
+
+
+def test_check_json_format(project):
+    bad = project.write("bad.brief", "brief b { component c { prompet \"x\" } }")
+    res = run("check", "--format", "json", "bad.brief", cwd=project.root)
+    assert res.returncode == 1
+    (d,) = json.loads(res.stderr)["diagnostics"]
+    assert (d["code"], d["line"], d["column"], d["file"]) == ("E105", 1, 25, "bad.brief")
+    assert "Did you mean `prompt`?" in d["detail"]
+
+
+def test_usage_errors_exit_2(project):
+    assert run("check", project.root / "missing.brief").returncode == 2
+    assert run("check").returncode == 2
+    assert run("frobnicate").returncode == 2
+    assert run("compile", "--emit", "svg", project.root / "x.brief").returncode == 2
+    assert run("compile").returncode == 2
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: brief " + command) and len(out.splitlines()) > 5
+
+
+def test_top_level_help_lists_commands(capsys):
+    help_text = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in help_text
+
+
+def test_fmt_rewrites_checks_and_prints(project):
+    path = project.write("m.brief", 'brief m {canvas 10x10 component c {prompt "x"}}  # end\n')
+    check = run("fmt", "--check", "m.brief", cwd=project.root)
+    assert check.returncode == 1 and "would be reformatted" in check.stderr
+    assert check.stdout.startswith("--- m.brief (original)\n+++ m.brief (formatted)\n")
+    assert path.read_text().startswith("brief m {canvas")  # --check changes nothing
+    stdout = run("fmt", "--stdout", path, cwd=project.root)
+    assert stdout.returncode == 0 and stdout.stdout.startswith("brief m {\n  canvas 10 x 10\n")
+    assert run("fmt", path, cwd=project.root).returncode == 0
+    assert path.read_text() == stdout.stdout
+    assert run("fmt", "--check", path, cwd=project.root).returncode == 0
+    piped = run("fmt", "-", stdin='brief s { seed 1 }')
+    assert piped.stdout == "brief s {\n  seed 1\n}\n"
+
+
+def test_fmt_refuses_broken_file_and_leaves_it(project):
+    path = project.write("m.brief", "brief m { seed }")
+    res = run("fmt", path, cwd=project.root)
+    assert res.returncode == 1 and "E107" in res.stderr
+    assert path.read_text() == "brief m { seed }"
+
+
+def test_compile_json_dot_schema(examples_copy, tmp_path):
+    brief = examples_copy / "campaign" / "runner.brief"
+    first = run("compile", brief)
+    assert first.returncode == 0
+    assert run("compile", brief, cwd=tmp_path).stdout == first.stdout  # same bytes from anywhere
+    doc = json.loads(first.stdout)
+    assert doc["schema"] == "brief-graph/1" and len(doc["variants"]) == 2
+    out = tmp_path / "g" / "graph.json"
+    assert run("compile", brief, "-o", out).returncode == 0 and out.read_text() == first.stdout
+    dot = run("compile", brief, "--emit", "dot")
+    assert dot.returncode == 0 and dot.stdout.startswith("strict digraph")
+    schema = json.loads(run("compile", "--schema").stdout)
+    assert schema["title"] == "GraphDocument" and "nodes" in schema["properties"]
+    draft = json.loads(run("compile", brief, "--backend", "diffusers").stdout)
+    assert {v["backend"]["backend"] for v in draft["variants"]} == {"diffusers"}
+
+
+def test_compile_refuses_a_brief_with_errors(project):
+    bad = project.write("bad.brief", "brief b { component c { asset \"../../etc/passwd\" } }")
+    res = run("compile", bad, cwd=project.root)
+    assert res.returncode == 1 and res.stdout == "" and "outside the project folder" in res.stderr
+
+
+def test_allow_outside_root(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("shared") / "p.png"
+    outside.write_bytes((project.root / "assets" / "product.png").read_bytes())
+    path = project.write("m.brief", f'brief m {{ component c {{ asset "{outside}" }} }}')
+    assert run("check", path).returncode == 1
+    assert run("check", "--allow-outside-root", path).returncode == 0
