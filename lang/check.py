@@ -384,9 +384,11 @@ def check_outputs(scope: Scope) -> Iterator[Diagnostic]:
 
 def check_paths(scope: Scope) -> Iterator[Diagnostic]:
     """Asset, mask and logo files exist, are images, and stay inside the project."""
-    program = scope.program
+    program, folder, seen = scope.program, scope.folder, {}
     for path in _paths(scope.module):
-        found = resolve(scope.folder, path.value, program.root, program.allow_outside)
+        if path.value not in seen:  # the same file named many times is resolved once
+            seen[path.value] = resolve(folder, path.value, program.root, program.allow_outside)
+        found = seen[path.value]
         if found.path is None:
             yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
         elif found.path.suffix.lower() not in IMAGE_SUFFIXES:

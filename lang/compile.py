@@ -25,6 +25,7 @@ from . import ast
 from .check import Scope, brand_colors, brief_brand, placeholders, scopes
 from .geometry import CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, grow, length, region_box
 from .load import Program
+from .parser import paused_gc
 from .paths import resolve
 
 OP_VERSIONS = {
@@ -111,7 +112,9 @@ class _Graph:
     def __init__(self, program: Program):
         self.program = program
         self.graph = nx.DiGraph()
-        self._hashes: dict[Path, str] = {}
+        self._files: dict[tuple[str, str], tuple[str, str]] = {}
+        self._rel: dict[str, str] = {}
+        self._root = os.path.realpath(program.root)
 
     def add(self, op: str, params: dict, inputs: list[str], lock: dict, *, region: Box | None,
             span: ast.Span, label: str, files: dict | None = None) -> str:
@@ -128,20 +131,23 @@ class _Graph:
     def rel(self, path: str) -> str:
         """A path as the graph shows it: relative to the project root, so output is the same from
         any working directory and on any machine."""
-        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(self.program.root))
-        return Path(rel).as_posix()
+        if path not in self._rel:
+            self._rel[path] = Path(os.path.relpath(os.path.realpath(path), self._root)).as_posix()
+        return self._rel[path]
 
     def file(self, module: ast.Module, written: str) -> tuple[str, str]:
-        """(path relative to the project root, sha256 of its bytes) of a file a brief names."""
-        found = resolve(self.program.dir_of(module), written, self.program.root, self.program.allow_outside)
-        assert found.path is not None, "compile runs on checked programs"
-        if found.path not in self._hashes:
+        """(path relative to the project root, sha256 of its bytes) of a file a brief names; each
+        file is resolved and read once per compile."""
+        key = (module.path, written)
+        if key not in self._files:
+            found = resolve(self.program.dir_of(module), written, self.program.root, self.program.allow_outside)
+            assert found.path is not None, "compile runs on checked programs"
             h = hashlib.sha256()
             with open(found.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
-            self._hashes[found.path] = h.hexdigest()
-        return self.rel(str(found.path)), self._hashes[found.path]
+            self._files[key] = (self.rel(str(found.path)), h.hexdigest())
+        return self._files[key]
 
 
 def variants_of(brief: ast.Brief) -> Iterator[dict[str, str]]:
@@ -165,13 +171,14 @@ def compile_program(program: Program, *, lock_for: Callable[[dict], dict] | None
     g = _Graph(program)
     scope = next(s for s in scopes(program) if s.module is program.module)
     variants = []
-    for brief in program.module.briefs:
-        declared = declared_backend(brief.first(ast.Backend))
-        if backend and backend != declared["backend"]:
-            declared = {"backend": backend}
-        lock = (lock_for or dict)(declared)
-        for axes in variants_of(brief):
-            variants.append(_VariantCompiler(g, scope, brief, axes, lock).run())
+    with paused_gc():
+        for brief in program.module.briefs:
+            declared = declared_backend(brief.first(ast.Backend))
+            if backend and backend != declared["backend"]:
+                declared = {"backend": backend}
+            lock = (lock_for or dict)(declared)
+            for axes in variants_of(brief):
+                variants.append(_VariantCompiler(g, scope, brief, axes, lock).run())
     return OpGraph(g.graph, variants)
 
 

@@ -8,12 +8,14 @@ into diagnostics (`lang/syntax_errors.py` words them).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import threading
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, VisitError
 
 from . import ast
@@ -22,6 +24,19 @@ from .syntax_errors import describe_syntax_error
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024  # a brief with thousands of components is ~1 MB
 _comments = threading.local()
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector while building large acyclic structures (parse trees,
+    ASTs, graphs): its full collections would otherwise make a 1000-component compile superlinear."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _collect_comment(token: Token) -> Token:
@@ -61,13 +76,17 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-@v_args(inline=True, meta=True)
 class _ToAst(Transformer):
-    """Parse tree → AST. One method per grammar rule; tokens become value nodes."""
+    """Parse tree → AST. One `rule_*` method per grammar rule, called with the rule's meta and its
+    children; tokens become value nodes. (Dispatch goes through `__default__` and a table built
+    once: Lark's per-call `v_args` wrappers cost more than the rest of the transform.)"""
 
     def __init__(self, path: str):
         super().__init__()
         self.path = path
+
+    def __default__(self, data, children, meta):
+        return _RULES[data](self, meta, *children)
 
     def _s(self, meta) -> ast.Span:
         return _span(self.path, meta)
@@ -88,155 +107,152 @@ class _ToAst(Transformer):
         return ast.Num(_span(self.path, tok), float(text[: len(text) - len(unit)]), unit, text)
 
     # structure
-    @v_args(inline=False, meta=True)
-    def start(self, meta, items):
-        return items
+    def rule_start(self, m, *items):
+        return list(items)
 
-    def use(self, m, path):
+    def rule_use(self, m, path):
         return ast.Use(self._s(m), path)
 
-    @v_args(inline=False, meta=True)
-    def brand(self, m, children):
-        return ast.Brand(self._s(m), children[0], tuple(children[1:]))
+    def rule_brand(self, m, name, *items):
+        return ast.Brand(self._s(m), name, items)
 
-    @v_args(inline=False, meta=True)
-    def brief(self, m, children):
-        return ast.Brief(self._s(m), children[0], tuple(children[1:]))
+    def rule_brief(self, m, name, *items):
+        return ast.Brief(self._s(m), name, items)
 
-    @v_args(inline=False, meta=True)
-    def component(self, m, children):
-        return ast.Component(self._s(m), children[0], tuple(children[1:]))
+    def rule_component(self, m, name, *items):
+        return ast.Component(self._s(m), name, items)
 
-    @v_args(inline=False, meta=True)
-    def edit(self, m, children):
-        return ast.Edit(self._s(m), children[0], tuple(children[1:]))
+    def rule_edit(self, m, name, *items):
+        return ast.Edit(self._s(m), name, items)
 
-    @v_args(inline=False, meta=True)
-    def matrix(self, m, children):
-        return ast.Matrix(self._s(m), children[0], tuple(children[1:]))
+    def rule_matrix(self, m, name, *items):
+        return ast.Matrix(self._s(m), name, items)
 
-    def matrix_value(self, m, name, text):
+    def rule_matrix_value(self, m, name, text):
         return ast.MatrixValue(self._s(m), name, text)
 
-    def size(self, m, w, h):
+    def rule_size(self, m, w, h):
         return ast.Size(self._s(m), w, h)
 
     # brand settings
-    def brand_color(self, m, name, color):
+    def rule_brand_color(self, m, name, color):
         return ast.BrandColor(self._s(m), name, color)
 
-    def logo(self, m, path):
+    def rule_logo(self, m, path):
         return ast.Logo(self._s(m), path)
 
-    def clearspace(self, m, value):
+    def rule_clearspace(self, m, value):
         return ast.Clearspace(self._s(m), value)
 
-    def safezone(self, m, value):
+    def rule_safezone(self, m, value):
         return ast.Safezone(self._s(m), value)
 
     # brief settings
-    def canvas(self, m, size):
+    def rule_canvas(self, m, size):
         return ast.Canvas(self._s(m), size)
 
-    def seed(self, m, value):
+    def rule_seed(self, m, value):
         return ast.Seed(self._s(m), value)
 
-    def steps(self, m, value):
+    def rule_steps(self, m, value):
         return ast.Steps(self._s(m), value)
 
-    def backend(self, m, name, model, revision):
+    def rule_backend(self, m, name, model, revision):
         return ast.Backend(self._s(m), name, model, revision)
 
-    def brand_ref(self, m, name):
+    def rule_brand_ref(self, m, name):
         return ast.BrandRef(self._s(m), name)
 
-    def output(self, m, name, width, height, mode):
+    def rule_output(self, m, name, width, height, mode):
         s = width.span
         size = ast.Size(ast.Span(s.file, s.line, s.column, height.span.end_line, height.span.end_column,
                                  s.start, height.span.end), width, height)
         return ast.Output(self._s(m), name, size, mode)
 
     # component settings
-    def prompt(self, m, text):
+    def rule_prompt(self, m, text):
         return ast.Prompt(self._s(m), text)
 
-    def negative(self, m, text):
+    def rule_negative(self, m, text):
         return ast.Negative(self._s(m), text)
 
-    def asset(self, m, path):
+    def rule_asset(self, m, path):
         return ast.Asset(self._s(m), path)
 
-    def region(self, m, spec):
+    def rule_region(self, m, spec):
         return ast.Region(self._s(m), spec)
 
-    def z(self, m, value):
+    def rule_z(self, m, value):
         return ast.Z(self._s(m), value)
 
-    def strength(self, m, value):
+    def rule_strength(self, m, value):
         return ast.Strength(self._s(m), value)
 
-    def context(self, m, value):
+    def rule_context(self, m, value):
         return ast.Context(self._s(m), value)
 
-    def fit(self, m, value):
+    def rule_fit(self, m, value):
         return ast.Fit(self._s(m), value)
 
-    def opacity(self, m, value):
+    def rule_opacity(self, m, value):
         return ast.Opacity(self._s(m), value)
 
-    def feather(self, m, value):
+    def rule_feather(self, m, value):
         return ast.Feather(self._s(m), value)
 
-    def sku_color(self, m, color, within):
+    def rule_sku_color(self, m, color, within):
         return ast.SkuColor(self._s(m), color, within)
 
     # regions
-    def full(self, m):
+    def rule_full(self, m):
         return ast.Full(self._s(m))
 
-    def box(self, m, x0, y0, x1, y1):
+    def rule_box(self, m, x0, y0, x1, y1):
         return ast.Box(self._s(m), x0, y0, x1, y1)
 
-    def anchor(self, m, position, size, margin):
+    def rule_anchor(self, m, position, size, margin):
         return ast.Anchor(self._s(m), position, size, margin)
 
-    def mask(self, m, path):
+    def rule_mask(self, m, path):
         return ast.Mask(self._s(m), path)
 
-    def around(self, m, component, band):
+    def rule_around(self, m, component, band):
         return ast.Around(self._s(m), component, band)
 
     # edits
-    def inpaint(self, m, region):
+    def rule_inpaint(self, m, region):
         return ast.Inpaint(self._s(m), region)
 
-    def remove(self, m, region):
+    def rule_remove(self, m, region):
         return ast.Remove(self._s(m), region)
 
-    def recolor(self, m, component, target):
+    def rule_recolor(self, m, component, target):
         return ast.Recolor(self._s(m), component, target)
 
-    def harmonize(self, m, component, band):
+    def rule_harmonize(self, m, component, band):
         return ast.Harmonize(self._s(m), component, band)
 
     # checks
-    def check(self, m, rule):
+    def rule_check(self, m, rule):
         return dataclasses.replace(rule, span=self._s(m))  # the span starts at `check`
 
-    def check_palette(self, m, within, coverage):
+    def rule_check_palette(self, m, within, coverage):
         return ast.CheckPalette(self._s(m), within, coverage)
 
-    def check_color(self, m, component):
+    def rule_check_color(self, m, component):
         return ast.CheckColor(self._s(m), component)
 
-    def check_clearspace(self, m, component, factor):
+    def rule_check_clearspace(self, m, component, factor):
         return ast.CheckClearspace(self._s(m), component, factor)
 
-    def check_safezone(self, m, margin):
+    def rule_check_safezone(self, m, margin):
         return ast.CheckSafezone(self._s(m), margin)
 
-    def check_minsize(self, m, component, size):
+    def rule_check_minsize(self, m, component, size):
         return ast.CheckMinsize(self._s(m), component, size)
+
+
+_RULES = {name[5:]: fn for name, fn in vars(_ToAst).items() if name.startswith("rule_")}
 
 
 def _file_span(path: str, text: str) -> ast.Span:
@@ -263,8 +279,9 @@ def parse(text: str, path: str = "<input>") -> ast.Module:
     parser = lark_parser()
     _comments.items = []
     try:
-        tree = parser.parse(text)
-        items = _ToAst(path).transform(tree)
+        with paused_gc():
+            tree = parser.parse(text)
+            items = _ToAst(path).transform(tree)
     except UnexpectedInput as exc:
         raise DiagnosticError([describe_syntax_error(exc, text, path, parser)]) from None
     except VisitError as exc:  # a bug in the transformer, not in the input
