@@ -12,7 +12,7 @@ import os
 import networkx as nx
 
 from .compile import OP_VERSIONS, OpGraph
-from .schema import GraphDocument, NodeDoc, VariantDoc
+from .schema import GraphDocument, LayerDoc, NodeDoc, VariantDoc
 
 
 def document(graph: OpGraph, project_root: str) -> GraphDocument:
@@ -23,7 +23,8 @@ def document(graph: OpGraph, project_root: str) -> GraphDocument:
         nodes[key] = NodeDoc(op=a["op"], version=OP_VERSIONS[a["op"]], params=a["params"], inputs=a["inputs"],
                              lock=a["lock"], region=a["region"], span=a["span"], label=a["label"], files=a["files"])
     variants = [VariantDoc(name=v.name, brief=v.brief, file=v.file, axes=v.axes, canvas=v.canvas,
-                           backend=v.backend, layers=v.layers, image=v.image, outputs=v.outputs,
+                           backend=v.backend,
+                           layers=[LayerDoc(component=k, node=n) for k, n in v.layers.items()], image=v.image, outputs=v.outputs,
                            checks=v.checks, export=v.export) for v in graph.variants]
     return GraphDocument(schema="brief-graph/1", project_root=project_root, variants=variants, nodes=nodes)
 

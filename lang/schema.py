@@ -28,6 +28,13 @@ class NodeDoc(BaseModel):
     files: dict[str, str] = Field(description="files it reads, relative to the project root (not keyed: the bytes are)")
 
 
+class LayerDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    component: str
+    node: str = Field(description="the node producing the component's RGBA layer")
+
+
 class VariantDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -37,7 +44,7 @@ class VariantDoc(BaseModel):
     axes: dict[str, str]
     canvas: tuple[int, int]
     backend: dict[str, Any]
-    layers: dict[str, str] = Field(description="component → the node producing its RGBA layer")
+    layers: list[LayerDoc] = Field(description="the layers, bottom to top (the order they composite in)")
     image: str = Field(description="node of the canvas after composition and edits")
     outputs: dict[str, str] = Field(description="output format → its node")
     checks: list[str]
