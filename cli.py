@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import sys
 import tempfile
@@ -174,6 +175,103 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def _runtime_options(args):
+    from .runtime.build import Options
+
+    return Options(backend=getattr(args, "backend", None), cache=args.cache, out=getattr(args, "out", None),
+                   checks=not getattr(args, "no_checks", False), psd=getattr(args, "psd", False),
+                   variants=getattr(args, "variant", None) or [], root=args.root,
+                   allow_outside=args.allow_outside_root)
+
+
+def _diagnostics_or(args, fn):
+    """Run `fn`; render diagnostics of a brief that does not check, and runtime errors, as exit 1."""
+    from .runtime.execute import BuildError
+
+    reporter = Reporter(args.format, args.color)
+    try:
+        return fn(reporter)
+    except DiagnosticError as exc:
+        reporter.add(exc.diagnostics, _sources_of(exc))
+        reporter.flush()
+        return EXIT_DIAGNOSTICS
+    except BuildError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+    except ValueError as exc:  # e.g. --variant matching nothing
+        print(f"brief: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_plan(args) -> int:
+    from .runtime.build import plan_file
+
+    _require_files([args.file])
+
+    def run(reporter: Reporter) -> int:
+        compiled, plans = plan_file(args.file, _runtime_options(args))
+        reporter.add(compiled.warnings, compiled.program.sources)
+        reporter.flush()
+        if args.json:
+            doc = [{"variant": p.variant.name, "summary": p.summary(), "pixel_share": round(p.pixel_share, 4),
+                    "cached": len(p.cached), "steps": [{"node": s.key, "op": s.op, "label": s.label,
+                                                        "reason": s.reason, "share": round(s.share, 4)}
+                                                       for s in p.steps]} for p in plans]
+            print(json.dumps(doc, indent=2))
+            return EXIT_OK
+        for p in plans:
+            print(f"{p.variant.name}: {p.summary()}")
+            for s in p.steps:
+                mark = "+" if s.reason == "new" else "!" if s.reason.startswith("evicted") else "~"
+                share = f"{s.share * 100:5.1f}%" if s.share else "      "
+                print(f"  {mark} {s.op:<13} {s.label:<28} {share}  {s.reason}")
+        return EXIT_OK
+
+    return _diagnostics_or(args, run)
+
+
+def cmd_build(args) -> int:
+    from .runtime.build import build_file
+    from .runtime.progress import for_stream
+
+    _require_files([args.file])
+
+    def run(reporter: Reporter) -> int:
+        built = build_file(args.file, _runtime_options(args), progress=for_stream(sys.stderr, args.quiet))
+        for b in built:
+            ran = len(b.run.ran)
+            seconds = sum(b.run.seconds.values())
+            print(f"{b.variant.name}: rendered {ran} node{'s' * (ran != 1)} in {seconds:.2f} s, "
+                  f"{len(b.plan.cached)} cached, {b.plan.pixel_share * 100:.1f}% of pixels → {b.folder}")
+        return EXIT_OK
+
+    return _diagnostics_or(args, run)
+
+
+def cmd_cache(args) -> int:
+    from .runtime.cache import Cache, parse_size
+
+    root = args.cache or Path(os.environ.get("BRIEF_CACHE") or Path(".brief") / "cache")
+    if not root.exists():
+        print(f"brief cache: no cache at {root}", file=sys.stderr)
+        return EXIT_USAGE
+    cache = Cache(root)
+    if args.action == "stats":
+        st = cache.stats()
+        print(f"{root}: {st.objects} objects, {st.bytes / 1e6:.1f} MB, {st.leases} running build(s)")
+        for ext, (n, size) in sorted(st.by_kind.items()):
+            print(f"  {ext:<12} {n:>7} objects {size / 1e6:>10.1f} MB")
+        return EXIT_OK
+    try:
+        limit = parse_size(args.max_size)
+    except ValueError as exc:
+        print(f"brief cache gc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    evicted, freed = cache.gc(limit)
+    print(f"evicted {evicted} objects, freed {freed / 1e6:.1f} MB; cache is now {cache.stats().bytes / 1e6:.1f} MB")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--format", choices=("text", "json"), default="text",
@@ -217,6 +315,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("draft", "diffusers"), help="override the briefs' backend")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of the --emit json document")
     p.set_defaults(func=cmd_compile)
+
+    runtime = argparse.ArgumentParser(add_help=False)
+    runtime.add_argument("--backend", choices=("draft", "diffusers"), help="override the briefs' backend")
+    runtime.add_argument("--cache", type=Path, help="cache folder (default: .brief/cache beside the brief, "
+                                                    "or $BRIEF_CACHE)")
+    runtime.add_argument("--variant", action="append", metavar="NAME",
+                         help="only this variant: its full name or axis=value (repeatable)")
+
+    p = sub.add_parser("plan", parents=[common, project, runtime], help="show what a build would render, and why",
+                       description="Show, for each node a build would run, why (new, changed, upstream "
+                                   "changed, evicted) and the share of the canvas it touches.")
+    p.add_argument("file", metavar="FILE", help="the .brief file")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("build", parents=[common, project, runtime], help="render a brief incrementally",
+                       description="Render every variant of a brief, re-rendering only what changed since "
+                                   "the last build, and write out/<brief>[<variant>]/.")
+    p.add_argument("file", metavar="FILE", help="the .brief file")
+    p.add_argument("--out", type=Path, help="output folder (default: out/ beside the brief)")
+    p.add_argument("--no-checks", action="store_true", help="do not let brand checks fail the build")
+    p.add_argument("--psd", action="store_true", help="also write a layered PSD")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("cache", help="inspect or trim the cache",
+                       description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "
+                                   "objects (never those a running build holds) until it fits.")
+    p.add_argument("action", choices=("stats", "gc"))
+    p.add_argument("--cache", type=Path, help="cache folder (default: $BRIEF_CACHE or ./.brief/cache)")
+    p.add_argument("--max-size", default="2G", help="gc: the size to trim to, e.g. 500M, 2G (default: 2G)")
+    p.set_defaults(func=cmd_cache)
     return parser
 
 

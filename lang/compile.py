@@ -285,7 +285,7 @@ class _VariantCompiler:
         seen = below.below(crop, stacking) if context == "scene" else []  # the pixels it is generated over
         params.update(crop=list(crop), context=context, seed=self.seed(comp), steps=self.steps(comp),
                       strength=self.strength(comp))
-        inputs = [self.encode(comp)] + [i for i in seen if i not in inputs] + inputs
+        inputs = [self.encode(comp)] + inputs + [i for i in seen if i not in inputs]  # prompt, around, below
         return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files)
 
     def edit(self, edit: ast.Edit, image: str) -> str:

@@ -1,0 +1,228 @@
+"""The draft backend: real compositing, colour and classical image operations; procedural
+placeholders instead of a diffusion model. No weights, no torch, deterministic, fast.
+
+`OPS` maps each graph op to a plain function `op(ctx, params, inputs) -> result`. The diffusers
+backend reuses the ops that need no model (placing assets, compositing, recolouring, formats).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .. import imaging
+from ..context import OpContext, OpError
+from ..tiles import Layer, TiledImage
+from . import draft_textures as tex
+
+MAX_ASSET_PIXELS = 64 * 1024 * 1024  # larger (or a decompression bomb) is refused
+REMOVE_PAD = 16  # px of surroundings Telea in-painting reads around a removed region
+INPAINT_FEATHER = 6  # px: a box in-paint blends into its surroundings
+
+
+def encode_prompt(ctx: OpContext, params: dict, inputs: list) -> dict:
+    return tex.describe(params["prompt"], params.get("negative", ""))
+
+
+def open_image(path, expected_sha256: str | None = None) -> Image.Image:
+    """Open an asset safely: size-checked before decoding, hash-checked against the graph."""
+    data = path.read_bytes()
+    if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise OpError(f"{path.name} changed after the brief was compiled; run the build again")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if img.width * img.height > MAX_ASSET_PIXELS:
+                raise OpError(f"{path.name} is {img.width} x {img.height} pixels; the limit is "
+                              f"{MAX_ASSET_PIXELS // 2**20} megapixels (is it a decompression bomb?)")
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise OpError(f"{path.name} was refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise OpError(f"{path.name} is not an image Pillow can read (use PNG, JPEG or WebP)") from None
+    except OSError as exc:
+        raise OpError(f"{path.name} could not be decoded: {exc}") from None
+    return img
+
+
+def _shape_alpha(ctx: OpContext, params: dict, ref: Layer | None) -> np.ndarray | None:
+    """The alpha a region's shape imposes inside its box (mask file or band), or None for a box."""
+    box = tuple(params["box"])
+    if params.get("shape") == "mask":
+        return imaging.mask_from_file(ctx.path("mask"), ctx.canvas, box)
+    if params.get("shape") == "around" and ref is not None:
+        return imaging.band_mask(ref, params["band"], box)
+    return None
+
+
+def _finish_layer(ctx: OpContext, params: dict, rgba: np.ndarray, ref: Layer | None) -> Layer:
+    shape = _shape_alpha(ctx, params, ref)
+    if shape is not None:
+        rgba = rgba.copy()
+        rgba[..., 3] = np.rint(rgba[..., 3] * shape).astype(np.uint8)
+    return Layer(tuple(params["box"]), imaging.soften(rgba, params.get("feather", 0), params.get("opacity", 1)))
+
+
+def load_asset(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    img = open_image(ctx.path("asset"), params.get("sha256"))
+    rgba = imaging.fit_image(img, tuple(params["box"]), params.get("fit", "contain"))
+    return _finish_layer(ctx, params, rgba, inputs[0] if inputs else None)
+
+
+def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    desc, rest = inputs[0], inputs[1:]
+    ref = rest[0] if params.get("shape") == "around" and rest else None
+    below = rest[1:] if ref is not None else rest
+    box = tuple(params["box"])
+    w, h = box[2] - box[0], box[3] - box[1]
+    full = box == (0, 0, *ctx.canvas)
+    rgb = tex.texture(desc, w, h, params["seed"], full_height=ctx.canvas[1], y_offset=box[1])
+    if below:  # generated over the scene: take on a little of the colour beneath
+        under = imaging.composite_region(box, below).astype(np.float32)
+        rgb = np.clip(np.rint(rgb * 0.85 + under.mean(axis=(0, 1)) * 0.15), 0, 255).astype(np.uint8)
+    strength = float(params.get("strength", 1))
+    if not full:
+        rgb = tex.label(rgb, desc["label"])
+        alpha = tex.blob_alpha(w, h, params["seed"]) if params.get("shape") in ("box", "anchor", "full") else \
+            np.full((h, w), 255, np.uint8)
+    else:
+        alpha = np.full((h, w), 255, np.uint8)
+    alpha = np.rint(alpha * min(strength, 1.0)).astype(np.uint8)
+    return _finish_layer(ctx, params, np.dstack([rgb, alpha]), ref)
+
+
+def composite(ctx: OpContext, params: dict, inputs: list[Layer]) -> TiledImage:
+    """Layers in z order over the background. With the previous composite of this brief at hand,
+    only the tiles under layers that changed (their old and new boxes) are recomputed."""
+    W, H = ctx.canvas
+    keys = list(ctx.node["inputs"])
+    boxes = [list(layer.box) for layer in inputs]
+    ctx.meta.update(layers=[[k, b] for k, b in zip(keys, boxes)])
+    dirty = _changed_boxes(ctx, keys, boxes)
+    if dirty is None:
+        return TiledImage.from_array(imaging.composite_region((0, 0, W, H), inputs))
+    base, tiles = dirty
+    out = base
+    for tx, ty in tiles:
+        tbox = base.tile_box(tx, ty)
+        out = out.replaced(tbox, imaging.composite_region(tbox, [l for l in inputs if imaging.intersect(l.box, tbox)]))
+    return out
+
+
+def _changed_boxes(ctx: OpContext, keys: list[str], boxes: list) -> tuple[TiledImage, set] | None:
+    prev = ctx.previous
+    if not prev or prev.get("key") == ctx.key:
+        return None
+    got = ctx.cache.get(prev["key"])
+    record = ctx.cache.get_json(prev["key"]) if got else None
+    if record is None or got[1].get("layers") is None or record.get("size") != [*ctx.canvas]:
+        return None
+    base = TiledImage.load(record, ctx.cache)
+    if not all(ctx.cache.has(k) for k in base.tile_keys()):
+        return None
+    old = {k: tuple(b) for k, b in got[1]["layers"]}
+    old_order = [k for k, _ in got[1]["layers"]]
+    changed: list[tuple] = []
+    if [k for k in old_order if k in keys] != [k for k in keys if k in old]:  # restacked: all of them
+        changed = [tuple(b) for b in boxes] + list(old.values())
+    else:
+        changed += [tuple(b) for k, b in zip(keys, boxes) if k not in old]
+        changed += [b for k, b in old.items() if k not in keys]
+    tiles = {t for box in changed for t in base.tiles_in(box)}
+    return base, tiles
+
+
+def _edit_mask(ctx: OpContext, params: dict, ref: Layer | None) -> np.ndarray:
+    box = tuple(params["box"])
+    shape = _shape_alpha(ctx, params, ref)
+    if shape is None:
+        return np.ones((box[3] - box[1], box[2] - box[0]), np.float32)
+    return shape.astype(np.float32)
+
+
+def inpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    image, desc = inputs[0], inputs[1]
+    ref = inputs[2] if len(inputs) > 2 else None
+    box = tuple(params["box"])
+    mask = _edit_mask(ctx, params, ref)
+    if params.get("shape") in ("box", "anchor", "full"):
+        mask = cv2.GaussianBlur(mask, (0, 0), INPAINT_FEATHER / 2)
+    mask *= float(params.get("strength", 1))
+    base = image.read(box)
+    if desc["motif"] == "shadow":  # darken what is there: a contact shadow, not paint
+        soft = cv2.GaussianBlur(mask, (0, 0), 4) * 0.35
+        top = np.rint(base.astype(np.float32) * (1 - soft[..., None])).astype(np.uint8)
+        return image.replaced(box, imaging.blend_masked(base, top, np.minimum(1.0, soft * 2)))
+    fill = tex.texture(desc, box[2] - box[0], box[3] - box[1], params["seed"])
+    return image.replaced(box, imaging.blend_masked(base, fill, mask))
+
+
+def remove(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    """Classical in-painting (OpenCV Telea) of the region from its surroundings."""
+    image, ref = inputs[0], (inputs[1] if len(inputs) > 1 else None)
+    box = tuple(params["box"])
+    crop = imaging.grow(box, REMOVE_PAD, image.size)
+    mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.uint8)
+    region = _edit_mask(ctx, params, ref)
+    mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = (region > 0.02) * 255
+    pixels = image.read(crop)
+    filled = cv2.inpaint(np.ascontiguousarray(pixels), mask, 5, cv2.INPAINT_TELEA)
+    return image.replaced(crop, imaging.blend_masked(pixels, filled, (mask > 0).astype(np.float32)))
+
+
+def recolor(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    image, layer = inputs
+    box = layer.box
+    weight = layer.alpha.astype(np.float32) / 255.0
+    rgb = image.read(box)
+    moved = imaging.recolor_pixels(rgb, weight, params["target"], float(params["within"]))
+    return image.replaced(box, imaging.blend_masked(rgb, moved, weight))
+
+
+def harmonize(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    """Soften the seam around a component: blend a blurred copy into a band around its alpha."""
+    image, layer = inputs
+    box = tuple(params["box"])
+    band = imaging.band_mask(layer, params["band"], box)
+    pixels = image.read(box)
+    blurred = cv2.GaussianBlur(pixels, (0, 0), max(1.0, params["band"] / 3))
+    return image.replaced(box, imaging.blend_masked(pixels, blurred, band * 0.8))
+
+
+def reframe(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    return TiledImage.from_array(imaging.reframe(inputs[0].to_array(), tuple(params["size"]), params["mode"]))
+
+
+def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    return TiledImage.from_array(imaging.outpaint_classical(inputs[0].to_array(), tuple(params["size"]),
+                                                            params.get("seed", 0)))
+
+
+def check(ctx: OpContext, params: dict, inputs: list) -> dict:
+    """Brand rules are evaluated by the compliance gate (its own issue); until then a check node
+    records that it was not evaluated, and never passes or fails a build."""
+    return {"rule": params["rule"], "status": "not-evaluated"}
+
+
+VERSION = 1  # bump when an op's pixels change for the same inputs
+
+
+def lock(declared: dict, options: dict | None = None) -> dict:
+    """What draft results depend on besides the graph: this module's version and the libraries
+    whose arithmetic makes the pixels."""
+    import skimage
+
+    return {**declared, "draft": VERSION, "numpy": np.__version__, "opencv": cv2.__version__,
+            "pillow": Image.__version__, "scikit-image": skimage.__version__}
+
+
+OPS = {
+    "encode_prompt": encode_prompt, "load_asset": load_asset, "generate": generate, "composite": composite,
+    "inpaint": inpaint, "remove": remove, "recolor": recolor, "harmonize": harmonize,
+    "reframe": reframe, "outpaint": outpaint, "check": check,
+}

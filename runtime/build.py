@@ -1,0 +1,125 @@
+"""One build, end to end: load → check → compile → plan → execute → export, for a brief file.
+
+The CLI and watch mode call these functions; they hold the sequence of stages and the options,
+not the stages themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from brief.lang.check import check_program
+from brief.lang.compile import OpGraph, Variant, compile_program
+from brief.lang.diagnostics import Diagnostic
+from brief.lang.load import Program, load
+
+from .backends import load_backend
+from .cache import Cache, default_cache_dir
+from .execute import Executor, Run
+from .export import export_variant
+from .plan import VariantPlan, plan_variant
+from .progress import Progress, Quiet
+
+
+@dataclass
+class Options:
+    backend: str | None = None  # override the briefs' backend
+    cache: Path | None = None  # default: .brief/cache beside the brief, or $BRIEF_CACHE
+    out: Path | None = None  # default: out/ beside the brief
+    checks: bool = True
+    psd: bool = False
+    variants: list[str] = field(default_factory=list)  # names or axis=value filters; empty: all
+    root: Path | None = None
+    allow_outside: bool = False
+    backend_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Compiled:
+    program: Program
+    graph: OpGraph
+    warnings: list[Diagnostic]
+    variants: list[Variant]
+
+
+@dataclass
+class Built:
+    variant: Variant
+    plan: VariantPlan
+    run: Run
+    folder: Path
+    manifest: dict
+
+
+def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
+    """Load, check and compile; raises `DiagnosticError`. Keys include each backend's lock."""
+    program = load(path, root=options.root, allow_outside=options.allow_outside)
+    warnings = check_program(program)
+    locks: dict[str, dict] = {}
+
+    def lock_for(declared: dict) -> dict:
+        name = declared["backend"]
+        key = repr(sorted(declared.items()))
+        if key not in locks:
+            locks[key] = load_backend(name).lock(declared, options.backend_options)
+        return locks[key]
+
+    graph = compile_program(program, lock_for=lock_for, backend=options.backend)
+    return Compiled(program, graph, warnings, select_variants(graph.variants, options.variants))
+
+
+def select_variants(variants: list[Variant], wanted: list[str]) -> list[Variant]:
+    if not wanted:
+        return variants
+    chosen = []
+    for v in variants:
+        for w in wanted:
+            axes = dict(part.split("=", 1) for part in w.strip("[]").split(",") if "=" in part)
+            if w == v.name or (axes and all(v.axes.get(k) == val for k, val in axes.items())):
+                chosen.append(v)
+                break
+    if not chosen:
+        names = ", ".join(v.name for v in variants)
+        raise ValueError(f"no variant matches {', '.join(wanted)}; variants: {names}")
+    return chosen
+
+
+def cache_for(path: str | os.PathLike, options: Options, warn: Callable[[str], None] | None = None) -> Cache:
+    return Cache(options.cache or default_cache_dir(path), warn=warn)
+
+
+def out_root(path: str | os.PathLike, options: Options) -> Path:
+    return Path(options.out) if options.out else Path(os.path.abspath(path)).parent / "out"
+
+
+def plan_file(path: str | os.PathLike, options: Options, cache: Cache | None = None) -> tuple[Compiled, list[VariantPlan]]:
+    compiled = compile_file(path, options)
+    cache = cache or cache_for(path, options)
+    return compiled, [plan_variant(compiled.graph, v, cache) for v in compiled.variants]
+
+
+def build_file(path: str | os.PathLike, options: Options, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None, warn: Callable[[str], None] | None = None) -> list[Built]:
+    """Build every selected variant; returns what each did. Raises `DiagnosticError` (the brief),
+    `BuildError` (a node failed on its input) or `Superseded` (stopped for a newer build)."""
+    cache = cache_for(path, options, warn)
+    compiled = compile_file(path, options)
+    progress = progress or Quiet()
+    built = []
+    ops_by_backend: dict[str, dict] = {}
+    held = {k for v in compiled.variants for k in compiled.graph.graph.nodes}  # gc keeps what we may read
+    with cache.lease(held):
+        for variant in compiled.variants:
+            plan = plan_variant(compiled.graph, variant, cache)  # after the variants before it: shared nodes are hits
+            name = variant.backend["backend"]
+            if name not in ops_by_backend:
+                ops_by_backend[name] = load_backend(name).OPS
+            executor = Executor(compiled.graph, cache, ops_by_backend[name], compiled.program.root, progress,
+                                options.backend_options, should_stop)
+            run = executor.build(plan)
+            folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
+            built.append(Built(plan.variant, plan, run, folder, manifest))
+    return built

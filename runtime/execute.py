@@ -1,0 +1,141 @@
+"""Executing a plan: run the planned nodes in topological order with the backend's ops, read the
+rest from the cache, store every new result, and record the build for the next plan.
+
+Results are kept per kind: prompt descriptions and check results as JSON, layers as PNG crops
+with their box, canvas images as tiles. A cached result that fails verification (corrupt,
+evicted meanwhile) is recomputed on the spot. A newer request can stop a build between two
+nodes (`should_stop`), which is how watch mode supersedes a build in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from brief.lang.compile import OpGraph
+
+from .cache import Cache
+from .context import OpContext, OpError
+from .plan import VariantPlan, identity, state_name, state_record
+from .progress import Progress
+from .tiles import Layer, TiledImage
+
+KINDS = {"encode_prompt": "json", "check": "json", "load_asset": "layer", "generate": "layer"}
+
+
+class BuildError(Exception):
+    def __init__(self, span: str, label: str, message: str):
+        super().__init__(f"{span}: error: {label}: {message}")
+        self.span, self.label, self.message = span, label, message
+
+
+class Superseded(Exception):
+    """The build was stopped between nodes because a newer one was asked for."""
+
+
+@dataclass
+class Run:
+    """What one build did: results by node, time per node, which ran and which were cache hits."""
+
+    results: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    ran: list[str] = field(default_factory=list)
+    hits: set[str] = field(default_factory=set)
+    recomputed: list[str] = field(default_factory=list)  # cached but unreadable, so run again
+
+
+def store(cache: Cache, key: str, op: str, result, meta: dict) -> None:
+    kind = KINDS.get(op, "image")
+    if kind == "json":
+        cache.put_json(key, result, meta)
+    elif kind == "layer":
+        cache.put_png(key, result.rgba, {**meta, "box": list(result.box)})
+    else:
+        cache.put_json(key, result.save(cache), meta)
+
+
+def load(cache: Cache, key: str, op: str):
+    kind = KINDS.get(op, "image")
+    if kind == "json":
+        return cache.get_json(key)
+    if kind == "layer":
+        got = cache.get_png(key)
+        return None if got is None else Layer(tuple(got[1]["box"]), got[0])
+    record = cache.get_json(key)
+    if record is None:
+        return None
+    image = TiledImage.load(record, cache)
+    if not all(cache.has(k) for k in image.tile_keys()):
+        cache.evict(key)
+        return None
+    return image
+
+
+class Executor:
+    def __init__(self, opgraph: OpGraph, cache: Cache, ops: dict, root: Path, progress: Progress,
+                 options: dict | None = None, should_stop: Callable[[], bool] | None = None):
+        self.g = opgraph.graph
+        self.opgraph, self.cache, self.ops, self.root = opgraph, cache, ops, root
+        self.progress, self.options = progress, options or {}
+        self.should_stop = should_stop or (lambda: False)
+        self.run = Run()
+
+    def build(self, plan: VariantPlan) -> Run:
+        planned = {s.key for s in plan.steps}
+        self.progress.start(plan)
+        for key in plan.needed:
+            if self.should_stop():
+                raise Superseded()
+            if key in planned:
+                self._ensure(key, plan)
+        self.cache.write_state(state_name(plan.variant), state_record(self.opgraph, plan))
+        self.progress.finish(plan, self.run)
+        return self.run
+
+    def result(self, key: str, plan: VariantPlan):
+        """A node's result, for export: from memory or the cache, computed if it cannot be read."""
+        self._ensure(key, plan)
+        return self.run.results[key]
+
+    def _ensure(self, key: str, plan: VariantPlan) -> None:
+        """Make `key`'s result available: from memory, from the cache, or by running it (after its
+        inputs, iteratively: no recursion however deep the graph)."""
+        stack, unreadable = [key], set()
+        while stack:
+            k = stack[-1]
+            if k in self.run.results:
+                stack.pop()
+                continue
+            if k not in unreadable and self.cache.has(k):  # another process may have made it meanwhile
+                value = load(self.cache, k, self.g.nodes[k]["op"])
+                if value is not None:
+                    self.run.results[k] = value
+                    self.run.hits.add(k)
+                    stack.pop()
+                    continue
+                unreadable.add(k)
+                self.run.recomputed.append(k)
+            missing = [i for i in self.g.nodes[k]["inputs"] if i not in self.run.results]
+            if missing:
+                stack.extend(missing)
+                continue
+            self._execute(k, plan)
+            stack.pop()
+
+    def _execute(self, key: str, plan: VariantPlan) -> None:
+        a = self.g.nodes[key]
+        ctx = OpContext(self.cache, self.root, key, a, plan.previous.get(identity(self.g, key)), self.options)
+        inputs = [self.run.results[i] for i in a["inputs"]]
+        self.progress.node_started(key, a)
+        started = time.perf_counter()
+        try:
+            result = self.ops[a["op"]](ctx, a["params"], inputs)
+        except OpError as exc:
+            raise BuildError(a["span"], a["label"], str(exc)) from None
+        store(self.cache, key, a["op"], result, ctx.meta)
+        self.run.results[key] = result
+        self.run.seconds[key] = time.perf_counter() - started
+        self.run.ran.append(key)
+        self.progress.node_done(key, a, self.run.seconds[key])

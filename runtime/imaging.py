@@ -1,0 +1,248 @@
+"""Pixel operations shared by the backends: placing assets, masks and bands, exact integer alpha
+compositing, colour science (sRGB → CIELAB D65, CIEDE2000) and reframing to output formats.
+
+Everything is deterministic and local: an operation on a box reads a fixed neighbourhood of it
+and writes only inside it, so computing a region alone gives the same bytes as computing the
+whole canvas. Compositing uses integer arithmetic, identical on every machine.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
+
+from .tiles import Layer
+
+Box = tuple[int, int, int, int]
+BACKGROUND = (255, 255, 255)  # what shows where no layer covers the canvas
+
+
+def intersect(a: Box, b: Box) -> Box | None:
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def grow(box: Box, by: int, size: tuple[int, int]) -> Box:
+    return (max(0, box[0] - by), max(0, box[1] - by), min(size[0], box[2] + by), min(size[1], box[3] + by))
+
+
+# ── placing ───────────────────────────────────────────────────────────────────
+
+def fit_image(img: Image.Image, box: Box, fit: str) -> np.ndarray:
+    """An RGBA image resized into the box: contain (letterboxed, transparent), cover (cropped) or
+    stretch. Returns box-sized RGBA uint8."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    img = img.convert("RGBA")
+    if fit == "stretch":
+        return np.asarray(img.resize((bw, bh), Image.LANCZOS))
+    scale = (min if fit == "contain" else max)(bw / img.width, bh / img.height)
+    w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
+    resized = np.asarray(img.resize((w, h), Image.LANCZOS))
+    out = np.zeros((bh, bw, 4), np.uint8)
+    ox, oy = (bw - w) // 2, (bh - h) // 2
+    sx0, sy0 = max(0, -ox), max(0, -oy)
+    dx0, dy0 = max(0, ox), max(0, oy)
+    cw, ch = min(w - sx0, bw - dx0), min(h - sy0, bh - dy0)
+    out[dy0:dy0 + ch, dx0:dx0 + cw] = resized[sy0:sy0 + ch, sx0:sx0 + cw]
+    return out
+
+
+def soften(rgba: np.ndarray, feather: int, opacity: float) -> np.ndarray:
+    """Feather the alpha edge by `feather` px and scale it by `opacity`."""
+    if feather <= 0 and opacity >= 1:
+        return rgba
+    alpha = rgba[..., 3].astype(np.float32)
+    if feather > 0:
+        eroded = cv2.erode(alpha, np.ones((3, 3), np.uint8), iterations=max(1, feather // 2), borderValue=0)
+        alpha = cv2.GaussianBlur(eroded, (0, 0), sigmaX=feather / 2, borderType=cv2.BORDER_CONSTANT)
+        alpha = np.minimum(alpha, rgba[..., 3])
+    out = rgba.copy()
+    out[..., 3] = np.clip(np.rint(alpha * opacity), 0, 255).astype(np.uint8)
+    return out
+
+
+def layer_alpha_in(layer: Layer, box: Box) -> np.ndarray:
+    """The layer's alpha over `box` (zero outside the layer), uint8."""
+    out = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+    inter = intersect(layer.box, box)
+    if inter:
+        lx, ly = layer.box[0], layer.box[1]
+        out[inter[1] - box[1]:inter[3] - box[1], inter[0] - box[0]:inter[2] - box[0]] = \
+            layer.alpha[inter[1] - ly:inter[3] - ly, inter[0] - lx:inter[2] - lx]
+    return out
+
+
+def band_mask(layer: Layer, band: int, box: Box) -> np.ndarray:
+    """A band `band` px wide around the layer's alpha (outside it), over `box`, float32 0..1."""
+    alpha = layer_alpha_in(layer, box).astype(np.float32) / 255.0
+    size = 2 * band + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    grown = cv2.dilate(alpha, kernel, borderValue=0)
+    return np.clip(grown - alpha, 0.0, 1.0)
+
+
+def mask_from_file(path, canvas: tuple[int, int], box: Box) -> np.ndarray:
+    """A mask image scaled to the canvas, cut to `box`, float32 0..1."""
+    with Image.open(path) as img:
+        full = np.asarray(img.convert("L").resize(canvas, Image.BILINEAR), np.float32) / 255.0
+    return full[box[1]:box[3], box[0]:box[2]]
+
+
+# ── compositing ───────────────────────────────────────────────────────────────
+
+def blend_into(dst: np.ndarray, dst_box: Box, layer: Layer) -> None:
+    """Alpha-blend `layer` over the RGB pixels `dst` (covering `dst_box`) in place, exactly."""
+    inter = intersect(dst_box, layer.box)
+    if inter is None:
+        return
+    lx, ly = layer.box[0], layer.box[1]
+    src = layer.rgba[inter[1] - ly:inter[3] - ly, inter[0] - lx:inter[2] - lx]
+    view = dst[inter[1] - dst_box[1]:inter[3] - dst_box[1], inter[0] - dst_box[0]:inter[2] - dst_box[0]]
+    a = src[..., 3:4].astype(np.uint32)
+    mixed = (src[..., :3].astype(np.uint32) * a + view.astype(np.uint32) * (255 - a) + 127) // 255
+    view[...] = mixed.astype(np.uint8)
+
+
+def composite_region(box: Box, layers: list[Layer]) -> np.ndarray:
+    """The RGB composite of `layers` (bottom first) over the background, inside `box`."""
+    out = np.empty((box[3] - box[1], box[2] - box[0], 3), np.uint8)
+    out[...] = BACKGROUND
+    for layer in layers:
+        blend_into(out, box, layer)
+    return out
+
+
+def blend_masked(base: np.ndarray, top: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """base·(1-m) + top·m for a float mask 0..1, rounded; pixels where m == 0 stay bit-identical."""
+    m = mask[..., None].astype(np.float32)
+    out = np.rint(base.astype(np.float32) * (1 - m) + top.astype(np.float32) * m)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    untouched = mask <= 0
+    out[untouched] = base[untouched]
+    return out
+
+
+# ── colour ────────────────────────────────────────────────────────────────────
+
+def hex_rgb(text: str) -> tuple[int, int, int]:
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB uint8 (… x 3) → CIELAB (D65), float64."""
+    return rgb2lab(rgb.astype(np.float64) / 255.0)
+
+
+def from_lab(lab: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(lab2rgb(lab) * 255.0), 0, 255).astype(np.uint8)
+
+
+def delta_e(lab_ref: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """CIEDE2000, reference colour first."""
+    return deltaE_ciede2000(np.broadcast_to(lab_ref, lab.shape), lab)
+
+
+def dominant_cluster(lab: np.ndarray, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k-means in Lab: (centre of the largest cluster, boolean membership per pixel)."""
+    samples = lab.reshape(-1, 3).astype(np.float32)
+    k = max(1, min(k, len(samples)))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(seed)
+    _, labels, centres = cv2.kmeans(samples, k, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    labels = labels.ravel()
+    counts = np.bincount(labels, minlength=k)
+    biggest = int(np.argmax(counts))
+    return centres[biggest].astype(np.float64), (labels == biggest).reshape(lab.shape[:-1])
+
+
+def recolor_pixels(rgb: np.ndarray, weight: np.ndarray, target_hex: str, within: float) -> np.ndarray:
+    """Move the dominant colour of the weighted pixels to `target_hex`, keeping their shading, so
+    that the 95th percentile CIEDE2000 of that colour cluster to the target is within `within`;
+    other colours (a white sole, a black logo) are left alone. Returns the new RGB pixels."""
+    inside = weight > 0.5
+    if inside.sum() < 4:
+        return rgb
+    lab = to_lab(rgb)
+    centre, member = dominant_cluster(lab[inside])
+    cluster = np.zeros(rgb.shape[:2], bool)
+    cluster[inside] = member
+    target = to_lab(np.array(hex_rgb(target_hex), np.uint8).reshape(1, 1, 3))[0, 0]
+    offsets = lab[cluster] - centre
+
+    def moved_by(scale: float) -> tuple[np.ndarray, float]:
+        """target + scale·(pixel − centre): the shading kept at `scale`; and its p95 ΔE00."""
+        rgb_new = from_lab((target + scale * offsets)[:, None, :])[:, 0, :]
+        p95 = float(np.percentile(delta_e(target, to_lab(rgb_new[:, None, :])[:, 0, :]), 95))
+        return rgb_new, p95
+
+    goal = within * 0.95  # a margin for the rounding to 8-bit
+    moved, p95 = moved_by(1.0)
+    if p95 > goal:  # flatten the shading just enough
+        lo, hi, moved = 0.0, 1.0, moved_by(0.0)[0]
+        for _ in range(10):
+            mid = (lo + hi) / 2
+            candidate, p95 = moved_by(mid)
+            if p95 <= goal:
+                lo, moved = mid, candidate
+            else:
+                hi = mid
+    out = rgb.copy()
+    out[cluster] = moved
+    return out
+
+
+# ── formats ───────────────────────────────────────────────────────────────────
+
+def reframe(rgb: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    """crop: scale to cover, centre-crop. fit: scale to fit, pad with the edge colour."""
+    h, w = rgb.shape[:2]
+    ow, oh = size
+    scale = (max if mode == "crop" else min)(ow / w, oh / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    if mode == "crop":
+        x0, y0 = (nw - ow) // 2, (nh - oh) // 2
+        return np.ascontiguousarray(resized[y0:y0 + oh, x0:x0 + ow])
+    edge = np.concatenate([resized[0], resized[-1], resized[:, 0], resized[:, -1]]).mean(axis=0)
+    out = np.empty((oh, ow, 3), np.uint8)
+    out[...] = np.rint(edge).astype(np.uint8)
+    x0, y0 = (ow - nw) // 2, (oh - nh) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = resized
+    return out
+
+
+def _soft_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur, done at a fraction of the size (cost independent of sigma)."""
+    h, w = rgb.shape[:2]
+    factor = max(1, int(sigma // 4))
+    small = cv2.resize(rgb, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, sigma / factor), borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def outpaint_classical(rgb: np.ndarray, size: tuple[int, int], seed: int) -> np.ndarray:
+    """Extend the image to a new aspect ratio: scale it to fit, then continue its blurred edges
+    outward (no object is mirrored into the margin), with a little seeded grain, blending into
+    the original over a short ramp."""
+    h, w = rgb.shape[:2]
+    ow, oh = size
+    scale = min(ow / w, oh / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    inner = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    x0, y0 = (ow - nw) // 2, (oh - nh) // 2
+    blurred_inner = _soft_blur(inner, max(nw, nh) / 30)
+    margin = cv2.copyMakeBorder(blurred_inner, y0, oh - nh - y0, x0, ow - nw - x0, cv2.BORDER_REPLICATE)
+    margin = _soft_blur(margin, max(ow, oh) / 25)
+    outside = np.ones((oh, ow), np.uint8)
+    outside[y0:y0 + nh, x0:x0 + nw] = 0
+    dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+    rng = np.random.default_rng(seed)
+    grain = rng.normal(0, 3.0, (oh, ow, 1)).astype(np.float32) * (dist > 0)[..., None]
+    margin = np.clip(margin.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    out = margin.copy()
+    out[y0:y0 + nh, x0:x0 + nw] = inner
+    inside_ramp = cv2.distanceTransform(1 - outside, cv2.DIST_L2, 3)  # fade the seam from the inside
+    seam = np.clip(1 - inside_ramp / max(4.0, min(nw, nh) / 10), 0, 1) * (outside == 0)
+    return blend_masked(out, margin, seam ** 2 * 0.85)

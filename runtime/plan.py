@@ -1,0 +1,143 @@
+"""Planning: which nodes of a compiled graph must run, and why — Terraform-style.
+
+A node runs when its result is not in the cache and something needs it: the outputs, layers and
+checks of each variant are the targets, and a cached node's inputs are not needed at all. The
+reason compares the node with the last build of the same variant (kept in the cache's state):
+new, changed (naming the settings), upstream changed (naming the input), or evicted. Each step
+carries the share of the canvas it touches; the summary gives the share of pixels re-rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from brief.lang.compile import OpGraph, Variant
+
+from .cache import Cache
+
+PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")
+LAYER_OPS = ("generate", "load_asset")
+PARAM_WORDS = {"box": "region", "crop": "region", "shape": "region", "sha256": "asset file", "mask_sha256": "mask file",
+               "band": "band", "fit": "fit", "canvas": "canvas", "size": "size", "target": "colour",
+               "colors": "brand colours"}
+
+
+def identity(graph: nx.DiGraph, key: str) -> str:
+    a = graph.nodes[key]
+    return f"{a['op']} {a['label']}"
+
+
+def state_name(variant: Variant) -> str:
+    return hashlib.sha256(f"{variant.file}\0{variant.name}".encode()).hexdigest()[:24]
+
+
+@dataclass
+class Step:
+    key: str
+    op: str
+    label: str
+    reason: str
+    share: float  # of the canvas this node touches (0 for nodes off the canvas)
+
+
+@dataclass
+class VariantPlan:
+    variant: Variant
+    needed: list[str]  # every node the variant's results depend on, in topological order
+    steps: list[Step]  # the nodes that will run, in topological order
+    cached: list[str]  # needed nodes whose results come from the cache
+    pixel_share: float  # share of the canvas's pixels that will be re-rendered
+    previous: dict = field(default_factory=dict)  # the last build's node records, by identity
+
+    def summary(self) -> str:
+        return (f"{len(self.steps)} to render, {len(self.cached)} cached, "
+                f"{self.pixel_share * 100:.1f}% of pixels")
+
+
+def targets(variant: Variant) -> list[str]:
+    return list(dict.fromkeys([*variant.outputs.values(), *variant.layers.values(), *variant.checks]))
+
+
+def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache) -> VariantPlan:
+    g = opgraph.graph
+    previous = (cache.read_state(state_name(variant)) or {}).get("nodes", {})
+    run, cached = set(), set()
+    stack = targets(variant)
+    while stack:
+        key = stack.pop()
+        if key in run or key in cached:
+            continue
+        if cache.has(key):
+            cached.add(key)
+        else:
+            run.add(key)
+            stack.extend(g.nodes[key]["inputs"])
+    order = [k for k in nx.topological_sort(g.subgraph(run | cached))]
+    W, H = variant.canvas
+    steps = [_step(g, k, previous, W * H) for k in order if k in run]
+    return VariantPlan(variant, order, steps, [k for k in order if k in cached],
+                       _pixel_share(g, [s.key for s in steps], previous, (W, H)), previous)
+
+
+def _step(g: nx.DiGraph, key: str, previous: dict, canvas_area: int) -> Step:
+    a = g.nodes[key]
+    region = a["region"]
+    share = 0.0 if not region or a["op"] == "composite" else (region[2] - region[0]) * (region[3] - region[1]) / canvas_area
+    return Step(key, a["op"], a["label"], _reason(g, key, previous.get(identity(g, key))), share)
+
+
+def _reason(g: nx.DiGraph, key: str, prev: dict | None) -> str:
+    if prev is None:
+        return "new"
+    if prev["key"] == key:
+        return "evicted from the cache"
+    a = g.nodes[key]
+    params, old = a["params"], prev.get("params", {})
+    changed = sorted({PARAM_WORDS.get(p, p) for p in set(params) | set(old) if params.get(p) != old.get(p)})
+    if changed:
+        return "changed: " + ", ".join(changed)
+    if a["lock"] != prev.get("lock", a["lock"]):
+        return "backend changed"
+    old_inputs = dict(zip(prev.get("input_ids", []), prev.get("inputs", [])))
+    moved = [identity(g, i).split(" ", 1)[1] for i in a["inputs"] if old_inputs.get(identity(g, i)) != i]
+    if moved:
+        return "upstream changed: " + ", ".join(dict.fromkeys(moved))
+    return "inputs reordered"
+
+
+def _pixel_share(g: nx.DiGraph, keys: list[str], previous: dict, canvas: tuple[int, int]) -> float:
+    """The share of canvas pixels that will change: the regions of re-rendered pixel nodes, and
+    for a changed layer also where it was before (it moves out of there)."""
+    W, H = canvas
+    mask = np.zeros((H, W), bool)
+    for key in keys:
+        a = g.nodes[key]
+        if a["op"] not in PIXEL_OPS or not a["region"]:
+            continue
+        x0, y0, x1, y1 = a["region"]
+        mask[y0:y1, x0:x1] = True
+        prev = previous.get(identity(g, key))
+        if a["op"] in LAYER_OPS and prev and prev.get("region"):
+            px0, py0, px1, py1 = prev["region"]
+            mask[py0:py1, px0:px1] = True
+    return float(mask.mean()) if mask.size else 0.0
+
+
+def plan(opgraph: OpGraph, cache: Cache, variants: list[Variant] | None = None) -> list[VariantPlan]:
+    return [plan_variant(opgraph, v, cache) for v in (variants or opgraph.variants)]
+
+
+def state_record(opgraph: OpGraph, variant_plan: VariantPlan) -> dict:
+    """What the next plan compares against: every needed node of the variant, by identity, over the
+    records of earlier builds (a node not needed this time keeps its last record)."""
+    g = opgraph.graph
+    nodes = dict(variant_plan.previous)
+    for key in variant_plan.needed:
+        a = g.nodes[key]
+        nodes[identity(g, key)] = {"key": key, "params": a["params"], "lock": a["lock"], "region": a["region"],
+                                   "inputs": list(a["inputs"]), "input_ids": [identity(g, i) for i in a["inputs"]]}
+    return {"variant": variant_plan.variant.name, "nodes": nodes}
