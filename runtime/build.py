@@ -52,6 +52,7 @@ class Built:
     run: Run
     folder: Path
     manifest: dict
+    graph: object  # the compiled networkx graph the keys belong to
 
 
 def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
@@ -98,7 +99,11 @@ def out_root(path: str | os.PathLike, options: Options) -> Path:
 def plan_file(path: str | os.PathLike, options: Options, cache: Cache | None = None) -> tuple[Compiled, list[VariantPlan]]:
     compiled = compile_file(path, options)
     cache = cache or cache_for(path, options)
-    return compiled, [plan_variant(compiled.graph, v, cache) for v in compiled.variants]
+    return compiled, [plan_variant(compiled.graph, v, cache, _reads(v)) for v in compiled.variants]
+
+
+def _reads(variant: Variant) -> dict:
+    return getattr(load_backend(variant.backend["backend"]), "READS", {})
 
 
 def build_file(path: str | os.PathLike, options: Options, progress: Progress | None = None,
@@ -109,17 +114,14 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     compiled = compile_file(path, options)
     progress = progress or Quiet()
     built = []
-    ops_by_backend: dict[str, dict] = {}
     held = {k for v in compiled.variants for k in compiled.graph.graph.nodes}  # gc keeps what we may read
     with cache.lease(held):
         for variant in compiled.variants:
-            plan = plan_variant(compiled.graph, variant, cache)  # after the variants before it: shared nodes are hits
-            name = variant.backend["backend"]
-            if name not in ops_by_backend:
-                ops_by_backend[name] = load_backend(name).OPS
-            executor = Executor(compiled.graph, cache, ops_by_backend[name], compiled.program.root, progress,
-                                options.backend_options, should_stop)
+            plan = plan_variant(compiled.graph, variant, cache, _reads(variant))  # after earlier variants: shared nodes hit
+            backend = load_backend(variant.backend["backend"])
+            executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress,
+                                options.backend_options, should_stop, getattr(backend, "READS", {}))
             run = executor.build(plan)
             folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
-            built.append(Built(plan.variant, plan, run, folder, manifest))
+            built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph))
     return built

@@ -62,7 +62,8 @@ def targets(variant: Variant) -> list[str]:
     return list(dict.fromkeys([*variant.outputs.values(), *variant.layers.values(), *variant.checks]))
 
 
-def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache) -> VariantPlan:
+def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict | None = None) -> VariantPlan:
+    """`reads` is the backend's table of the box each edit op reads (see the draft backend)."""
     g = opgraph.graph
     previous = (cache.read_state(state_name(variant)) or {}).get("nodes", {})
     run, cached = set(), set()
@@ -79,8 +80,8 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache) -> VariantPla
     order = [k for k in nx.topological_sort(g.subgraph(run | cached))]
     W, H = variant.canvas
     steps = [_step(g, k, previous, W * H) for k in order if k in run]
-    return VariantPlan(variant, order, steps, [k for k in order if k in cached],
-                       _pixel_share(g, [s.key for s in steps], previous, (W, H)), previous)
+    share = _predict_reuse(g, steps, previous, (W, H), reads or {})
+    return VariantPlan(variant, order, steps, [k for k in order if k in cached], share, previous)
 
 
 def _step(g: nx.DiGraph, key: str, previous: dict, canvas_area: int) -> Step:
@@ -109,21 +110,33 @@ def _reason(g: nx.DiGraph, key: str, prev: dict | None) -> str:
     return "inputs reordered"
 
 
-def _pixel_share(g: nx.DiGraph, keys: list[str], previous: dict, canvas: tuple[int, int]) -> float:
-    """The share of canvas pixels that will change: the regions of re-rendered pixel nodes, and
-    for a changed layer also where it was before (it moves out of there)."""
+def _overlaps(box, boxes) -> bool:
+    return any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes)
+
+
+def _predict_reuse(g: nx.DiGraph, steps: list[Step], previous: dict, canvas: tuple[int, int], reads: dict) -> float:
+    """Mark the edits whose read box is untouched by what changes before them (the executor reuses
+    their last result: no pixel re-rendered) and return the share of canvas pixels that change:
+    re-rendered layers (where they are and where they were) and the edits that really run."""
     W, H = canvas
     mask = np.zeros((H, W), bool)
-    for key in keys:
-        a = g.nodes[key]
+    dirty: list = []  # boxes whose pixels change, so far in topological order
+    for step in steps:
+        a = g.nodes[step.key]
         if a["op"] not in PIXEL_OPS or not a["region"]:
             continue
-        x0, y0, x1, y1 = a["region"]
-        mask[y0:y1, x0:x1] = True
-        prev = previous.get(identity(g, key))
+        prev = previous.get(identity(g, step.key))
+        boxes = [a["region"]]
         if a["op"] in LAYER_OPS and prev and prev.get("region"):
-            px0, py0, px1, py1 = prev["region"]
-            mask[py0:py1, px0:px1] = True
+            boxes.append(prev["region"])
+        read = reads.get(a["op"])
+        if read and prev and prev["params"] == a["params"] and prev.get("lock") == a["lock"] \
+                and prev["inputs"][1:] == a["inputs"][1:] and not _overlaps(read(a["params"]), dirty):
+            step.reason, step.share = "upstream changed elsewhere: reuses its pixels", 0.0
+            continue
+        for x0, y0, x1, y1 in boxes:
+            mask[y0:y1, x0:x1] = True
+            dirty.append((x0, y0, x1, y1))
     return float(mask.mean()) if mask.size else 0.0
 
 

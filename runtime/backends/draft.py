@@ -221,6 +221,17 @@ def lock(declared: dict, options: dict | None = None) -> dict:
             "pillow": Image.__version__, "scikit-image": skimage.__version__}
 
 
+def _box(params: dict) -> tuple:
+    return tuple(params["box"])
+
+
+# The canvas box each edit op reads; it writes only inside `box`. When none of the pixels it reads
+# changed, the executor reuses its previous result instead of running it.
+READS = {
+    "inpaint": _box, "recolor": _box, "harmonize": _box,
+    "remove": lambda params: tuple(imaging.grow(_box(params), REMOVE_PAD, tuple(params["canvas"]))),
+}
+
 OPS = {
     "encode_prompt": encode_prompt, "load_asset": load_asset, "generate": generate, "composite": composite,
     "inpaint": inpaint, "remove": remove, "recolor": recolor, "harmonize": harmonize,
