@@ -54,8 +54,11 @@ class Reporter:
 
 
 def _load(path: str, args, reporter: Reporter) -> Program | None:
+    text = None
+    if path == "-":  # an editor piping the buffer: paths resolve from the working directory
+        path, text = os.path.join(os.getcwd(), "<stdin>"), sys.stdin.read()
     try:
-        program = load(path, root=args.root, allow_outside=args.allow_outside_root)
+        program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
     except DiagnosticError as exc:
         reporter.add(exc.diagnostics, _sources_of(exc))
         return None
@@ -103,23 +106,28 @@ def cmd_fmt(args) -> int:
     reporter = Reporter(args.format, args.color)
     changed = 0
     for path in args.files:
+        shown = "<stdin>" if path == "-" else path
+        source = ""
         try:
             source = sys.stdin.read() if path == "-" else read_source(path)
-            shown = "<stdin>" if path == "-" else path
             formatted = format_module(parse(source, shown), source)
         except DiagnosticError as exc:
-            reporter.add(exc.diagnostics, {path: source} if path != "-" else {"<stdin>": source})
+            reporter.add(exc.diagnostics, {shown: source})
             continue
-        if args.stdout or path == "-":
-            sys.stdout.write(formatted)
-        elif formatted != source:
+        if formatted == source:
+            if args.stdout or (path == "-" and not args.check):
+                sys.stdout.write(formatted)
+            continue
+        if args.check:
             changed += 1
-            if args.check:
-                sys.stdout.writelines(difflib.unified_diff(
-                    source.splitlines(True), formatted.splitlines(True), f"{path} (original)", f"{path} (formatted)"))
-            else:
-                _atomic_write(path, formatted)
-                print(f"reformatted {path}", file=sys.stderr)
+            sys.stdout.writelines(difflib.unified_diff(
+                source.splitlines(True), formatted.splitlines(True), f"{shown} (original)", f"{shown} (formatted)"))
+        elif args.stdout or path == "-":
+            sys.stdout.write(formatted)
+        else:
+            changed += 1
+            _atomic_write(os.path.realpath(path), formatted)  # through a symlink: rewrite its target
+            print(f"reformatted {path}", file=sys.stderr)
     failed = reporter.flush()
     if args.check and changed:
         print(f"{changed} file{'s' * (changed != 1)} would be reformatted.", file=sys.stderr)
@@ -169,7 +177,11 @@ def cmd_compile(args) -> int:
     graph = compile_program(program, backend=args.backend)
     text = to_json(graph, relative_root(program.root, program.entry)) if args.emit == "json" else to_dot(graph)
     if args.output and args.output != "-":
-        _atomic_write(args.output, text)
+        try:
+            _atomic_write(args.output, text)
+        except OSError as exc:
+            print(f"brief compile: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -294,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common, project], help="parse and check briefs, print diagnostics",
                        description="Parse and check briefs (and the files they use); print every problem found.")
-    p.add_argument("files", nargs="+", metavar="FILE", help=".brief files")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".brief files, or - for standard input")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("fmt", parents=[common], help="rewrite briefs in canonical layout",
@@ -353,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    root = getattr(args, "root", None)
+    if root is not None and not root.is_dir():
+        parser.error(f"--root {root}: not a folder")
     try:
         return args.func(args)
     except KeyboardInterrupt:

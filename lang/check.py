@@ -99,7 +99,7 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
         yield from dupes((o.name for o in brief.outputs), "output")
         yield from dupes((m.name for m in brief.matrices), "matrix axis")
         for m in brief.matrices:
-            yield from dupes((v.name for v in m.values), f"value of matrix `{m.name.value}`")
+            yield from dupes((v.name for v in m.values), f"matrix `{m.name.value}`: value")
         for block in brief.components + brief.edits:
             yield from settings_once(block)
 
@@ -109,6 +109,7 @@ def check_brands(scope: Scope) -> Iterator[Diagnostic]:
     for brand in scope.module.brands:
         for c in brand.all(ast.BrandColor):
             yield from _hex(c.color)
+    yield from _brand_clashes(scope)
     for brief in scope.module.briefs:
         for edit in brief.edits:
             for op in edit.all(ast.Recolor):
@@ -135,6 +136,19 @@ def check_brands(scope: Scope) -> Iterator[Diagnostic]:
                         "Add `brand NAME` to the brief.", palette.span)
 
 
+def _brand_clashes(scope: Scope) -> Iterator[Diagnostic]:
+    """The same brand name from two different files this one sees: which would win is arbitrary."""
+    program, key = scope.program, os.path.realpath(scope.module.path)
+    owners: dict[str, str] = {b.name.value: key for b in scope.module.brands}
+    for used_key, use in zip(program.uses.get(key, []), scope.module.uses):
+        for brand in program.modules.get(used_key, ast.Module(use.span, "", (), ())).brands:
+            first = owners.setdefault(brand.name.value, used_key)
+            if first != used_key:
+                yield error("E308", f"brand `{brand.name.value}` is defined in two files this one uses",
+                            f"It is in {os.path.relpath(first)} and in {os.path.relpath(used_key)}; "
+                            "rename one, or `use` only one of them.", use.span)
+
+
 def _unknown_brand(scope: Scope, ref: ast.BrandRef) -> Diagnostic:
     name = ref.name.value
     where = scope.known_brands.get(name)
@@ -155,7 +169,7 @@ def _hex(color: ast.HexColor) -> Iterator[Diagnostic]:
         bad = "".join(ch for ch in digits if ch not in "0123456789abcdefABCDEF")
         why = f"`{bad[0]}` is not a hex digit" if bad else f"it has {len(digits)} digits, not 3 or 6"
         yield error("E307", f"invalid hex colour `{color.text}`: {why}",
-                    "Write # and six hex digits (0-9, A-F), for example #C8102E.", color.span)
+                    "Write # and 6 (or 3) hex digits, 0-9 and A-F, for example #C8102E.", color.span)
 
 
 def _colour_names(brief: ast.Brief) -> Iterator[ast.Name]:
@@ -266,6 +280,10 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                     for s in comp.all(kind):
                         yield warning("W322", f"`{s.keyword}` has no effect on an asset component",
                                       "Remove it; it only applies to generated (prompt) components.", s.span)
+            for p in list(comp.all(ast.Prompt)):
+                if not p.text.value.strip():
+                    yield error("E325", f"the prompt of `{comp.name.value}` is empty",
+                                "Say what to generate, or place an image with asset \"file.png\".", p.text.span)
             if prompt:
                 for s in comp.all(ast.Fit):
                     yield warning("W323", "`fit` has no effect on a generated component",
@@ -391,9 +409,23 @@ def check_paths(scope: Scope) -> Iterator[Diagnostic]:
         found = seen[path.value]
         if found.path is None:
             yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
-        elif found.path.suffix.lower() not in IMAGE_SUFFIXES:
-            yield error("E361", f"`{os.path.basename(path.value)}` is not a supported image type",
-                        "Use a PNG (with alpha for cut-outs), JPEG or WebP file.", path.span)
+        elif found.path.suffix.lower() not in IMAGE_SUFFIXES or not _looks_like_image(found.path):
+            yield error("E361", f"`{os.path.basename(path.value)}` is not a PNG, JPEG or WebP image",
+                        "Use a PNG (with alpha for cut-outs), JPEG or WebP file; "
+                        "the file's contents are checked, not just its name.", path.span)
+
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+
+def _looks_like_image(path: Path) -> bool:
+    """PNG, JPEG or WebP by their first bytes (the runtime decodes them fully)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def _paths(module: ast.Module) -> Iterator[ast.Str]:

@@ -36,7 +36,7 @@ FEATHER = Rule("feather", ("", "px"), 0, 1024, example="feather 8px")
 DELTA_E = Rule("a ΔE", ("",), 0, 100, lo_open=True, example="within 2")
 COVERAGE = Rule("coverage", ("%",), 0, 100, example="coverage 80%")
 CLEARSPACE = Rule("clear space", ("",), 0, 10, example="clearspace 0.5")
-BAND = Rule("a band", ("", "px"), 0, 4096, lo_open=True, example="around product 24px")
+BAND = Rule("a band", ("", "px"), 0, 4096, lo_open=True, example="24px")
 SIDE = Rule("a side", ("", "px"), 1, MAX_SIDE, integer=True, example="1024 x 768")
 LENGTH = Rule("a length", ("%", "px"), 0, None, example="160px or 20%")
 
@@ -59,10 +59,14 @@ def number(num: ast.Num | None, rule: Rule) -> Iterator[Diagnostic]:
     too_low = rule.lo is not None and (v < rule.lo or (rule.lo_open and v == rule.lo))
     too_high = limit is not None and v > limit
     if too_low or too_high:
-        lo = "" if rule.lo is None else (f"above {rule.lo:g}" if rule.lo_open else f"at least {rule.lo:g}")
-        hi = "" if limit is None else f"at most {limit:g}"
+        lo = "" if rule.lo is None else (f"above {_n(rule.lo)}" if rule.lo_open else f"at least {_n(rule.lo)}")
+        hi = "" if limit is None else f"at most {_n(limit)}"
         yield error("E203", f"{rule.what} of `{num.text}` is out of range",
                     f"Use a value {' and '.join(x for x in (lo, hi) if x)}.", num.span)
+
+
+def _n(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _safezone(num: ast.Num | None) -> Iterator[Diagnostic]:
@@ -82,8 +86,8 @@ def _size(size: ast.Size, what: str) -> Iterator[Diagnostic]:
     if not found and size.width.value * size.height.value > MAX_PIXELS:
         yield error("E204", f"{what} {size.width.text} x {size.height.text} is too large "
                     f"({size.width.value * size.height.value / 1e6:.0f} megapixels)",
-                    f"Keep it at or under {MAX_PIXELS // 1_000_000} megapixels "
-                    f"and {MAX_SIDE} px a side; render large formats as outputs.", size.span)
+                    f"Keep it at or under {MAX_PIXELS // 1_000_000} megapixels and {MAX_SIDE} px a side.",
+                    size.span)
 
 
 def _within_canvas(box: tuple[int, int, int, int], canvas: tuple[int, int], span: ast.Span,
@@ -155,8 +159,9 @@ def _brief_values(brief: ast.Brief) -> Iterator[Diagnostic]:
         elif isinstance(item, ast.CheckSafezone):
             yield from _safezone(item.margin)
         elif isinstance(item, ast.CheckMinsize):
-            yield from number(item.size.width, LENGTH)
-            yield from number(item.size.height, LENGTH)
+            for side in (item.size.width, item.size.height):
+                yield from number(side, Rule("a minimum size", ("%", "px", ""), 0, None, lo_open=True,
+                                             example="minsize logo 64px x 32px"))
         elif isinstance(item, ast.Output):
             yield from _size(item.size, f"output `{item.name.value}`")
 

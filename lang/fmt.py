@@ -1,10 +1,10 @@
 """Formatting: a parsed module → its canonical text, comments kept.
 
 Canonical layout: two-space indentation, one setting per line, single spaces between tokens,
-hex colours upper-case, the names of consecutive `color` lines (and matrix values) aligned, one
-blank line between top-level blocks, the author's blank lines kept (at most one in a row, never
-just inside braces). Numbers and strings keep the text they were written with, so formatting never
-changes a value. `fmt(fmt(x)) == fmt(x)` and `fmt` never changes the compiled graph; both are
+hex colours upper-case, numbers in their plain spelling (`0.5`, not `.5` or `+0.50`), the names of
+consecutive `color` lines (and matrix values) aligned, one blank line between top-level blocks,
+the author's blank lines kept (at most one in a row, never just inside braces). Strings keep the
+text they were written with; formatting never changes a value. `fmt(fmt(x)) == fmt(x)` and `fmt` never changes the compiled graph; both are
 tested.
 """
 
@@ -27,25 +27,31 @@ class _Line:
     top_use: bool = False
 
 
+def _num(n: ast.Num) -> str:
+    """A number in canonical spelling: 0512 → 512, +5 → 5, .5 → 0.5, 1. → 1 (the value never changes)."""
+    v = n.value
+    return (str(int(v)) if float(v).is_integer() else repr(float(v))) + n.unit
+
+
 def _size(s: ast.Size) -> str:
-    return f"{s.width.text} x {s.height.text}"
+    return f"{_num(s.width)} x {_num(s.height)}"
 
 
 def _region(spec) -> str:
     if isinstance(spec, ast.Full):
         return "full"
     if isinstance(spec, ast.Box):
-        return f"box {spec.x0.text} {spec.y0.text} {spec.x1.text} {spec.y1.text}"
+        return f"box {_num(spec.x0)} {_num(spec.y0)} {_num(spec.x1)} {_num(spec.y1)}"
     if isinstance(spec, ast.Anchor):
-        margin = f" margin {spec.margin.text}" if spec.margin else ""
+        margin = f" margin {_num(spec.margin)}" if spec.margin else ""
         return f"anchor {spec.position.value} {_size(spec.size)}{margin}"
     if isinstance(spec, ast.Mask):
         return f"mask {spec.path.text}"
-    return f"around {spec.component.value} {spec.band.text}"
+    return f"around {spec.component.value} {_num(spec.band)}"
 
 
 def _opt(word: str, value) -> str:
-    return f" {word} {value.text}" if value is not None else ""
+    return f" {word} {_num(value)}" if value is not None else ""
 
 
 def _leaf(item, pad: int = 0) -> str:
@@ -57,13 +63,13 @@ def _leaf(item, pad: int = 0) -> str:
         return f"{k} {item.path.text}"
     if isinstance(item, (ast.Z, ast.Seed, ast.Steps, ast.Strength, ast.Opacity, ast.Feather,
                          ast.Clearspace, ast.Safezone)):
-        return f"{k} {item.value.text}"
+        return f"{k} {_num(item.value)}"
     if isinstance(item, (ast.Context, ast.Fit)):
         return f"{k} {item.value.value}"
     if isinstance(item, ast.Region):
         return f"region {_region(item.spec)}"
     if isinstance(item, ast.SkuColor):
-        return f"color {item.color.value} within {item.within.text}"
+        return f"color {item.color.value} within {_num(item.within)}"
     if isinstance(item, ast.BrandColor):
         return f"color {item.name.value.ljust(pad)} {item.color.text.upper()}"
     if isinstance(item, ast.MatrixValue):
@@ -72,7 +78,8 @@ def _leaf(item, pad: int = 0) -> str:
         return f"canvas {_size(item.size)}"
     if isinstance(item, ast.Backend):
         model = f" {item.model.text}" if item.model else ""
-        return f"backend {item.name.value}{model}{_opt('revision', item.revision)}"
+        revision = f" revision {item.revision.text}" if item.revision else ""
+        return f"backend {item.name.value}{model}{revision}"
     if isinstance(item, ast.BrandRef):
         return f"brand {item.name.value}"
     if isinstance(item, (ast.Inpaint, ast.Remove)):
@@ -81,15 +88,15 @@ def _leaf(item, pad: int = 0) -> str:
         target = item.target.text.upper() if isinstance(item.target, ast.HexColor) else item.target.value
         return f"recolor {item.component.value} to {target}"
     if isinstance(item, ast.Harmonize):
-        return f"harmonize {item.component.value} band {item.band.text}"
+        return f"harmonize {item.component.value} band {_num(item.band)}"
     if isinstance(item, ast.CheckPalette):
         return f"check palette{_opt('within', item.within)}{_opt('coverage', item.coverage)}"
     if isinstance(item, ast.CheckColor):
         return f"check color {item.component.value}"
     if isinstance(item, ast.CheckClearspace):
-        return f"check clearspace {item.component.value}" + (f" {item.factor.text}" if item.factor else "")
+        return f"check clearspace {item.component.value}" + (f" {_num(item.factor)}" if item.factor else "")
     if isinstance(item, ast.CheckSafezone):
-        return "check safezone" + (f" {item.margin.text}" if item.margin else "")
+        return "check safezone" + (f" {_num(item.margin)}" if item.margin else "")
     if isinstance(item, ast.CheckMinsize):
         return f"check minsize {item.component.value} {_size(item.size)}"
     if isinstance(item, ast.Output):

@@ -52,7 +52,7 @@ def read_source(path: str) -> str:
         size = os.stat(path).st_size
         if size > MAX_SOURCE_BYTES:
             raise DiagnosticError([error(
-                "E001", f"file is too large ({size / 1e6:.1f} MB; the limit is {MAX_SOURCE_BYTES // 2**20} MiB)",
+                "E001", f"file is too large ({size / 2**20:.1f} MiB; the limit is {MAX_SOURCE_BYTES // 2**20} MiB)",
                 "Split it into several briefs that `use` a shared brand file.", span)])
         with open(path, "rb") as fh:
             data = fh.read(MAX_SOURCE_BYTES + 1)

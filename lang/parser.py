@@ -44,6 +44,16 @@ def _collect_comment(token: Token) -> Token:
     return token
 
 
+class _NamesEverywhere:
+    """A no-op post-lexer whose `always_accept` makes the contextual lexer try NAME in every state,
+    so `seed42` or `canvass` lex as one (wrong) word, never as the keyword `seed` + `42`."""
+
+    always_accept = ("NAME",)
+
+    def process(self, stream):
+        return stream
+
+
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
     grammar = resources.files("brief").joinpath("grammar.lark").read_text(encoding="utf-8")
@@ -54,6 +64,7 @@ def lark_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _collect_comment},
+        postlex=_NamesEverywhere(),
     )
 
 
@@ -266,7 +277,7 @@ def parse(text: str, path: str = "<input>") -> ast.Module:
     if size > MAX_SOURCE_BYTES:
         span = ast.Span(path, 1, 1, 1, 2, 0, 1)
         raise DiagnosticError([error(
-            "E001", f"file is too large ({size / 1e6:.1f} MB; the limit is {MAX_SOURCE_BYTES // 2**20} MiB)",
+            "E001", f"file is too large ({size / 2**20:.1f} MiB; the limit is {MAX_SOURCE_BYTES // 2**20} MiB)",
             "Split it into several briefs that `use` a shared brand file.", span)])
     if "\x00" in text:
         offset = text.index("\x00")

@@ -146,6 +146,20 @@ def _open_block(exc: UnexpectedToken) -> str:
     return ""
 
 
+def _acceptable(exc: UnexpectedToken, parser: Lark) -> set[str]:
+    """What the parser could take here (Lark's `expected` also lists the lexer's always-on NAME)."""
+    state = getattr(exc, "state", None)
+    try:
+        return {t for t in _parse_table(parser).states[state.position] if t.isupper()}
+    except (AttributeError, KeyError, TypeError):
+        return set(exc.expected or ())
+
+
+@lru_cache(maxsize=1)
+def _all_keywords(parser: Lark) -> frozenset[str]:
+    return frozenset(t.pattern.value for t in parser.terminals if t.pattern.type == "str" and t.pattern.value.isalpha())
+
+
 def describe_syntax_error(exc: UnexpectedInput, text: str, path: str, parser: Lark) -> Diagnostic:
     """Turn any Lark parse error into one diagnostic."""
     label = exc.match_examples(parser.parse, EXAMPLES, use_accepts=True)
@@ -170,7 +184,7 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, path: str, parser: La
                      f"Expected {_expected_words(parser, set(exc.allowed or ()))}.", span)
 
     assert isinstance(exc, UnexpectedToken)
-    tok, expected = exc.token, set(exc.expected or ())
+    tok, expected = exc.token, _acceptable(exc, parser)
     span = _token_span(path, text, tok)
     if label:
         return error("E100", label[0], label[1], span)
@@ -184,7 +198,7 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, path: str, parser: La
 
     value = str(tok)
     keywords = [w for t in expected if (w := _keyword_of(parser, t)) and w not in "{}"]
-    word = _keyword_of(parser, tok.type)
+    word = _keyword_of(parser, tok.type) or (value if value in _all_keywords(parser) else None)
     if word in ("{", "}"):
         word = None
     if tok.type == "NAME" or word:

@@ -144,17 +144,19 @@ def delta_e(lab_ref: np.ndarray, lab: np.ndarray) -> np.ndarray:
     return deltaE_ciede2000(np.broadcast_to(lab_ref, lab.shape), lab)
 
 
-def dominant_cluster(lab: np.ndarray, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """k-means in Lab: (centre of the largest cluster, boolean membership per pixel)."""
+def dominant_cluster(lab: np.ndarray, k: int = 4, seed: int = 0, merge: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """k-means in Lab: the largest cluster, with the clusters whose centres lie within `merge` (ΔE*ab)
+    of it (one shaded colour split in two is still one colour). Returns (centre, membership)."""
     samples = lab.reshape(-1, 3).astype(np.float32)
     k = max(1, min(k, len(samples)))
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(seed)
     _, labels, centres = cv2.kmeans(samples, k, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
     labels = labels.ravel()
-    counts = np.bincount(labels, minlength=k)
-    biggest = int(np.argmax(counts))
-    return centres[biggest].astype(np.float64), (labels == biggest).reshape(lab.shape[:-1])
+    biggest = int(np.argmax(np.bincount(labels, minlength=k)))
+    near = np.linalg.norm(centres - centres[biggest], axis=1) < merge
+    member = near[labels]
+    return samples[member].mean(axis=0).astype(np.float64), member.reshape(lab.shape[:-1])
 
 
 def recolor_pixels(rgb: np.ndarray, weight: np.ndarray, target_hex: str, within: float) -> np.ndarray:

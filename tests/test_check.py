@@ -231,3 +231,9 @@ def test_around_a_component_generated_over_it_is_a_cycle(project):
                                   '  component ok { prompt "x" region around prod 10px z 1 }\n'
                                   '  component prod { asset "assets/product.png" region box 60% 10% 90% 50% z 2 }'))
     assert codes(found) == ["E313"] and "`glow` is placed around `hero`" in found[0].summary
+
+
+def test_a_brand_defined_in_two_used_files_is_an_error(project):
+    project.write("other.brief", "brand acme {\n  color red #FF0000\n}\n")
+    found = errors(project, 'use "other.brief"\n' + brief('  component a { prompt "x" }'))
+    assert codes(found) == ["E308"]

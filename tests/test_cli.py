@@ -93,7 +93,7 @@ def test_top_level_help_lists_commands(capsys):
 
 
 def test_fmt_rewrites_checks_and_prints(project):
-    path = project.write("m.brief", 'brief m {canvas 10x10 component c {prompt "x"}}  # end\n')
+    path = project.write("m.brief", 'brief m {canvas 10  x 10 component c {prompt "x"}}  # end\n')
     check = run("fmt", "--check", "m.brief", cwd=project.root)
     assert check.returncode == 1 and "would be reformatted" in check.stderr
     assert check.stdout.startswith("--- m.brief (original)\n+++ m.brief (formatted)\n")
@@ -143,3 +143,26 @@ def test_allow_outside_root(project, tmp_path_factory):
     path = project.write("m.brief", f'brief m {{ component c {{ asset "{outside}" }} }}')
     assert run("check", path).returncode == 1
     assert run("check", "--allow-outside-root", path).returncode == 0
+
+
+def test_fmt_edge_cases(project, tmp_path):
+    binary = project.root / "bin.brief"
+    binary.write_bytes(bytes(range(256)) * 4)
+    res = run("fmt", binary)
+    assert res.returncode == 1 and "E004" in res.stderr and "Traceback" not in res.stderr
+    piped = run("fmt", "--check", "-", stdin="brief s {seed 1}")
+    assert piped.returncode == 1 and piped.stdout.startswith("--- <stdin> (original)")
+    target = project.write("real.brief", "brief s {seed 1}")
+    (project.root / "link.brief").symlink_to(target)
+    assert run("fmt", project.root / "link.brief").returncode == 0
+    assert (project.root / "link.brief").is_symlink() and target.read_text() == "brief s {\n  seed 1\n}\n"
+    numbers = run("fmt", "-", stdin="brief s { canvas 0512 x 0512 seed +5 component c { prompt \"x\" opacity .5 strength 1. } }")
+    assert "canvas 512 x 512" in numbers.stdout and "opacity 0.5" in numbers.stdout and "strength 1\n" in numbers.stdout
+
+
+def test_check_stdin_and_bad_root_and_bad_output(project, examples_copy):
+    res = run("check", "-", cwd=project.root, stdin='brief s { component c { asset "assets/product.png" } }')
+    assert res.returncode == 0, res.stderr
+    assert run("check", "--root", project.root / "nope", examples_copy / "campaign" / "runner.brief").returncode == 2
+    out = run("compile", examples_copy / "campaign" / "runner.brief", "-o", project.root / "assets")
+    assert out.returncode == 2 and "cannot write" in out.stderr

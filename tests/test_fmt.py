@@ -19,8 +19,8 @@ from brief.lang.parser import parse
 from conftest import EXAMPLES
 
 TESTS = Path(__file__).resolve().parent
-CORPUS = sorted([*(TESTS / "fmt_corpus").glob("*.brief"), *(TESTS / "golden").glob("*.brief"),
-                 *EXAMPLES.rglob("*.brief")])
+CORPUS = sorted(p for p in [*(TESTS / "fmt_corpus").glob("*.brief"), *(TESTS / "golden").glob("*.brief"),
+                             *EXAMPLES.rglob("*.brief")] if p.is_file() and ".brief" not in p.parent.parts)
 
 
 def fmt(text: str) -> str:
@@ -105,7 +105,7 @@ def _checked(path):
 SEPARATORS = st.sampled_from([" ", "  ", "\n", "\n\n", "\t", " # note\n", "\n# a comment\n", "\n\n\n"])
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters='"\\\n\r{}',
-                                      exclude_categories=("Cs", "Cc")), max_size=12)
+                                      exclude_categories=("Cs", "Cc", "Zs")), min_size=1, max_size=12)
 PCT = st.integers(0, 100)
 
 

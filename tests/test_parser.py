@@ -157,3 +157,10 @@ def test_keywords_can_be_names_where_a_name_is_expected():
     assert [c.name.value for c in b.components] == ["logo", "fit"]
     assert [(o.name.value, o.mode.value) for o in b.outputs] == [("fit", "fit"), ("crop", "crop")]
     assert b.matrices[0].values[0].name.value == "box"
+
+
+def test_keywords_do_not_swallow_the_start_of_a_longer_word():
+    d = syntax_error('brief v {\n  seed42\n}')
+    assert d.code == "E105" and "`seed42`" in d.summary
+    d = syntax_error('brief v {\n  canvass 100 x 100\n}')
+    assert "unknown setting `canvass`" in d.summary and "Did you mean `canvas`?" in d.detail
