@@ -86,8 +86,15 @@ def png_bytes(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
 
 
 def png_array(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img).copy()
+    """Decode a PNG this cache wrote (8-bit grey, RGB or RGBA) — with OpenCV, the faster decoder."""
+    import cv2
+
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise OSError("not a readable PNG")
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return array
 
 
 @dataclass
@@ -144,6 +151,13 @@ class Cache:
         with contextlib.suppress(OSError):
             os.utime(meta_path)  # last use, for LRU eviction
         return data, record.get("meta", {})
+
+    def get_meta(self, key: str) -> dict | None:
+        """The caller metadata of `key` without reading (or verifying) its data."""
+        try:
+            return json.loads(self._meta_path(key).read_bytes()).get("meta", {})
+        except (FileNotFoundError, ValueError, AttributeError):
+            return None
 
     def _corrupt(self, key: str, why: str) -> None:
         self.warn(f"cache object {key[:12]} is corrupt ({why}); evicted, it will be recomputed")

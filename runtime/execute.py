@@ -9,6 +9,7 @@ nodes (`should_stop`), which is how watch mode supersedes a build in flight.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from .cache import Cache
 from .context import OpContext, OpError
 from .plan import VariantPlan, identity, state_name, state_record
 from .progress import Progress
-from .tiles import Layer, TiledImage
+from .tiles import Layer, TiledImage, Unreadable
 
 KINDS = {"encode_prompt": "json", "check": "json", "load_asset": "layer", "generate": "layer"}
 
@@ -72,7 +73,7 @@ def store(cache: Cache, key: str, op: str, result, meta: dict) -> None:
     if kind == "json":
         cache.put_json(key, result, meta)
     elif kind == "layer":
-        cache.put_png(key, result.rgba, {**meta, "box": list(result.box)})
+        cache.put_json(key, result.save(cache), {**meta, "box": list(result.box)})
     else:
         cache.put_json(key, result.save(cache), meta)
 
@@ -81,9 +82,11 @@ def load(cache: Cache, key: str, op: str):
     kind = KINDS.get(op, "image")
     if kind == "json":
         return cache.get_json(key)
-    if kind == "layer":
-        got = cache.get_png(key)
-        return None if got is None else Layer(tuple(got[1]["box"]), got[0])
+    if kind == "layer":  # tiles are decoded only where an op reads them
+        got = cache.get(key)
+        if got is None or "box" not in got[1]:
+            return None
+        return Layer(got[1]["box"], tiles=TiledImage.load(json.loads(got[0]), cache))
     record = cache.get_json(key)
     if record is None:
         return None
@@ -159,14 +162,27 @@ class Executor:
         inputs = [self.run.results[i] for i in a["inputs"]]
         self.progress.node_started(key, a)
         started = time.perf_counter()
-        try:
-            result = self._reused(ctx, inputs)
-            if result is None:
-                result = self.ops[a["op"]](ctx, a["params"], inputs)
-            else:
-                self.run.reused.append(key)
-        except OpError as exc:
-            raise BuildError(a["span"], a["label"], str(exc)) from None
+        for attempt in range(3):
+            try:
+                result = self._reused(ctx, inputs)
+                if result is None:
+                    result = self.ops[a["op"]](ctx, a["params"], inputs)
+                else:
+                    self.run.reused.append(key)
+                break
+            except OpError as exc:
+                raise BuildError(a["span"], a["label"], str(exc)) from None
+            except Unreadable:  # an input's cached pixels were missing or corrupt: remake it, retry
+                bad = [i for i in a["inputs"] if getattr(self.run.results.get(i), "failed", False)]
+                if not bad or attempt == 2:
+                    raise
+                for i in bad:
+                    self.cache.evict(i)
+                    del self.run.results[i]
+                    self.run.recomputed.append(i)
+                    self._ensure(i, plan)
+                inputs = [self.run.results[i] for i in a["inputs"]]
+                ctx.meta.clear()
         store(self.cache, key, a["op"], result, ctx.meta)
         self.run.results[key] = result
         self.run.seconds[key] = time.perf_counter() - started

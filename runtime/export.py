@@ -14,17 +14,20 @@ but the manifest, and every pixel file is either the old one or the new one, nev
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from . import pngstream
 from .cache import atomic_write, png_bytes
 from .execute import Executor
 from .plan import VariantPlan
 from .tiles import Layer
 
-OUTPUT_PNG_LEVEL = 3  # deliverables: a little smaller than the cache's, still quick
+OUTPUT_PNG_LEVEL = 1  # fast zlib; the pixels are lossless whatever the level
+EXPORT_THREADS = 2
 
 
 def variant_dir(out_root: Path, variant_name: str) -> Path:
@@ -49,26 +52,29 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
     except (FileNotFoundError, ValueError):
         before = {}
     written: dict[str, str] = {}  # file (relative) → node key it holds
+    jobs: list[tuple[list[str], object]] = []  # (files, make() → their bytes)
 
-    def up_to_date(rel: str, key: str) -> bool:
-        return before.get("files", {}).get(rel) == key and (folder / rel).exists()
-
-    def write(rel: str, key: str, make) -> None:
-        if not up_to_date(rel, key):
-            atomic_write(folder / rel, make())
+    def stale(rel: str, key: str) -> bool:
         written[rel] = key
+        return not (before.get("files", {}).get(rel) == key and (folder / rel).exists())
 
-    g = executor.g
     for name, key in v.outputs.items():
-        write(f"{name}.png", key, lambda key=key: png_bytes(executor.result(key, plan).to_array(), OUTPUT_PNG_LEVEL))
+        if stale(f"{name}.png", key):
+            image = executor.result(key, plan)
+            jobs.append(([f"{name}.png"], lambda image=image: [pngstream.encode(image, executor.cache, OUTPUT_PNG_LEVEL)]))
     for name, key in v.layers.items():
-        write(f"layers/{name}.png", key,
-              lambda key=key: png_bytes(_canvas_rgba(executor.result(key, plan), v.canvas), OUTPUT_PNG_LEVEL))
-        write(f"masks/{name}.png", key,
-              lambda key=key: png_bytes(_canvas_rgba(executor.result(key, plan), v.canvas)[..., 3], OUTPUT_PNG_LEVEL))
-    if psd:
-        write(f"{v.brief}.psd", v.export, lambda: _psd_bytes(executor, plan))
-    run = executor.run
+        files = [f"layers/{name}.png", f"masks/{name}.png"]
+        if any([stale(f, key) for f in files]):
+            layer = executor.result(key, plan)
+            jobs.append((files, lambda layer=layer: _layer_files(layer, v.canvas)))
+    if psd and stale(f"{v.brief}.psd", v.export):
+        layers = [(name, executor.result(key, plan)) for name, key in v.layers.items()]
+        jobs.append(([f"{v.brief}.psd"], lambda: [_psd_bytes(layers, v.canvas)]))
+    with ThreadPoolExecutor(max_workers=EXPORT_THREADS) as pool:  # PNG encoding releases the GIL
+        for files, data in zip([f for f, _ in jobs], pool.map(lambda job: job[1](), jobs)):
+            for rel, blob in zip(files, data):
+                atomic_write(folder / rel, blob)
+    run, g = executor.run, executor.g
     manifest = {
         "brief": v.brief, "variant": v.name, "file": v.file, "axes": v.axes, "canvas": list(v.canvas),
         "backend": v.backend, "export": v.export,
@@ -97,17 +103,20 @@ def _format(node: dict, v) -> dict:
     return {"size": list(v.canvas), "mode": "canvas"}
 
 
-def _psd_bytes(executor: Executor, plan: VariantPlan) -> bytes:
+def _layer_files(layer: Layer, canvas: tuple[int, int]) -> list[bytes]:
+    rgba = _canvas_rgba(layer, canvas)
+    return [png_bytes(rgba, OUTPUT_PNG_LEVEL), png_bytes(np.ascontiguousarray(rgba[..., 3]), OUTPUT_PNG_LEVEL)]
+
+
+def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> bytes:
     """A layered PSD: each component as a pixel layer at its box, bottom to top."""
     import io
 
     from psd_tools import PSDImage
     from psd_tools.api.layers import PixelLayer
 
-    v = plan.variant
-    doc = PSDImage.new("RGBA", v.canvas)
-    for name, key in v.layers.items():
-        layer: Layer = executor.result(key, plan)
+    doc = PSDImage.new("RGBA", canvas)
+    for name, layer in layers:
         pil = Image.fromarray(layer.rgba, "RGBA")
         doc.append(PixelLayer.frompil(pil, doc, name=name, top=layer.box[1], left=layer.box[0]))
     buf = io.BytesIO()

@@ -68,9 +68,7 @@ def layer_alpha_in(layer: Layer, box: Box) -> np.ndarray:
     out = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
     inter = intersect(layer.box, box)
     if inter:
-        lx, ly = layer.box[0], layer.box[1]
-        out[inter[1] - box[1]:inter[3] - box[1], inter[0] - box[0]:inter[2] - box[0]] = \
-            layer.alpha[inter[1] - ly:inter[3] - ly, inter[0] - lx:inter[2] - lx]
+        out[inter[1] - box[1]:inter[3] - box[1], inter[0] - box[0]:inter[2] - box[0]] = layer.read(inter)[..., 3]
     return out
 
 
@@ -97,8 +95,7 @@ def blend_into(dst: np.ndarray, dst_box: Box, layer: Layer) -> None:
     inter = intersect(dst_box, layer.box)
     if inter is None:
         return
-    lx, ly = layer.box[0], layer.box[1]
-    src = layer.rgba[inter[1] - ly:inter[3] - ly, inter[0] - lx:inter[2] - lx]
+    src = layer.read(inter)
     view = dst[inter[1] - dst_box[1]:inter[3] - dst_box[1], inter[0] - dst_box[0]:inter[2] - dst_box[0]]
     a = src[..., 3:4].astype(np.uint32)
     mixed = (src[..., :3].astype(np.uint32) * a + view.astype(np.uint32) * (255 - a) + 127) // 255

@@ -9,6 +9,7 @@ the canvas; and pixels outside it are the very same bytes as before. Tiles are r
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,16 +20,45 @@ TILE = 256
 Box = tuple[int, int, int, int]
 
 
-@dataclass
-class Layer:
-    """One component's pixels: RGBA uint8 covering `box` (canvas coordinates); outside is transparent."""
+class Unreadable(LookupError):
+    """A cached result turned out missing or corrupt while an op was reading it."""
 
-    box: Box
-    rgba: np.ndarray
+
+class Layer:
+    """One component's pixels: RGBA uint8 covering `box` (canvas coordinates); outside is
+    transparent. A layer read from the cache is tiled: an op that reads part of it (the pixels
+    under another component's crop) decodes only the tiles it touches."""
+
+    def __init__(self, box: Box, rgba: np.ndarray | None = None, tiles: "TiledImage | None" = None):
+        self.box = tuple(box)
+        self._rgba = rgba
+        self.tiles = tiles
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.tiles is not None and self.tiles.failed)
+
+    @property
+    def rgba(self) -> np.ndarray:
+        if self._rgba is None:
+            self._rgba = self.tiles.to_array()
+        return self._rgba
 
     @property
     def alpha(self) -> np.ndarray:
         return self.rgba[..., 3]
+
+    def read(self, box: Box) -> np.ndarray:
+        """The RGBA pixels of `box`, a box inside this layer's, in canvas coordinates."""
+        x0, y0 = self.box[0], self.box[1]
+        local = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
+        if self._rgba is not None or self.tiles is None:
+            return self.rgba[local[1]:local[3], local[0]:local[2]]
+        return self.tiles.read(local)
+
+    def save(self, cache: Cache) -> dict:
+        tiles = self.tiles if self.tiles is not None else TiledImage.from_array(self.rgba)
+        return tiles.save(cache)
 
 
 def tile_key(pixels: np.ndarray) -> str:
@@ -45,6 +75,7 @@ class TiledImage:
     keys: dict[tuple[int, int], str] = field(default_factory=dict)  # tile → its cache key
     pixels: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # tiles in memory
     cache: Cache | None = None
+    failed: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -73,12 +104,26 @@ class TiledImage:
         if (tx, ty) not in self.pixels:
             got = self.cache.get_png(self.keys[(tx, ty)]) if self.cache else None
             if got is None:
-                raise LookupError(f"tile {tx},{ty} is missing from the cache")
+                self.failed = True
+                raise Unreadable(f"tile {tx},{ty} is missing from the cache")
             self.pixels[(tx, ty)] = got[0]
         return self.pixels[(tx, ty)]
 
+    def prefetch(self, box: Box) -> None:
+        """Decode the tiles under `box` that are not in memory, on two threads (file reads, hashing
+        and PNG decoding release the GIL)."""
+        missing = [t for t in self.tiles_in(box) if t not in self.pixels]
+        if len(missing) < 8 or self.cache is None:
+            return
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            got = list(pool.map(lambda t: self.cache.get_png(self.keys[t]), missing))
+        for t, item in zip(missing, got):
+            if item is not None:
+                self.pixels[t] = item[0]
+
     def read(self, box: Box) -> np.ndarray:
         """A copy of the pixels inside `box` (clipped to the image)."""
+        self.prefetch(box)
         x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(self.width, box[2]), min(self.height, box[3])
         out = np.empty((max(0, y1 - y0), max(0, x1 - x0), self.channels), np.uint8)
         for tx, ty in self.tiles_in((x0, y0, x1, y1)):

@@ -87,3 +87,24 @@ def test_band_mask_surrounds_alpha():
     layer = Layer((10, 10, 30, 30), np.dstack([np.zeros((20, 20, 3), np.uint8), alpha]))
     band = imaging.band_mask(layer, 3, (0, 0, 40, 40))
     assert band[20, 20] == 0 and band[13, 20] == 1 and band[5, 5] == 0
+
+
+def test_banded_png_decodes_to_the_same_pixels_and_reuses_bands(tmp_path):
+    import io
+    from brief.runtime import pngstream
+    from brief.runtime.cache import Cache
+    cache = Cache(tmp_path / "c")
+    rng = np.random.default_rng(3)
+    arr = (rng.integers(0, 40, (700, 530, 3)) + np.linspace(0, 200, 530)[None, :, None]).astype(np.uint8)
+    img = TiledImage.from_array(arr)
+    data = pngstream.encode(img, cache)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), arr)
+    bands = len(list((tmp_path / "c" / "objects").glob("*/pngband-*.bin")))
+    changed = img.replaced((0, 0, 10, 10), np.zeros((10, 10, 3), np.uint8))
+    data2 = pngstream.encode(changed, cache)
+    expected = arr.copy()
+    expected[:10, :10] = 0
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data2))), expected)
+    assert len(list((tmp_path / "c" / "objects").glob("*/pngband-*.bin"))) == bands + 1  # one band redone
+    assert pngstream.adler32_combine(__import__("zlib").adler32(b"abc"), __import__("zlib").adler32(b"defg"), 4) == \
+        __import__("zlib").adler32(b"abcdefg")

@@ -30,8 +30,8 @@ def test_corrupt_object_is_detected_rebuilt_same_bytes(project):
     build(project, SCENE)
     before = output_bytes(project.root / "out")
     layer = next(iter(b for b in build(project)[:1])).variant.layers["kite"]
-    data = next(project.root.glob(f"cache/objects/{layer[:2]}/{layer}.png"))
-    data.write_bytes(data.read_bytes()[:-40] + b"garbage" * 5)  # corrupted
+    data = next(project.root.glob(f"cache/objects/{layer[:2]}/{layer}.json"))
+    data.write_bytes(data.read_bytes()[:-10] + b"garbage")  # corrupted record
     tile = objects(project, "png")[0]
     tile.write_bytes(tile.read_bytes()[: len(tile.read_bytes()) // 2])  # truncated
     for out in (project.root / "out").rglob("*.png"):
