@@ -25,16 +25,15 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: $(VENV)/.installed
-	$(BIN)/brief check $(EXAMPLE)
-	$(BIN)/brief compile $(EXAMPLE) --emit json -o $(OUT)/runner.graph.json
-	$(BIN)/brief compile $(EXAMPLE) --emit dot -o $(OUT)/runner.graph.dot
-	@echo "Compiled $(EXAMPLE): operation graph in $(OUT)/runner.graph.json (and .dot for Graphviz)."
+	$(BIN)/brief build $(EXAMPLE) --out $(OUT)
+	@echo "Built $(EXAMPLE) with the draft backend: images, layers/ and manifest.json in $(OUT)/runner[season=summer]/ and $(OUT)/runner[season=autumn]/."
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/incremental.py
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info .pytest_cache

@@ -109,22 +109,22 @@ def component_boxes(brief: ast.Brief, canvas: tuple[int, int]) -> dict[str, Box]
 
 
 class GridIndex:
-    """Boxes placed so far, bucketed on a 16 x 16 grid, to find those under a crop without
-    comparing every pair (a brief with a thousand components stays linear in practice)."""
+    """Boxes placed so far, bucketed in 256 px cells, to find those under a crop without comparing
+    every pair: the work per query follows the layers near it, not the number of components."""
 
-    CELLS = 16
+    CELL = 256
 
     def __init__(self, canvas: tuple[int, int]):
-        self.cw = max(1, -(-canvas[0] // self.CELLS))
-        self.ch = max(1, -(-canvas[1] // self.CELLS))
+        self.cw = self.ch = self.CELL
+        self.cols, self.rows = -(-canvas[0] // self.CELL), -(-canvas[1] // self.CELL)
         self.buckets: dict[tuple[int, int], list[int]] = {}
         self.items: list[tuple[Box, tuple, str]] = []
 
     def _cells(self, box: Box):
         x0, y0 = max(box[0], 0) // self.cw, max(box[1], 0) // self.ch
         x1, y1 = max(box[2] - 1, 0) // self.cw, max(box[3] - 1, 0) // self.ch
-        for cx in range(x0, min(x1, self.CELLS - 1) + 1):
-            for cy in range(y0, min(y1, self.CELLS - 1) + 1):
+        for cx in range(x0, min(x1, self.cols - 1) + 1):
+            for cy in range(y0, min(y1, self.rows - 1) + 1):
                 yield cx, cy
 
     def add(self, box: Box, order: tuple, value: str) -> None:

@@ -166,3 +166,24 @@ def test_check_stdin_and_bad_root_and_bad_output(project, examples_copy):
     assert run("check", "--root", project.root / "nope", examples_copy / "campaign" / "runner.brief").returncode == 2
     out = run("compile", examples_copy / "campaign" / "runner.brief", "-o", project.root / "assets")
     assert out.returncode == 2 and "cannot write" in out.stderr
+
+
+def test_build_plan_and_cache_commands(examples_copy, tmp_path):
+    brief = examples_copy / "campaign" / "runner.brief"
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    first = run("build", brief, "--cache", cache, "--out", out, "--variant", "season=summer")
+    assert first.returncode == 0, first.stderr
+    assert "runner[season=summer]: rendered" in first.stdout and "autumn" not in first.stdout
+    assert (out / "runner[season=summer]" / "square.png").exists()
+    assert "0 to render" in run("plan", brief, "--cache", cache, "--variant", "season=summer").stdout
+    brief.write_text(brief.read_text().replace('"a red kite in the sky"', '"a blue kite in the sky"'))
+    planned = run("plan", brief, "--cache", cache, "--variant", "runner[season=summer]")
+    assert "~ generate      component kite" in planned.stdout and "upstream changed: component kite" in planned.stdout
+    as_json = json.loads(run("plan", brief, "--cache", cache, "--json").stdout)
+    assert [p["variant"] for p in as_json] == ["runner[season=summer]", "runner[season=autumn]"]
+    stats = run("cache", "stats", "--cache", cache)
+    assert stats.returncode == 0 and "objects" in stats.stdout
+    gc = run("cache", "gc", "--cache", cache, "--max-size", "1K")
+    assert gc.returncode == 0 and "evicted" in gc.stdout
+    assert run("cache", "gc", "--cache", cache, "--max-size", "lots").returncode == 2
+    assert run("build", brief, "--variant", "season=winter").returncode == 2
