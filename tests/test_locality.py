@@ -3,6 +3,7 @@ the union of re-rendered regions is bit-identical to the previous render (hypoth
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,15 +53,18 @@ def single_edit(draw):
 
 
 def rerendered_mask(built) -> np.ndarray:
+    """Where pixels may differ from the previous build: every pixel node whose key changed (run now,
+    or found in the cache from an earlier example), at its region, and for layers where they were.
+    Edits the executor reused are left out: they must not change anything."""
     (b,) = built
     W, H = b.variant.canvas
     mask = np.zeros((H, W), bool)
-    for key in b.run.ran:
+    for key in nx.ancestors(b.graph, b.variant.export):
         a = b.graph.nodes[key]
-        if a["op"] not in PIXEL_OPS or key in b.run.reused:
+        prev = b.plan.previous.get(identity(b.graph, key))
+        if a["op"] not in PIXEL_OPS or key in b.run.reused or (prev and prev["key"] == key):
             continue
         boxes = [a["region"]]
-        prev = b.plan.previous.get(identity(b.graph, key))
         if a["op"] in LAYER_OPS and prev and prev.get("region"):
             boxes.append(prev["region"])
         for x0, y0, x1, y1 in boxes:
