@@ -190,10 +190,12 @@ def cmd_compile(args) -> int:
 def _runtime_options(args):
     from .runtime.build import Options
 
+    backend_options = {"device": args.device} if getattr(args, "device", None) else {}
     return Options(backend=getattr(args, "backend", None), cache=args.cache, out=getattr(args, "out", None),
                    checks=not getattr(args, "no_checks", False), psd=getattr(args, "psd", False),
                    variants=getattr(args, "variant", None) or [], root=args.root,
-                   allow_outside=args.allow_outside_root)
+                   allow_outside=args.allow_outside_root, update_lock=getattr(args, "update_lock", False),
+                   backend_options=backend_options)
 
 
 def _diagnostics_or(args, fn):
@@ -334,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "or $BRIEF_CACHE)")
     runtime.add_argument("--variant", action="append", metavar="NAME",
                          help="only this variant: its full name or axis=value (repeatable)")
+    runtime.add_argument("--device", help="diffusers: cpu, cuda or cuda:N (default: cuda when available)")
+    runtime.add_argument("--update-lock", action="store_true",
+                         help="accept a changed model or library versions into brief.lock")
 
     p = sub.add_parser("plan", parents=[common, project, runtime], help="show what a build would render, and why",
                        description="Show, for each node a build would run, why (new, changed, upstream "

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from brief.lang import ast
 from brief.lang.check import check_program
 from brief.lang.compile import OpGraph, Variant, compile_program
-from brief.lang.diagnostics import Diagnostic
+from brief.lang.diagnostics import Diagnostic, DiagnosticError, error
 from brief.lang.load import Program, load
 
+from . import lockfile
 from .backends import load_backend
+from .context import OpError
 from .cache import Cache, default_cache_dir
 from .execute import Executor, Run
 from .export import export_variant
@@ -34,7 +37,8 @@ class Options:
     variants: list[str] = field(default_factory=list)  # names or axis=value filters; empty: all
     root: Path | None = None
     allow_outside: bool = False
-    backend_options: dict = field(default_factory=dict)
+    update_lock: bool = False  # accept a changed model or library versions into brief.lock
+    backend_options: dict = field(default_factory=dict)  # device, dtype; filled with model folders
 
 
 @dataclass
@@ -59,17 +63,50 @@ def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
     """Load, check and compile; raises `DiagnosticError`. Keys include each backend's lock."""
     program = load(path, root=options.root, allow_outside=options.allow_outside)
     warnings = check_program(program)
+    options.backend_options.setdefault("base_dir", str(Path(os.path.abspath(path)).parent))
     locks: dict[str, dict] = {}
 
     def lock_for(declared: dict) -> dict:
-        name = declared["backend"]
         key = repr(sorted(declared.items()))
         if key not in locks:
-            locks[key] = load_backend(name).lock(declared, options.backend_options)
+            try:
+                locks[key] = load_backend(declared["backend"]).lock(declared, options.backend_options)
+            except OpError as exc:
+                raise DiagnosticError([backend_diagnostic(program, declared, str(exc))]) from None
         return locks[key]
 
     graph = compile_program(program, lock_for=lock_for, backend=options.backend)
-    return Compiled(program, graph, warnings, select_variants(graph.variants, options.variants))
+    compiled = Compiled(program, graph, warnings, select_variants(graph.variants, options.variants))
+    _check_lockfile(path, compiled, options)
+    return compiled
+
+
+def backend_diagnostic(program: Program, declared: dict, message: str, code: str = "E400",
+                       detail: str = "Fix the model folder or the backend line, or build with --backend draft.") -> Diagnostic:
+    """A backend's refusal, at the `backend` line of the brief that asked for it."""
+    for brief in program.module.briefs:
+        b = brief.first(ast.Backend)
+        if b is not None and b.name.value == declared["backend"]:
+            return error(code, message, detail, (b.model or b.name).span)
+    return error(code, message, detail, None)
+
+
+def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
+    records = []
+    for declared in {repr(sorted(v.backend.items())): v.backend for v in compiled.variants}.values():
+        backend = load_backend(declared["backend"])
+        if hasattr(backend, "lock_record"):
+            records.append(backend.lock_record(declared, options.backend_options))
+    if not records:
+        return
+    try:
+        problems = lockfile.check_and_write(Path(path), records, options.update_lock)
+    except ValueError as exc:
+        problems = [str(exc)]
+    if problems:
+        raise DiagnosticError([backend_diagnostic(
+            compiled.program, {"backend": "diffusers"}, p, "E401",
+            "If the change is intended, build with --update-lock to accept it into brief.lock.") for p in problems])
 
 
 def select_variants(variants: list[Variant], wanted: list[str]) -> list[Variant]:

@@ -25,7 +25,6 @@ from .plan import VariantPlan, identity, state_name, state_record
 from .progress import Progress
 from .tiles import Layer, TiledImage, Unreadable
 
-KINDS = {"encode_prompt": "json", "check": "json", "load_asset": "layer", "generate": "layer"}
 
 
 class BuildError(Exception):
@@ -58,42 +57,54 @@ def reuse_edit(cache: Cache, previous: dict, node: dict, image: TiledImage, read
             and previous["inputs"][1:] == node["inputs"][1:] and previous["inputs"][0] != node["inputs"][0])
     if not same:
         return None
-    before_in = load(cache, previous["inputs"][0], "composite")
-    before_out = load(cache, previous["key"], node["op"])
-    if before_in is None or before_out is None or before_in.size != image.size:
-        return None
-    if not np.array_equal(before_in.read(read_box), image.read(read_box)):
+    before_in = load(cache, previous["inputs"][0])
+    before_out = load(cache, previous["key"])
+    if not isinstance(before_in, TiledImage) or not isinstance(before_out, TiledImage) or before_in.size != image.size:
         return None
     box = tuple(node["params"]["box"])
-    return image.replaced(box, before_out.read(box))
+    try:
+        if not np.array_equal(before_in.read(read_box), image.read(read_box)):
+            return None
+        return image.replaced(box, before_out.read(box))
+    except Unreadable:  # the last run's pixels are gone: just run the edit
+        if image.failed:
+            raise
+        return None
 
 
 def store(cache: Cache, key: str, op: str, result, meta: dict) -> None:
-    kind = KINDS.get(op, "image")
-    if kind == "json":
-        cache.put_json(key, result, meta)
-    elif kind == "layer":
-        cache.put_json(key, result.save(cache), {**meta, "box": list(result.box)})
+    """Keep a result by its type: tensors (prompt embeddings) as safetensors, records as JSON,
+    layers and canvas images as tiles."""
+    if isinstance(result, dict) and result and all(isinstance(v, np.ndarray) for v in result.values()):
+        cache.put_tensors(key, result, {**meta, "kind": "tensors"})
+    elif isinstance(result, dict):
+        cache.put_json(key, result, {**meta, "kind": "json"})
+    elif isinstance(result, Layer):
+        cache.put_json(key, result.save(cache), {**meta, "kind": "layer", "box": list(result.box)})
     else:
-        cache.put_json(key, result.save(cache), meta)
+        cache.put_json(key, result.save(cache), {**meta, "kind": "image"})
 
 
-def load(cache: Cache, key: str, op: str):
-    kind = KINDS.get(op, "image")
-    if kind == "json":
-        return cache.get_json(key)
-    if kind == "layer":  # tiles are decoded only where an op reads them
-        got = cache.get(key)
-        if got is None or "box" not in got[1]:
-            return None
-        return Layer(got[1]["box"], tiles=TiledImage.load(json.loads(got[0]), cache))
-    record = cache.get_json(key)
-    if record is None:
+def load(cache: Cache, key: str, op: str | None = None):
+    """A stored result, verified; None when missing or unreadable (the caller recomputes)."""
+    meta = cache.get_meta(key)
+    kind = (meta or {}).get("kind")
+    if kind == "tensors":
+        got = cache.get_tensors(key)
+        return None if got is None else got[0]
+    got = cache.get(key)
+    if got is None:
         return None
-    image = TiledImage.load(record, cache)
-    if not all(cache.has(k) for k in image.tile_keys()):
+    try:
+        record = json.loads(got[0])
+    except ValueError:
         cache.evict(key)
         return None
+    if kind == "json":
+        return record
+    image = TiledImage.load(record, cache)
+    if kind == "layer":  # tiles are decoded only where an op reads them
+        return Layer(got[1]["box"], tiles=image)
     return image
 
 

@@ -1,0 +1,152 @@
+"""Models for the diffusers backend: finding them, refusing unsafe ones, fingerprinting their
+weights, and loading each once per process.
+
+A model is a local folder (relative to the brief, or absolute) or a hub id with a pinned
+revision, fetched only when the hub is reachable. Safetensors only: a model whose weights exist
+only as `.bin` or `.ckpt` is refused, and so is any pipeline or component that would run code
+from outside diffusers and transformers (custom pipelines, remote code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from ..context import OpError
+
+ALLOWED_PIPELINES = {
+    "StableDiffusionPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline", "StableDiffusionXLImg2ImgPipeline",
+}
+ALLOWED_LIBRARIES = {"diffusers", "transformers"}
+WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2")
+HASH_MEMO = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brief" / "weight-hashes.json"
+
+
+def quiet_libraries() -> None:
+    """Keep diffusers' and transformers' progress bars and advice out of brief's output."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def resolve_model(model: str, revision: str | None, base_dir: Path) -> Path:
+    """The folder holding the model: a local one, or a hub snapshot (cached, else downloaded)."""
+    local = Path(model) if os.path.isabs(model) else base_dir / model
+    if local.is_dir():
+        return local.resolve()
+    if not revision or model.startswith((".", "/")):
+        raise OpError(f"model folder {local} does not exist (a hub model id needs a pinned revision: "
+                      f'backend diffusers "{model}" revision "<commit sha>")')
+    from huggingface_hub import snapshot_download
+
+    allow = ["*.json", "*.txt", "*.safetensors", "tokenizer*/*", "*.model"]
+    try:
+        return Path(snapshot_download(model, revision=revision, local_files_only=True, allow_patterns=allow))
+    except Exception:  # not in the local hub cache: try the hub itself
+        pass
+    try:
+        return Path(snapshot_download(model, revision=revision, allow_patterns=allow))
+    except Exception as exc:
+        raise OpError(f"model `{model}` is not a local folder, not in the hub cache, and could not be fetched "
+                      f"from the hub (offline?): {type(exc).__name__}. Download it once with network, or "
+                      "point the brief at a local folder.") from None
+
+
+def inspect_model(path: Path) -> dict:
+    """model_index.json, checked: a known pipeline class, library components only, safetensors weights."""
+    index_path = path / "model_index.json"
+    if not index_path.is_file():
+        raise OpError(f"{path} has no model_index.json; it is not a diffusers model folder")
+    try:
+        index = json.loads(index_path.read_text())
+    except ValueError as exc:
+        raise OpError(f"{index_path} is not valid JSON: {exc}") from None
+    cls = index.get("_class_name")
+    if cls not in ALLOWED_PIPELINES:
+        raise OpError(f"pipeline class `{cls}` is not supported (custom pipelines and remote code are refused); "
+                      f"supported: {', '.join(sorted(ALLOWED_PIPELINES))}")
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        if spec[0] not in ALLOWED_LIBRARIES:
+            raise OpError(f"component `{name}` comes from `{spec[0]}`, outside diffusers and transformers; "
+                          "code from a model folder is never run")
+        if name in WEIGHTED:
+            folder = path / name
+            if not list(folder.glob("*.safetensors")):
+                unsafe = [p.name for p in folder.glob("*") if p.suffix in (".bin", ".ckpt", ".pt", ".pth")]
+                what = f"only {', '.join(unsafe)}" if unsafe else "no weights"
+                raise OpError(f"`{name}` of {path.name} has {what}; brief loads safetensors weights only")
+    return index
+
+
+def _memo() -> dict:
+    try:
+        return json.loads(HASH_MEMO.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def weight_hashes(path: Path) -> dict[str, str]:
+    """sha256 of every safetensors file, by path inside the model (memoised by size and mtime)."""
+    memo, changed, out = _memo(), False, {}
+    for file in sorted(path.rglob("*.safetensors")):
+        st = file.stat()
+        tag = f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        if tag not in memo:
+            h = hashlib.sha256()
+            with open(file, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(chunk)
+            memo[tag], changed = h.hexdigest(), True
+        out[file.relative_to(path).as_posix()] = memo[tag]
+    if changed:
+        try:
+            HASH_MEMO.parent.mkdir(parents=True, exist_ok=True)
+            tmp = HASH_MEMO.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, HASH_MEMO)
+        except OSError:
+            pass  # a read-only home: hash again next time
+    return out
+
+
+def device_and_dtype(options: dict) -> tuple[str, str]:
+    """CUDA in half precision when there is a GPU (bf16 for SDXL-sized models is the caller's
+    choice via --dtype), else CPU in float32; `--device` overrides."""
+    import torch
+
+    device = options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = options.get("dtype") or ("float16" if device.startswith("cuda") else "float32")
+    return device, dtype
+
+
+@lru_cache(maxsize=2)
+def load_pipeline(path: str, device: str, dtype: str):
+    """The model's pipeline, loaded once per process (the class comes from model_index.json)."""
+    quiet_libraries()
+    import torch
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as dlog
+
+    dlog.set_verbosity_error()
+    dlog.disable_progress_bar()
+    pipe = DiffusionPipeline.from_pretrained(path, use_safetensors=True, local_files_only=True,
+                                             dtype=getattr(torch, dtype))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@lru_cache(maxsize=2)
+def inpaint_pipeline(path: str, device: str, dtype: str):
+    """An inpainting pipeline sharing the model's parts: a real inpainting UNet (9 channels) if the
+    model has one, else masked latent blending with the base UNet."""
+    from diffusers import AutoPipelineForInpainting
+
+    pipe = AutoPipelineForInpainting.from_pipe(load_pipeline(path, device, dtype))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

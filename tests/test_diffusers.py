@@ -1,0 +1,171 @@
+"""The diffusers backend end to end on CPU, with a tiny random Stable Diffusion pipeline made
+offline by scripts/make_tiny_pipeline.py: every op, the runtime guarantees, the lockfile."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers")
+
+from brief.lang.diagnostics import DiagnosticError  # noqa: E402
+from brief.runtime.backends import diffusers as backend  # noqa: E402
+from brief.runtime.backends import diffusers_model  # noqa: E402
+from brief.runtime.build import Options, build_file  # noqa: E402
+from conftest import REPO  # noqa: E402
+from runtime_helpers import output_bytes, pixels, ran  # noqa: E402
+
+sys.path.insert(0, str(REPO / "scripts"))
+import make_tiny_pipeline  # noqa: E402
+
+BRIEF = '''use "brands/acme.brief"
+brief d {
+  canvas 128 x 96
+  seed 3
+  backend diffusers "model"
+  steps 3
+  brand acme
+  component sky {
+    prompt "blue sky clouds"
+  }
+  component kite {
+    prompt "a red kite"
+    region box 55% 5% 95% 45%
+    z 2
+  }
+  component bird {
+    prompt "green"
+    region box 2% 2% 25% 30%
+    context none
+    z 3
+  }
+  component product {
+    asset "assets/product.png"
+    region box 30% 55% 60% 95%
+    z 4
+  }
+  edit fix {
+    inpaint box 2% 60% 25% 95%
+    prompt "grass"
+  }
+  edit tidy {
+    remove box 70% 70% 90% 95%
+  }
+  edit tone {
+    recolor product to red
+  }
+  edit seam {
+    harmonize product band 4px
+  }
+  output wide 160 x 96 outpaint
+  output small 64 x 64 crop
+}
+'''
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    return make_tiny_pipeline.build(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def dproject(project, tiny_model, monkeypatch, tmp_path_factory):
+    shutil.copytree(tiny_model, project.root / "model")
+    monkeypatch.setattr(diffusers_model, "HASH_MEMO", tmp_path_factory.mktemp("memo") / "hashes.json")
+    project.write("d.brief", BRIEF)
+    return project
+
+
+def dbuild(project, text=None, cache="cache", out="out", **kw):
+    if text is not None:
+        project.write("d.brief", text)
+    return build_file(project.root / "d.brief", Options(cache=project.root / cache, out=project.root / out, **kw))
+
+
+def test_every_op_runs_end_to_end(dproject):
+    built = dbuild(dproject)
+    ops = {op.split(" ")[0] for op in ran(built)}
+    assert {"encode_prompt", "generate", "load_asset", "composite", "inpaint", "remove", "recolor", "harmonize",
+            "outpaint", "reframe"} <= ops
+    folder = dproject.root / "out" / "d"
+    assert pixels(folder / "wide.png").shape == (96, 160, 3) and pixels(folder / "small.png").shape == (64, 64, 3)
+    assert pixels(folder / "layers" / "kite.png")[..., 3].max() == 255
+    lock = json.loads(json.dumps(built[0].variant.backend))
+    assert {"weights", "dtype", "device", "torch", "diffusers", "scheduler"} <= set(lock)
+    assert list(dproject.root.glob("cache/objects/*/latents-*.safetensors"))
+
+
+def test_noop_rebuild_runs_nothing_and_loads_no_model(dproject, monkeypatch):
+    dbuild(dproject)
+    monkeypatch.setattr(diffusers_model, "load_pipeline", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr(backend, "load_pipeline", lambda *a: pytest.fail("model loaded"))
+    assert ran(dbuild(dproject)) == set()
+
+
+def test_prompt_change_rerenders_only_its_region_and_matches_a_clean_build(dproject, tmp_path):
+    dbuild(dproject)
+    before = pixels(dproject.root / "out" / "d" / "layers" / "sky.png")
+    changed = BRIEF.replace('"a red kite"', '"a blue kite"')
+    again = dbuild(dproject, changed)
+    assert "generate component kite" in ran(again)
+    assert not ran(again) & {"generate component sky", "generate component bird", "encode_prompt component sky"}
+    assert np.array_equal(before, pixels(dproject.root / "out" / "d" / "layers" / "sky.png"))
+    clean = build_file(dproject.root / "d.brief", Options(cache=tmp_path / "c2", out=tmp_path / "o2"))
+    assert clean and output_bytes(tmp_path / "o2") == output_bytes(dproject.root / "out")
+
+
+def test_finishing_change_reuses_cached_latents(dproject):
+    dbuild(dproject)
+    latents = set(dproject.root.glob("cache/objects/*/latents-*.safetensors"))
+    again = dbuild(dproject, BRIEF.replace("    z 2\n", "    z 2\n    opacity 80%\n"))
+    assert "generate component kite" in ran(again)
+    assert set(dproject.root.glob("cache/objects/*/latents-*.safetensors")) == latents
+
+
+def test_lockfile_refuses_changed_weights_until_updated(dproject):
+    dbuild(dproject)
+    lock = (dproject.root / "brief.lock").read_text()
+    assert "unet/diffusion_pytorch_model.safetensors" in lock and "torch" in lock
+    weights = dproject.root / "model" / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(DiagnosticError) as info:
+        dbuild(dproject)
+    (d,) = info.value.diagnostics
+    assert d.code == "E401" and "unet/diffusion_pytorch_model.safetensors changed" in d.summary
+    assert "--update-lock" in d.detail
+    assert dbuild(dproject, update_lock=True)
+    assert (dproject.root / "brief.lock").read_text() != lock
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: [p.unlink() for p in (m / "unet").glob("*.safetensors")] and
+     (m / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"x"), "safetensors weights only"),
+    (lambda m: (m / "model_index.json").write_text(
+        (m / "model_index.json").read_text().replace("StableDiffusionPipeline", "MyPipeline")), "not supported"),
+    (lambda m: (m / "model_index.json").write_text(
+        (m / "model_index.json").read_text().replace('"diffusers",\n    "UNet2D', '"my_code",\n    "UNet2D')),
+     "never run"),
+    (lambda m: shutil.rmtree(m), "does not exist"),
+])
+def test_unsafe_or_missing_models_are_refused(dproject, damage, message):
+    damage(dproject.root / "model")
+    with pytest.raises(DiagnosticError) as info:
+        dbuild(dproject)
+    assert message in info.value.diagnostics[0].summary
+    assert info.value.diagnostics[0].span.line == 5
+
+
+def test_hub_id_needs_a_revision_and_offline_is_a_clear_error(dproject, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DiagnosticError) as info:
+        dbuild(dproject, BRIEF.replace('"model"', '"someorg/somemodel"'))
+    assert "needs a pinned revision" in info.value.diagnostics[0].summary
+    with pytest.raises(DiagnosticError) as info:
+        dbuild(dproject, BRIEF.replace('"model"', '"someorg/somemodel" revision "abc123"'))
+    assert "could not be fetched from the hub" in info.value.diagnostics[0].summary
