@@ -169,3 +169,42 @@ def test_hub_id_needs_a_revision_and_offline_is_a_clear_error(dproject, monkeypa
     with pytest.raises(DiagnosticError) as info:
         dbuild(dproject, BRIEF.replace('"model"', '"someorg/somemodel" revision "abc123"'))
     assert "could not be fetched from the hub" in info.value.diagnostics[0].summary
+
+
+def test_pixels_outside_rerendered_regions_stay_bit_identical(dproject):
+    text = BRIEF.replace("  output wide 160 x 96 outpaint\n  output small 64 x 64 crop\n", "")
+    dbuild(dproject, text)
+    before = pixels(dproject.root / "out" / "d" / "main.png")
+    again = dbuild(dproject, text.replace("    context none\n", "    context none\n    seed 99\n"))  # the bird
+    after = pixels(dproject.root / "out" / "d" / "main.png")
+    (b,) = again
+    changed = np.zeros(before.shape[:2], bool)
+    for key in b.run.ran:
+        a = b.graph.nodes[key]
+        if a["op"] in ("generate", "inpaint", "remove", "recolor", "harmonize") and key not in b.run.reused:
+            x0, y0, x1, y1 = a["region"]
+            changed[y0:y1, x0:x1] = True
+    assert changed.mean() < 0.5 and np.array_equal(before[~changed], after[~changed])
+    assert not np.array_equal(before[changed], after[changed])
+
+
+def test_sdxl_pipelines_work_too(project, tmp_path_factory, monkeypatch):
+    model = make_tiny_pipeline.build(project.root / "model", unet_size="tiny-xl")
+    monkeypatch.setattr(diffusers_model, "HASH_MEMO", tmp_path_factory.mktemp("memo") / "hashes.json")
+    assert model.exists()
+    text = '''brief x {
+  canvas 64 x 64
+  backend diffusers "model"
+  steps 2
+  component sky {
+    prompt "blue park"
+  }
+  component kite {
+    prompt "a red kite"
+    region box 40% 40% 90% 90%
+  }
+}
+'''
+    built = dbuild(project, text)
+    assert built[0].variant.backend["pipeline"] == "StableDiffusionXLPipeline"
+    assert pixels(project.root / "out" / "x" / "main.png").shape == (64, 64, 3)
