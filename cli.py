@@ -84,7 +84,24 @@ def _require_files(paths: list[str]) -> None:
             raise SystemExit(EXIT_USAGE)
 
 
+def cmd_check_render(args) -> int:
+    """The brand rules on the last render, without rendering anything."""
+    from .runtime.build import check_render
+
+    def run(reporter: Reporter) -> int:
+        failed = False
+        for path in args.files:
+            for name, results in check_render(path, _runtime_options(args)):
+                _check_table(name, results)
+                failed = failed or any(r["status"] == "fail" for r in results)
+        return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+    return _diagnostics_or(args, run)
+
+
 def cmd_check(args) -> int:
+    if args.render:
+        return cmd_check_render(args)
     _require_files(args.files)
     reporter = Reporter(args.format, args.color)
     checked = 0
@@ -215,6 +232,9 @@ def _diagnostics_or(args, fn):
     except ValueError as exc:  # e.g. --variant matching nothing
         print(f"brief: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except LookupError as exc:  # check --render before any build
+        print(f"brief: error: {exc}", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
 
 
 def cmd_plan(args) -> int:
@@ -252,14 +272,34 @@ def cmd_build(args) -> int:
 
     def run(reporter: Reporter) -> int:
         built = build_file(args.file, _runtime_options(args), progress=for_stream(sys.stderr, args.quiet))
+        failed = []
         for b in built:
             ran = len(b.run.ran)
             seconds = sum(b.run.seconds.values())
             print(f"{b.variant.name}: rendered {ran} node{'s' * (ran != 1)} in {seconds:.2f} s, "
                   f"{len(b.plan.cached)} cached, {b.plan.pixel_share * 100:.1f}% of pixels → {b.folder}")
+            results = [c["result"] for c in b.manifest["checks"]]
+            if results:
+                _check_table(b.variant.name, results)
+                if any(r["status"] == "fail" for r in results):
+                    failed.append(b.variant.name)
+        if failed:
+            print(f"brief build: brand checks failed in {', '.join(failed)} (see report.html there; "
+                  "--no-checks builds without them)", file=sys.stderr)
+            return EXIT_DIAGNOSTICS
         return EXIT_OK
 
     return _diagnostics_or(args, run)
+
+
+def _check_table(variant: str, results: list[dict]) -> None:
+    from rich.console import Console
+
+    from .runtime.report import table
+
+    from rich.markup import escape
+
+    table(escape(variant), results, Console(file=sys.stderr, no_color=not sys.stderr.isatty() or "NO_COLOR" in os.environ))
 
 
 def cmd_cache(args) -> int:
@@ -309,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", parents=[common, project], help="parse and check briefs, print diagnostics",
                        description="Parse and check briefs (and the files they use); print every problem found.")
     p.add_argument("files", nargs="+", metavar="FILE", help=".brief files, or - for standard input")
+    p.add_argument("--render", action="store_true",
+                   help="evaluate the brand checks on the last render (nothing is rendered)")
+    p.add_argument("--cache", type=Path, help="with --render: the cache folder")
+    p.add_argument("--variant", action="append", metavar="NAME", help="with --render: only this variant")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("fmt", parents=[common], help="rewrite briefs in canonical layout",

@@ -136,7 +136,7 @@ def out_root(path: str | os.PathLike, options: Options) -> Path:
 def plan_file(path: str | os.PathLike, options: Options, cache: Cache | None = None) -> tuple[Compiled, list[VariantPlan]]:
     compiled = compile_file(path, options)
     cache = cache or cache_for(path, options)
-    return compiled, [plan_variant(compiled.graph, v, cache, _reads(v)) for v in compiled.variants]
+    return compiled, [plan_variant(compiled.graph, v, cache, _reads(v), options.checks) for v in compiled.variants]
 
 
 def _reads(variant: Variant) -> dict:
@@ -154,7 +154,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     held = {k for v in compiled.variants for k in compiled.graph.graph.nodes}  # gc keeps what we may read
     with cache.lease(held):
         for variant in compiled.variants:
-            plan = plan_variant(compiled.graph, variant, cache, _reads(variant))  # after earlier variants: shared nodes hit
+            plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)  # shared nodes hit
             backend = load_backend(variant.backend["backend"])
             executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress,
                                 options.backend_options, should_stop, getattr(backend, "READS", {}))
@@ -162,3 +162,25 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
             folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph))
     return built
+
+
+def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, list[dict]]]:
+    """Evaluate the brand checks on what the last build rendered: check nodes may run, nothing
+    else. Raises LookupError when a variant has not been rendered (or its pixels were evicted)."""
+    cache = cache_for(path, options)
+    compiled = compile_file(path, options)
+    out = []
+    for variant in compiled.variants:
+        plan = plan_variant(compiled.graph, variant, cache, _reads(variant), True)
+        missing = [s for s in plan.steps if s.op != "check"]
+        if missing:
+            raise LookupError(f"{variant.name} has not been rendered as it is now written "
+                              f"({len(missing)} nodes missing, e.g. {missing[0].op} {missing[0].label}); "
+                              "run brief build first")
+        backend = load_backend(variant.backend["backend"])
+        executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, Quiet(),
+                           options.backend_options, None, getattr(backend, "READS", {}))
+        executor.build(plan)
+        results = [executor.result(k, plan) for k in variant.checks]
+        out.append((variant.name, [{k: v for k, v in r.items() if k != "heatmap"} for r in results]))
+    return out

@@ -4,6 +4,7 @@
     layers/<component>.png  each component's layer, RGBA at canvas size
     masks/<component>.png   each component's alpha, at canvas size
     manifest.json           layer order and boxes, node keys, timings, cache hits, checks
+    report.json, .html      the brand checks: figures, and the image with their overlays
     <brief>.psd             with --psd: the layers as a layered Photoshop file
 
 Files are written atomically, and only when the node behind them changed since the last export
@@ -13,6 +14,7 @@ but the manifest, and every pixel file is either the old one or the new one, nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import pngstream
+from . import pngstream, report
 from .cache import atomic_write, png_bytes
 from .execute import Executor
 from .plan import VariantPlan
@@ -67,6 +69,15 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
         if any([stale(f, key) for f in files]):
             layer = executor.result(key, plan)
             jobs.append((files, lambda layer=layer: _layer_files(layer, v.canvas)))
+    results = [executor.result(key, plan) for key in v.checks] if plan.checks else []
+    if results:
+        report_key = hashlib.sha256("".join([v.image, *v.checks]).encode()).hexdigest()
+        doc = {"name": v.name, "canvas": list(v.canvas)}
+        if stale("report.json", report_key) | stale("report.html", report_key):
+            image = executor.result(v.image, plan)
+            jobs.append((["report.json", "report.html"],
+                         lambda image=image: [report.report_json(doc, results),
+                                              report.report_html(doc, results, image.to_array())]))
     if psd and stale(f"{v.brief}.psd", v.export):
         layers = [(name, executor.result(key, plan)) for name, key in v.layers.items()]
         jobs.append(([f"{v.brief}.psd"], lambda: [_psd_bytes(layers, v.canvas)]))
@@ -84,7 +95,8 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
         "outputs": {name: {"node": key, "file": f"{name}.png", **_format(g.nodes[key], v)}
                     for name, key in v.outputs.items()},
         "checks": [{"node": key, "label": g.nodes[key]["label"], "span": g.nodes[key]["span"],
-                    "result": executor.result(key, plan)} for key in v.checks],
+                    "result": {k: val for k, val in result.items() if k != "heatmap"}}
+                   for key, result in zip(v.checks, results)],
         "nodes": {key: {"op": g.nodes[key]["op"], "label": g.nodes[key]["label"],
                         "cached": key not in run.seconds, "seconds": round(run.seconds.get(key, 0.0), 4)}
                   for key in plan.needed},

@@ -52,22 +52,26 @@ class VariantPlan:
     cached: list[str]  # needed nodes whose results come from the cache
     pixel_share: float  # share of the canvas's pixels that will be re-rendered
     previous: dict = field(default_factory=dict)  # the last build's node records, by identity
+    checks: bool = True  # whether the brand checks are part of this build
 
     def summary(self) -> str:
         return (f"{len(self.steps)} to render, {len(self.cached)} cached, "
                 f"{self.pixel_share * 100:.1f}% of pixels")
 
 
-def targets(variant: Variant) -> list[str]:
-    return list(dict.fromkeys([*variant.outputs.values(), *variant.layers.values(), *variant.checks]))
+def targets(variant: Variant, checks: bool = True) -> list[str]:
+    return list(dict.fromkeys([*variant.outputs.values(), *variant.layers.values(),
+                               *(variant.checks if checks else [])]))
 
 
-def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict | None = None) -> VariantPlan:
-    """`reads` is the backend's table of the box each edit op reads (see the draft backend)."""
+def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict | None = None,
+                 checks: bool = True) -> VariantPlan:
+    """`reads` is the backend's table of the box each edit op reads (see the draft backend);
+    `checks=False` leaves the brand checks out (`--no-checks`)."""
     g = opgraph.graph
     previous = (cache.read_state(state_name(variant)) or {}).get("nodes", {})
     run, cached = set(), set()
-    stack = targets(variant)
+    stack = targets(variant, checks)
     while stack:
         key = stack.pop()
         if key in run or key in cached:
@@ -81,7 +85,7 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict |
     W, H = variant.canvas
     steps = [_step(g, k, previous, W * H) for k in order if k in run]
     share = _predict_reuse(g, steps, previous, (W, H), reads or {})
-    return VariantPlan(variant, order, steps, [k for k in order if k in cached], share, previous)
+    return VariantPlan(variant, order, steps, [k for k in order if k in cached], share, previous, checks)
 
 
 def _step(g: nx.DiGraph, key: str, previous: dict, canvas_area: int) -> Step:

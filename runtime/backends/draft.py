@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .. import imaging
+from .. import checks, imaging
 from ..context import OpContext, OpError
 from ..tiles import Layer, TiledImage
 from . import draft_textures as tex
@@ -204,9 +204,9 @@ def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
 
 
 def check(ctx: OpContext, params: dict, inputs: list) -> dict:
-    """Brand rules are evaluated by the compliance gate (its own issue); until then a check node
-    records that it was not evaluated, and never passes or fails a build."""
-    return {"rule": params["rule"], "status": "not-evaluated"}
+    """A brand rule measured on the rendered image and layers (runtime/checks.py)."""
+    image, layers = inputs[0], inputs[1:]
+    return checks.evaluate(params, image.to_array(), layers, params.get("layers", []))
 
 
 VERSION = 1  # bump when an op's pixels change for the same inputs

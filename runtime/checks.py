@@ -1,0 +1,187 @@
+"""Brand rules, measured: pure functions over the rendered image, the layers and the rule's
+parameters, each returning a result with the target, the measured figure and a status.
+
+Colour science is CIELAB (D65) from sRGB and CIEDE2000 (scikit-image), reference colour first.
+A status is `pass` within the target, `warn` when the amount by which it misses is within 1.75×
+what the target allows, `fail` beyond; a rule about an empty or fully transparent layer is
+`skipped` with a note, never a division by zero.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from . import imaging
+from .tiles import Layer
+
+WARN_FACTOR = 1.75
+SAMPLE = 256  # longest side of the downsample used for palette statistics
+VISIBLE = 128  # alpha above which a layer pixel counts as visible
+
+
+def _status(excess: float, allowance: float) -> str:
+    """pass when nothing exceeds the target; warn while the excess is within 0.75× the allowance."""
+    if excess <= 1e-9:
+        return "pass"
+    return "warn" if excess <= (WARN_FACTOR - 1) * max(allowance, 1e-9) else "fail"
+
+
+def _downsample(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = min(1.0, SAMPLE / max(h, w))
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _heatmap(delta: np.ndarray, within: float) -> str:
+    """A PNG (base64) of where pixels miss the target: transparent where fine, red where not."""
+    over = np.clip((delta - within) / max(within, 1.0), 0, 1)
+    rgba = np.zeros(delta.shape + (4,), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 3] = np.rint(over * 200).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def palette(params: dict, image: np.ndarray) -> dict:
+    """Share of pixels within ΔE of some brand colour; and the image's colour clusters."""
+    within, coverage = float(params["within"]), float(params["coverage"])
+    colors = params["colors"]
+    result = {"rule": "palette", "target": f"≥ {coverage:g}% within ΔE {within:g}", "unit": "%"}
+    if not colors:
+        return {**result, "status": "skipped", "measured": None, "note": "the brand has no colours"}
+    small = _downsample(image)
+    lab = imaging.to_lab(small)
+    refs = [imaging.to_lab(np.array(imaging.hex_rgb(h), np.uint8).reshape(1, 1, 3))[0, 0] for h in colors.values()]
+    delta = np.min(np.stack([imaging.delta_e(ref, lab) for ref in refs]), axis=0)
+    share = float((delta <= within).mean() * 100)
+    clusters = []
+    samples = lab.reshape(-1, 3).astype(np.float32)
+    k = min(5, len(samples))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _, labels, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    counts = np.bincount(labels.ravel(), minlength=k)
+    names = list(colors)
+    for i in np.argsort(-counts):
+        d = [float(imaging.delta_e(ref, centres[i].astype(np.float64))) for ref in refs]
+        j = int(np.argmin(d))
+        rgb = imaging.from_lab(centres[i].astype(np.float64).reshape(1, 1, 3))[0, 0]
+        clusters.append({"hex": "#%02X%02X%02X" % tuple(int(c) for c in rgb), "share": round(float(counts[i] / counts.sum() * 100), 1),
+                         "nearest": names[j], "delta_e": round(d[j], 2)})
+    return {**result, "measured": round(share, 2), "status": _status(coverage - share, 100 - coverage),
+            "clusters": clusters, "heatmap": _heatmap(delta, within)}
+
+
+def sku_color(params: dict, image: np.ndarray, layer: Layer) -> dict:
+    """The component's dominant colour cluster against its SKU colour: p95 CIEDE2000."""
+    within, target = float(params["within"]), params["target"]
+    result = {"rule": "color", "component": params["component"], "target": f"p95 ΔE00 ≤ {within:g} to {params['color']} {target}",
+              "unit": "ΔE00"}
+    x0, y0, x1, y1 = layer.box
+    alpha = layer.alpha
+    visible = alpha >= VISIBLE
+    if not visible.any():
+        return {**result, "status": "skipped", "measured": None, "note": f"`{params['component']}` is fully transparent"}
+    pixels = image[y0:y1, x0:x1][visible]
+    lab = imaging.to_lab(pixels.reshape(-1, 1, 3)).reshape(-1, 3)
+    _, member = imaging.dominant_cluster(lab)
+    ref = imaging.to_lab(np.array(imaging.hex_rgb(target), np.uint8).reshape(1, 1, 3))[0, 0]
+    delta = imaging.delta_e(ref, lab[member])
+    p95 = float(np.percentile(delta, 95))
+    heat = np.zeros(alpha.shape, np.float64)
+    where = np.zeros(alpha.shape, bool)
+    where[visible] = member
+    heat[where] = delta
+    out = {**result, "measured": round(p95, 2), "status": _status(p95 - within, within),
+           "box": list(layer.box), "heatmap": _heatmap(heat, within)}
+    if out["status"] != "pass":
+        out["fix"] = f"edit fix_{params['component']} {{ recolor {params['component']} to {params['color']} }}"
+    return out
+
+
+def clearspace(params: dict, image: np.ndarray, layers: dict[str, Layer], canvas: tuple[int, int]) -> dict:
+    """No other visible layer (backgrounds covering the whole canvas aside) inside the logo's box
+    grown by k × its height, clipped at the canvas edge."""
+    name, k = params["component"], float(params["factor"])
+    result = {"rule": "clearspace", "component": name, "target": f"0 px of other layers within {k:g} × logo height",
+              "unit": "px"}
+    logo = layers[name]
+    ys, xs = np.nonzero(logo.alpha >= VISIBLE)
+    if not len(xs):
+        return {**result, "status": "skipped", "measured": None, "note": f"`{name}` is fully transparent"}
+    bx0, by0 = logo.box[0] + xs.min(), logo.box[1] + ys.min()
+    bx1, by1 = logo.box[0] + xs.max() + 1, logo.box[1] + ys.max() + 1
+    margin = int(round(k * (by1 - by0)))
+    zone = imaging.grow((int(bx0), int(by0), int(bx1), int(by1)), margin, canvas)
+    intruding = 0
+    offenders = []
+    for other, layer in layers.items():
+        if other == name or layer.box == (0, 0, *canvas):
+            continue
+        count = int((imaging.layer_alpha_in(layer, zone) >= VISIBLE).sum())
+        if count:
+            intruding += count
+            offenders.append(other)
+    return {**result, "measured": intruding, "status": "pass" if not intruding else "fail", "zone": list(zone),
+            "logo_box": [int(bx0), int(by0), int(bx1), int(by1)], "offenders": offenders}
+
+
+def safezone(params: dict, layers: dict[str, Layer], canvas: tuple[int, int]) -> dict:
+    """Placed assets (logos, products, text) stay inside the margin: pixels of theirs in the band."""
+    margin = int(params["margin"])
+    W, H = canvas
+    result = {"rule": "safezone", "target": f"0 px of assets within {margin} px of the edge", "unit": "px",
+              "margin": margin}
+    inner = (margin, margin, W - margin, H - margin)
+    intruding, offenders, notes = 0, [], []
+    for name in params["components"]:
+        layer = layers[name]
+        alpha = layer.alpha >= VISIBLE
+        if not alpha.any():
+            notes.append(f"`{name}` is fully transparent")
+            continue
+        inside = imaging.layer_alpha_in(layer, inner) >= VISIBLE if imaging.intersect(layer.box, inner) else np.zeros(0)
+        outside = int(alpha.sum()) - int(inside.sum())
+        if outside:
+            intruding += outside
+            offenders.append(name)
+    status = "pass" if not intruding else "fail"
+    if not params["components"]:
+        status, notes = "skipped", ["no placed assets to check"]
+    return {**result, "measured": intruding, "status": status, "offenders": offenders, "notes": notes}
+
+
+def minsize(params: dict, layer: Layer) -> dict:
+    name, (mw, mh) = params["component"], params["min"]
+    result = {"rule": "minsize", "component": name, "target": f"≥ {mw} x {mh} px", "unit": "px"}
+    ys, xs = np.nonzero(layer.alpha >= VISIBLE)
+    if not len(xs):
+        return {**result, "status": "skipped", "measured": None, "note": f"`{name}` is fully transparent"}
+    w, h = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+    ratio = min(w / max(mw, 1), h / max(mh, 1))
+    status = "pass" if ratio >= 1 else "warn" if ratio >= 1 / WARN_FACTOR else "fail"
+    return {**result, "measured": f"{w} x {h}", "status": status}
+
+
+def evaluate(params: dict, image: np.ndarray, inputs: list[Layer], names: list[str]) -> dict:
+    """Dispatch one rule. `inputs` are the layers the graph gave the check node, named by `names`."""
+    rule = params["rule"]
+    canvas = tuple(params["canvas"])
+    if rule == "palette":
+        return palette(params, image)
+    if rule == "color":
+        return sku_color(params, image, inputs[0])
+    if rule == "minsize":
+        return minsize(params, inputs[0])
+    layers = dict(zip(names, inputs))
+    if rule == "clearspace":
+        return clearspace(params, image, layers, canvas)
+    if rule == "safezone":
+        return safezone(params, layers, canvas)
+    raise ValueError(f"unknown rule {rule!r}")

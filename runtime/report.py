@@ -1,0 +1,86 @@
+"""The compliance report of a variant: a terminal table, `report.json`, and `report.html` — the
+output image with the clear-space box, the safe zone and a heat map of pixels failing a colour
+rule drawn over it, in one self-contained file that works offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+
+from .cache import png_bytes
+
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
+
+
+def summary(results: list[dict]) -> dict[str, int]:
+    counts = {"pass": 0, "warn": 0, "fail": 0, "skipped": 0}
+    for r in results:
+        counts[r.get("status", "skipped")] = counts.get(r.get("status", "skipped"), 0) + 1
+    return counts
+
+
+def table(variant: str, results: list[dict], console) -> None:
+    """Rule, target, measured, status — one row per check."""
+    from rich.table import Table
+
+    t = Table(title=f"brand checks: {variant}", title_justify="left")
+    for col in ("rule", "target", "measured", "status"):
+        t.add_column(col)
+    for r in results:
+        name = r["rule"] + (f" {r['component']}" if r.get("component") else "")
+        measured = "—" if r.get("measured") is None else f"{r['measured']} {r.get('unit', '')}".strip()
+        status = r.get("status", "skipped")
+        t.add_row(name, r.get("target", ""), measured, f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
+    console.print(t)
+    for r in results:
+        if r.get("fix"):
+            console.print(f"  fix for {r['rule']} {r.get('component', '')}: [bold]{r['fix']}[/]")
+        for note in ([r["note"]] if r.get("note") else []) + r.get("notes", []):
+            console.print(f"  note ({r['rule']}): {note}")
+
+
+def report_json(variant: dict, results: list[dict]) -> bytes:
+    clean = [{k: v for k, v in r.items() if k != "heatmap"} for r in results]
+    doc = {"variant": variant["name"], "canvas": variant["canvas"], "summary": summary(results), "checks": clean}
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def report_html(variant: dict, results: list[dict], image) -> bytes:
+    """One HTML file: the canvas image with overlays (SVG) and the table; no network needed."""
+    W, H = variant["canvas"]
+    img64 = base64.b64encode(png_bytes(image, 6)).decode()
+    shapes = []
+    for r in results:
+        if r.get("zone"):
+            x0, y0, x1, y1 = r["zone"]
+            colour = "#d33" if r["status"] == "fail" else "#2a2"
+            shapes.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" '
+                          f'stroke="{colour}" stroke-width="3" stroke-dasharray="10 6"><title>clear space</title></rect>')
+        if r.get("margin") is not None and r["rule"] == "safezone":
+            m = r["margin"]
+            shapes.append(f'<rect x="{m}" y="{m}" width="{W - 2 * m}" height="{H - 2 * m}" fill="none" '
+                          f'stroke="#36c" stroke-width="2"><title>safe zone</title></rect>')
+        if r.get("heatmap"):
+            x0, y0, x1, y1 = r.get("box") or (0, 0, W, H)
+            shapes.append(f'<image x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" preserveAspectRatio="none" '
+                          f'href="data:image/png;base64,{r["heatmap"]}"><title>{r["rule"]}: failing pixels</title></image>')
+    rows = "".join(
+        f"<tr class='{html.escape(r.get('status', ''))}'><td>{html.escape(r['rule'] + (' ' + r['component'] if r.get('component') else ''))}</td>"
+        f"<td>{html.escape(str(r.get('target', '')))}</td><td>{html.escape('—' if r.get('measured') is None else str(r['measured']))}</td>"
+        f"<td>{html.escape(r.get('status', ''))}</td><td>{html.escape(r.get('fix', '') or r.get('note', '') or '')}</td></tr>"
+        for r in results)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>brief report: {html.escape(variant['name'])}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin-top:1em}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}tr.pass td:nth-child(4){{color:#2a2}}
+tr.warn td:nth-child(4){{color:#b80}}tr.fail td:nth-child(4){{color:#d33;font-weight:bold}}
+.stage{{position:relative;max-width:100%}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}
+label{{margin-right:1em}}</style></head><body>
+<h1>{html.escape(variant['name'])}</h1>
+<label><input type="checkbox" checked onchange="document.getElementById('ov').style.display=this.checked?'':'none'"> overlays</label>
+<div class="stage"><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">
+<image href="data:image/png;base64,{img64}" width="{W}" height="{H}"/><g id="ov">{''.join(shapes)}</g></svg></div>
+<table><tr><th>rule</th><th>target</th><th>measured</th><th>status</th><th>fix / note</th></tr>{rows}</table>
+</body></html>"""
+    return page.encode()
