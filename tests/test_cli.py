@@ -172,7 +172,7 @@ def test_build_plan_and_cache_commands(examples_copy, tmp_path):
     brief = examples_copy / "campaign" / "runner.brief"
     cache, out = tmp_path / "cache", tmp_path / "out"
     first = run("build", brief, "--cache", cache, "--out", out, "--variant", "season=summer")
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1 and "brand checks failed" in first.stderr  # the example is off-brand
     assert "runner[season=summer]: rendered" in first.stdout and "autumn" not in first.stdout
     assert (out / "runner[season=summer]" / "square.png").exists()
     assert "0 to render" in run("plan", brief, "--cache", cache, "--variant", "season=summer").stdout
