@@ -10,6 +10,7 @@ import argparse
 import difflib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -129,17 +130,20 @@ def cmd_fmt(args) -> int:
             source = sys.stdin.read() if path == "-" else read_source(path)
             formatted = format_module(parse(source, shown), source)
         except DiagnosticError as exc:
+            if args.textconv:  # for git: a brief that does not parse is shown as it is
+                sys.stdout.write(source)
+                continue
             reporter.add(exc.diagnostics, {shown: source})
             continue
         if formatted == source:
-            if args.stdout or (path == "-" and not args.check):
+            if args.stdout or args.textconv or (path == "-" and not args.check):
                 sys.stdout.write(formatted)
             continue
         if args.check:
             changed += 1
             sys.stdout.writelines(difflib.unified_diff(
                 source.splitlines(True), formatted.splitlines(True), f"{shown} (original)", f"{shown} (formatted)"))
-        elif args.stdout or path == "-":
+        elif args.stdout or args.textconv or path == "-":
             sys.stdout.write(formatted)
         else:
             changed += 1
@@ -326,6 +330,64 @@ def cmd_cache(args) -> int:
     return EXIT_OK
 
 
+def _read_side(spec: str, other: str | None) -> tuple[str, str]:
+    """(path to load it as, text) of one side of `brief diff`: a file, or REV:path through git."""
+    if os.path.isfile(spec) or ":" not in spec:
+        _require_files([spec])
+        return spec, read_source(spec)
+    rev, path = spec.split(":", 1)
+    try:
+        text = subprocess.run(["git", "show", f"{rev}:./{path}" if not path.startswith("./") else f"{rev}:{path}"],
+                              capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        print("brief diff: error: git is not installed", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    except subprocess.CalledProcessError as exc:
+        print(f"brief diff: error: git show {spec}: {exc.stderr.strip()}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    # resolve its `use`s and assets against the working tree, where the file lives now
+    return (path if os.path.exists(path) else (other or path)), text
+
+
+def cmd_diff(args) -> int:
+    from .lang.diff import diff
+
+    old_path, old_text = _read_side(args.old, None)
+    new_path, new_text = _read_side(args.new, old_path)
+    reporter = Reporter(args.format, args.color)
+    sides = []
+    for path, text in ((old_path, old_text), (new_path, new_text)):
+        try:
+            program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
+            reporter.add(check_program(program), program.sources)
+            sides.append((program, compile_program(program)))
+        except DiagnosticError as exc:
+            reporter.add(exc.diagnostics, {path: text})
+    if reporter.flush() or len(sides) < 2:
+        print("brief diff: error: both sides must check cleanly to be compared", file=sys.stderr)
+        return EXIT_USAGE
+    (old_prog, old_graph), (new_prog, new_graph) = sides
+    result = diff(old_prog.module, new_prog.module, old_graph, new_graph)
+    if args.json:
+        print(json.dumps({"equal": result.equal,
+                          "changes": [{"kind": c.kind, "what": c.what, "settings": c.settings} for c in result.changes],
+                          "rerender": [{"variant": r.variant, "share": round(r.share, 4),
+                                        "nodes": [{"op": o, "label": lab, "share": round(sh, 4)} for o, lab, sh in r.nodes]}
+                                       for r in result.rerenders]}, indent=2))
+    else:
+        for change in result.changes:
+            print(change.text())
+        for r in result.rerenders:
+            if r.nodes:
+                print(f"{r.variant}: {len(r.nodes)} node{'s' * (len(r.nodes) != 1)} to re-render, "
+                      f"{r.share * 100:.1f}% of pixels")
+                for op, label, share in r.nodes:
+                    print(f"    {op:<13} {label:<30} {share * 100:5.1f}%" if share else f"    {op:<13} {label}")
+        if result.equal:
+            print("no difference in meaning")
+    return EXIT_OK if result.equal else EXIT_DIAGNOSTICS
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--format", choices=("text", "json"), default="text",
@@ -362,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
     mode.add_argument("--stdout", action="store_true", help="print the formatted text instead of rewriting")
+    mode.add_argument("--textconv", action="store_true",
+                      help="for git's diff.brief.textconv: like --stdout, and a file that does not parse "
+                           "is printed unchanged (exit 0)")
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("compile", parents=[common, project], help="compile a brief to its operation graph",
@@ -400,6 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--psd", action="store_true", help="also write a layered PSD")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("diff", parents=[common, project], help="what changed in meaning between two briefs",
+                       description="Compare two versions of a brief (files, or REV:path read through git): "
+                                   "blocks and settings added, removed or changed, and the graph nodes that "
+                                   "would re-render with their share of the canvas. Exit 0 when equal, 1 when "
+                                   "different, 2 when a side cannot be read or checked.")
+    p.add_argument("old", metavar="OLD", help="a .brief file or REV:path")
+    p.add_argument("new", metavar="NEW", help="a .brief file or REV:path")
+    p.add_argument("--json", action="store_true", help="print the difference as JSON")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("cache", help="inspect or trim the cache",
                        description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "

@@ -54,7 +54,7 @@ def _opt(word: str, value) -> str:
     return f" {word} {_num(value)}" if value is not None else ""
 
 
-def _leaf(item, pad: int = 0) -> str:
+def setting_text(item, pad: int = 0) -> str:
     """One setting as canonical text; `pad` aligns the names of color lines / matrix values."""
     k = getattr(item, "keyword", "")
     if isinstance(item, (ast.Prompt, ast.Negative)):
@@ -141,11 +141,11 @@ def _emit(node, depth: int, out: list[_Line]) -> None:
             if isinstance(child, (ast.Component, ast.Edit, ast.Matrix)):
                 _emit(child, depth + 1, out)
             else:
-                out.append(_Line("leaf", depth + 1, _leaf(child, pads.get(id(child), 0)),
+                out.append(_Line("leaf", depth + 1, setting_text(child, pads.get(id(child), 0)),
                                  child.span.line, child.span.end_line))
         out.append(_Line("close", depth, "}", s.end_line, s.end_line))
     else:
-        out.append(_Line("leaf", depth, _leaf(node), node.span.line, node.span.end_line,
+        out.append(_Line("leaf", depth, setting_text(node), node.span.line, node.span.end_line,
                          top_use=isinstance(node, ast.Use) and depth == 0))
 
 

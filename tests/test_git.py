@@ -1,0 +1,71 @@
+"""brief diff (files and REV:path) and the git integration: textconv, hunk headers, hooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from test_cli import run
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+BRIEF_BIN = os.path.join(os.path.dirname(sys.executable), "brief")
+XFUNCNAME = r"^[[:space:]]*((brief|brand|component|edit|matrix)[[:space:]]+[A-Za-z_][A-Za-z0-9_-]*).*$"
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd,
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(examples_copy):
+    git(examples_copy, "init", "-q")
+    shutil.copy(REPO / ".gitattributes", examples_copy / ".gitattributes")
+    git(examples_copy, "config", "diff.brief.textconv", f"{BRIEF_BIN} fmt --textconv")
+    git(examples_copy, "config", "diff.brief.xfuncname", XFUNCNAME)
+    git(examples_copy, "add", "-A")
+    git(examples_copy, "commit", "-qm", "base")
+    return examples_copy
+
+
+def test_diff_names_changes_and_rerenders(repo):
+    brief = repo / "campaign" / "runner.brief"
+    brief.write_text(brief.read_text().replace('"a red kite in the sky"', '"a green kite in the sky"')
+                     .replace("  check safezone\n", "  check safezone\n  check minsize logo 100px x 40px\n"))
+    res = run("diff", "HEAD:campaign/runner.brief", "campaign/runner.brief", cwd=repo)
+    assert res.returncode == 1, res.stderr
+    assert "~ runner: component kite: prompt" in res.stdout
+    assert "+ runner: check minsize logo 100px x 40px" in res.stdout
+    assert "generate      component kite" in res.stdout and "6.8%" in res.stdout
+    doc = json.loads(run("diff", "--json", "HEAD:campaign/runner.brief", "campaign/runner.brief", cwd=repo).stdout)
+    assert not doc["equal"] and doc["rerender"][0]["variant"] == "runner[season=summer]"
+    same = run("diff", "campaign/runner.brief", "campaign/runner.brief", cwd=repo)
+    assert same.returncode == 0 and "no difference" in same.stdout
+    assert run("diff", "nosuchrev:campaign/runner.brief", "campaign/runner.brief", cwd=repo).returncode == 2
+
+
+def test_reformat_is_no_change_for_diff_and_git(repo):
+    brief = repo / "campaign" / "runner.brief"
+    brief.write_text(brief.read_text().replace("  seed 42\n", "  seed    42\n").replace("  z 5\n", "    z   5\n"))
+    assert run("diff", "HEAD:campaign/runner.brief", "campaign/runner.brief", cwd=repo).returncode == 0
+    assert git(repo, "diff", "--", "campaign/runner.brief").strip() == ""
+
+
+def test_git_hunk_headers_name_the_block(repo):
+    brief = repo / "campaign" / "runner.brief"
+    brief.write_text(brief.read_text().replace("color red within 2", "color red within 3"))
+    out = git(repo, "diff", "--", "campaign/runner.brief")
+    assert "@@ component product" in out and "+    color red within 3" in out
+
+
+def test_pre_commit_hooks_are_declared():
+    text = (REPO / ".pre-commit-hooks.yaml").read_text()
+    for hook in ("id: brief-fmt", "id: brief-check"):
+        assert hook in text
+    assert text.count(r"files: \.brief$") == 2
