@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tempfile
 from pathlib import Path
 
@@ -306,6 +307,53 @@ def _check_table(variant: str, results: list[dict]) -> None:
     table(escape(variant), results, Console(file=sys.stderr, no_color=not sys.stderr.isatty() or "NO_COLOR" in os.environ))
 
 
+def cmd_watch(args) -> int:
+    from .runtime.watch import Watcher
+
+    if not os.path.exists(args.target):
+        print(f"brief watch: error: {args.target} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    color = args.color == "always" or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+    server = None
+
+    def report(r) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if r.superseded:
+            print(f"[{stamp}] {r.brief.name}: superseded by a newer save", file=sys.stderr, flush=True)
+        elif r.error:
+            text = render_text(r.diagnostics, {d.span.file: Path(d.span.file).read_text(errors="replace")
+                                               for d in r.diagnostics if d.span and os.path.exists(d.span.file)},
+                               color) if r.diagnostics else r.error + "\n"
+            print(f"[{stamp}] {r.brief.name}: not built\n{text}", file=sys.stderr, flush=True)
+        else:
+            for b in r.built:
+                ran = [f"{b.graph.nodes[k]['op']} {b.graph.nodes[k]['label']}" for k in b.run.ran
+                       if b.graph.nodes[k]["op"] in ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")]
+                print(f"[{stamp}] {b.variant.name}: {len(b.run.ran)} nodes in {r.seconds:.2f} s, "
+                      f"{b.plan.pixel_share * 100:.1f}% of pixels" + (f" ({', '.join(ran)})" if ran else ""),
+                      file=sys.stderr, flush=True)
+        if server:
+            server.publish(r)
+
+    watcher = Watcher(Path(args.target), _runtime_options(args), report=report,
+                      warn=lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
+    if args.serve is not None:
+        from .runtime.serve import PreviewServer
+
+        server = PreviewServer(args.serve)
+        server.start()
+        print(f"preview: http://127.0.0.1:{server.port}/", file=sys.stderr, flush=True)
+    watcher.start()
+    print(f"watching {args.target} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        watcher.run()
+    finally:
+        watcher.close()
+        if server:
+            server.stop()
+    return EXIT_OK
+
+
 def cmd_cache(args) -> int:
     from .runtime.cache import Cache, parse_size
 
@@ -465,6 +513,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--psd", action="store_true", help="also write a layered PSD")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("watch", parents=[common, project, runtime], help="rebuild on every save",
+                       description="Watch a brief (or every brief under a folder) and the files it uses; "
+                                   "rebuild what changed on each save. --serve shows a live preview.")
+    p.add_argument("target", metavar="FILE|DIR")
+    p.add_argument("--out", type=Path, help="output folder (default: out/ beside each brief)")
+    p.add_argument("--no-checks", action="store_true", help="build without the brand checks")
+    p.add_argument("--serve", type=int, nargs="?", const=8377, metavar="PORT",
+                   help="serve a live preview on 127.0.0.1 (default port 8377; 0 picks a free one)")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("diff", parents=[common, project], help="what changed in meaning between two briefs",
                        description="Compare two versions of a brief (files, or REV:path read through git): "

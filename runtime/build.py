@@ -57,6 +57,7 @@ class Built:
     folder: Path
     manifest: dict
     graph: object  # the compiled networkx graph the keys belong to
+    files: list[str] = field(default_factory=list)  # real paths it read: the brief, its uses, assets
 
 
 def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
@@ -152,6 +153,9 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     progress = progress or Quiet()
     built = []
     held = {k for v in compiled.variants for k in compiled.graph.graph.nodes}  # gc keeps what we may read
+    root = Path(os.path.realpath(compiled.program.root))
+    files = sorted(set(compiled.program.modules) | {str(root / f) for _, a in compiled.graph.graph.nodes(data=True)
+                                                     for f in a["files"].values()})
     with cache.lease(held):
         for variant in compiled.variants:
             plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)  # shared nodes hit
@@ -160,7 +164,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
                                 options.backend_options, should_stop, getattr(backend, "READS", {}))
             run = executor.build(plan)
             folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
-            built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph))
+            built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files))
     return built
 
 

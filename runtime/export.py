@@ -1,6 +1,7 @@
 """Exporting a built variant to files under `out/<brief>[<axis=value,…>]/`:
 
     <output>.png            one per output format (RGB)
+    canvas.png              the canvas after composition and edits (when no output is the canvas)
     layers/<component>.png  each component's layer, RGBA at canvas size
     masks/<component>.png   each component's alpha, at canvas size
     manifest.json           layer order and boxes, node keys, timings, cache hits, checks
@@ -60,6 +61,9 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
         written[rel] = key
         return not (before.get("files", {}).get(rel) == key and (folder / rel).exists())
 
+    if v.image not in v.outputs.values() and stale("canvas.png", v.image):  # the canvas, before formats
+        canvas_image = executor.result(v.image, plan)
+        jobs.append((["canvas.png"], lambda: [pngstream.encode(canvas_image, executor.cache, OUTPUT_PNG_LEVEL)]))
     for name, key in v.outputs.items():
         if stale(f"{name}.png", key):
             image = executor.result(key, plan)

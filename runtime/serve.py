@@ -1,0 +1,153 @@
+"""The live preview of `brief watch --serve`: a page on 127.0.0.1 that updates on each rebuild
+through server-sent events, showing the current canvas, a toggle that highlights the regions the
+last rebuild re-rendered, the brand-check results, and the diagnostics when the brief is broken.
+Only files of the last build are served; nothing listens beyond the loopback interface.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>brief preview</title>
+<style>body{font:14px system-ui,sans-serif;margin:1.5em}#status{color:#555}.variant{margin:1em 0}
+.stage{position:relative;display:inline-block}.stage img{max-width:90vw;display:block;border:1px solid #ddd}
+.stage svg{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
+pre#diag{background:#fee;border:1px solid #e99;padding:1em;white-space:pre-wrap}
+td,th{border:1px solid #ccc;padding:2px 8px}.fail{color:#c22;font-weight:bold}.warn{color:#b80}.pass{color:#282}</style>
+</head><body><h1>brief preview</h1>
+<label><input id="hl" type="checkbox" checked> highlight what the last rebuild re-rendered</label>
+<div id="status">waiting for the first build…</div><pre id="diag" hidden></pre><div id="variants"></div>
+<script>
+const hl = document.getElementById('hl');
+hl.onchange = () => document.querySelectorAll('svg.changed').forEach(s => s.style.display = hl.checked ? '' : 'none');
+function esc(t){const d=document.createElement('div');d.textContent=String(t);return d.innerHTML}
+function show(state){
+  document.body.dataset.seq = state.seq;
+  const diag = document.getElementById('diag');
+  diag.hidden = !state.error; diag.textContent = state.error || '';
+  document.getElementById('status').textContent = state.error ? 'the brief does not build: the last good render is shown'
+      : `build ${state.seq}: ${state.summary}`;
+  if (state.error) return;
+  document.getElementById('variants').innerHTML = state.variants.map(v => `
+    <div class="variant"><h2>${esc(v.name)}</h2><div class="stage">
+    <img src="${v.image}?v=${state.seq}" alt="${esc(v.name)}">
+    <svg class="changed" viewBox="0 0 ${v.canvas[0]} ${v.canvas[1]}" preserveAspectRatio="none" style="display:${hl.checked?'':'none'}">
+    ${v.changed.map(b => `<rect x="${b[0]}" y="${b[1]}" width="${b[2]-b[0]}" height="${b[3]-b[1]}" fill="rgba(255,0,120,.18)" stroke="#f07" stroke-width="3"/>`).join('')}
+    </svg></div>
+    <table><tr><th>rule</th><th>measured</th><th>status</th></tr>${v.checks.map(c =>
+      `<tr><td>${esc(c.rule)} ${esc(c.component||'')}</td><td>${esc(c.measured ?? '—')}</td><td class="${c.status}">${c.status}</td></tr>`).join('')}</table></div>`).join('');
+}
+const events = new EventSource('/events');
+events.onmessage = e => show(JSON.parse(e.data));
+</script></body></html>"""
+
+
+def state_of(rebuild, seq: int) -> dict:
+    if rebuild.error:
+        return {"seq": seq, "error": rebuild.error}
+    variants = []
+    for b in rebuild.built:
+        changed = [b.graph.nodes[k]["region"] for k in b.run.ran
+                   if b.graph.nodes[k]["op"] in PIXEL_OPS and k not in b.run.reused and b.graph.nodes[k]["region"]]
+        variants.append({"name": b.variant.name, "canvas": list(b.variant.canvas), "changed": changed,
+                         "image": f"/files/{len(variants)}/" + ("canvas.png" if (b.folder / "canvas.png").exists()
+                                                                else f"{next(iter(b.variant.outputs))}.png"),
+                         "checks": [c["result"] for c in b.manifest["checks"]], "folder": str(b.folder)})
+    summary = ", ".join(f"{v['name']}: {len(b.run.ran)} nodes" for v, b in zip(variants, rebuild.built))
+    return {"seq": seq, "error": "", "variants": variants, "summary": summary}
+
+
+class PreviewServer:
+    def __init__(self, port: int = 8377):
+        self.state: dict = {"seq": 0, "error": "", "variants": [], "summary": ""}
+        self.listeners: list[queue.Queue] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                if self.path == "/":
+                    return self._send(200, "text/html; charset=utf-8", PAGE.encode())
+                if self.path == "/events":
+                    return server._stream(self)
+                if self.path.startswith("/files/"):
+                    return server._file(self)
+                return self._send(404, "text/plain", b"not found")
+
+            def _send(self, code, kind, body):
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+
+    def start(self) -> None:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        with self.lock:
+            for q in self.listeners:
+                q.put(None)
+
+    def publish(self, rebuild) -> None:
+        with self.lock:
+            new = state_of(rebuild, self.state["seq"] + 1)
+            if new.get("error"):
+                new = {**self.state, "seq": new["seq"], "error": new["error"]}  # keep the last good render
+            self.state = new
+            for q in self.listeners:
+                q.put(new)
+
+    def _stream(self, handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Cache-Control", "no-store")
+        handler.end_headers()
+        q: queue.Queue = queue.Queue()
+        with self.lock:
+            self.listeners.append(q)
+            first = self.state
+        try:
+            item = first
+            while item is not None:
+                if item["seq"]:
+                    handler.wfile.write(f"data: {json.dumps(item)}\n\n".encode())
+                    handler.wfile.flush()
+                try:
+                    item = q.get(timeout=15)
+                except queue.Empty:
+                    handler.wfile.write(b": keep-alive\n\n")
+                    handler.wfile.flush()
+                    item = {"seq": 0}
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with self.lock:
+                self.listeners.remove(q)
+
+    def _file(self, handler) -> None:
+        parts = handler.path.split("?")[0].split("/")
+        try:
+            variant = self.state["variants"][int(parts[2])]
+            name = parts[3]
+        except (IndexError, ValueError, KeyError):
+            return handler._send(404, "text/plain", b"not found")
+        path = Path(variant["folder"]) / name
+        if name != Path(variant["image"]).name or not path.is_file():
+            return handler._send(404, "text/plain", b"not found")
+        handler._send(200, "image/png", path.read_bytes())
