@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install --quiet -c constraints.txt -e ".[test,diffusers]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,diffusers,farm]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -183,10 +183,16 @@ def cmd_compile(args) -> int:
     if args.schema:
         sys.stdout.write(json_schema())
         return EXIT_OK
-    if not args.file:
+    if not args.files:
         print("brief compile: error: name a FILE (or pass --schema)", file=sys.stderr)
         return EXIT_USAGE
-    _require_files([args.file])
+    _require_files(args.files)
+    if args.emit == "openjd":
+        return _compile_openjd(args)
+    if len(args.files) > 1:
+        print("brief compile: error: --emit json and dot take one FILE (openjd takes several)", file=sys.stderr)
+        return EXIT_USAGE
+    args.file = args.files[0]
     reporter = Reporter(args.format, args.color)
     program = _load(args.file, args, reporter)
     if program is not None:
@@ -354,6 +360,58 @@ def cmd_watch(args) -> int:
     return EXIT_OK
 
 
+def cmd_render(args) -> int:
+    """Every variant of every brief given: shared nodes once, then the variants (local or Ray)."""
+    from .runtime import farm
+    from .runtime.build import build_shared
+
+    _require_files(args.files)
+    options = _runtime_options(args)
+    if args.shared_only:
+        return _diagnostics_or(args, lambda r: [build_shared(f, options) for f in args.files] and EXIT_OK)
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(file=sys.stderr)
+    total = 0
+
+    def run(reporter: Reporter) -> int:
+        nonlocal total
+        total = sum(len(farm.variants_of(f, options)) for f in args.files)
+        hits = failures = 0
+        with Progress(TextColumn("variants"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                      TimeElapsedColumn(), console=console, disable=args.quiet or not sys.stderr.isatty()) as bar:
+            task = bar.add_task("render", total=total, note="")
+
+            def done(o) -> None:
+                nonlocal hits, failures
+                hits += o.cached
+                failures += bool(o.error)
+                bar.update(task, advance=1, note=f"cache hits {hits}, failures {failures}")
+                if not sys.stderr.isatty():
+                    print(f"  {o.variant}: " + (f"FAILED: {o.error}" if o.error else
+                          f"{o.rendered} rendered, {o.cached} cached, {o.seconds:.2f} s"), file=sys.stderr, flush=True)
+
+            if args.executor == "ray":
+                batch = farm.render_ray(args.files, options, address=args.address, workers=args.workers, on_done=done)
+            else:
+                batch = farm.render_local(args.files, options, on_done=done)
+        table = Table(title=f"{len(batch.outcomes)} variants in {batch.seconds:.1f} s ({args.executor}); "
+                            f"{batch.shared} shared nodes rendered once", title_justify="left")
+        for col in ("variant", "rendered", "cached", "seconds", "result"):
+            table.add_column(col)
+        for o in batch.outcomes:
+            result = f"[red]failed: {escape(o.error)}[/]" if o.error else ("[yellow]checks failed[/]" if o.checks_failed
+                                                                           else "[green]ok[/]")
+            table.add_row(escape(o.variant), str(o.rendered), str(o.cached), f"{o.seconds:.2f}", result)
+        console.print(table)
+        return EXIT_DIAGNOSTICS if batch.failures or any(o.checks_failed for o in batch.outcomes) else EXIT_OK
+
+    return _diagnostics_or(args, run)
+
+
 def cmd_cache(args) -> int:
     from .runtime.cache import Cache, parse_size
 
@@ -436,6 +494,45 @@ def cmd_diff(args) -> int:
     return EXIT_OK if result.equal else EXIT_DIAGNOSTICS
 
 
+def _compile_openjd(args) -> int:
+    """One job template for the given briefs (JSON, which OpenJD reads as well as YAML)."""
+    import shutil
+
+    from .lang.emit import to_openjd
+    from .runtime.build import Options, compile_file, shared_nodes
+
+    briefs, root = [], None
+    reporter = Reporter(args.format, args.color)
+    for path in args.files:
+        try:
+            compiled = compile_file(path, Options(backend=args.backend, root=args.root,
+                                                  allow_outside=args.allow_outside_root))
+        except DiagnosticError as exc:
+            reporter.add(exc.diagnostics, _sources_of(exc))
+            continue
+        root = root or Path(os.path.realpath(compiled.program.root))
+        rel = os.path.relpath(os.path.realpath(path), root).replace(os.sep, "/")
+        briefs.append((rel, compiled.graph, len(shared_nodes(compiled))))
+    if reporter.flush():
+        return EXIT_DIAGNOSTICS
+    first = Path(os.path.abspath(args.files[0])).parent
+    command = shutil.which("brief") or os.path.join(os.path.dirname(sys.executable), "brief")
+    # OpenJD joins default paths to the template's folder, so they are written relative to it
+    here = os.path.dirname(os.path.abspath(args.output)) if args.output and args.output != "-" else os.getcwd()
+
+    def rel(path: Path) -> str:
+        return os.path.relpath(os.path.abspath(path), here).replace(os.sep, "/")
+
+    template = to_openjd(briefs, rel(root), command, rel(args.cache or first / ".brief" / "cache"),
+                         rel(args.out or first / "out"))
+    text = json.dumps(template, indent=2) + "\n"
+    if args.output and args.output != "-":
+        _atomic_write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--format", choices=("text", "json"), default="text",
@@ -480,8 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", parents=[common, project], help="compile a brief to its operation graph",
                        description="Compile a brief to its operation graph: JSON (the contract for farms and "
                                    "`brief diff`) or Graphviz DOT. Output is deterministic.")
-    p.add_argument("file", nargs="?", metavar="FILE", help="the .brief file")
-    p.add_argument("--emit", choices=("json", "dot"), default="json", help="output format (default: json)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="the .brief file (several with --emit openjd)")
+    p.add_argument("--emit", choices=("json", "dot", "openjd"), default="json",
+                   help="output format (default: json); openjd: an Open Job Description job template")
+    p.add_argument("--cache", type=Path, help="openjd: the shared cache folder (default: .brief/cache beside the first brief)")
+    p.add_argument("--out", type=Path, help="openjd: the output folder (default: out/ beside the first brief)")
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.add_argument("--backend", choices=("draft", "diffusers"), help="override the briefs' backend")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of the --emit json document")
@@ -513,6 +613,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--psd", action="store_true", help="also write a layered PSD")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("render", parents=[common, project, runtime], help="render every variant of several briefs",
+                       description="Render every variant of every brief given: the nodes several variants share "
+                                   "once, then the variants, here (local) or on a Ray cluster.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="ray: a running cluster's address ('auto' joins one); default: start a local one")
+    p.add_argument("--workers", type=int, help="ray: worker processes (default: one per CPU)")
+    p.add_argument("--out", type=Path, help="output folder (default: out/ beside each brief)")
+    p.add_argument("--no-checks", action="store_true", help="build without the brand checks")
+    p.add_argument("--shared-only", action="store_true",
+                   help="only render the nodes several variants share, into the cache (a farm's first step)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("watch", parents=[common, project, runtime], help="rebuild on every save",
                        description="Watch a brief (or every brief under a folder) and the files it uses; "

@@ -56,3 +56,52 @@ def relative_root(root, entry: str) -> str:
     the same from any working directory or machine."""
     rel = os.path.relpath(os.path.realpath(root), os.path.dirname(os.path.realpath(entry)))
     return rel.replace(os.sep, "/")
+
+
+def to_openjd(briefs: list[tuple[str, OpGraph, int]], project_root: str, brief_command: str,
+              cache_dir: str, out_dir: str) -> dict:
+    """An Open Job Description job template (jobtemplate-2023-09) rendering the given briefs.
+
+    `briefs` holds (path relative to the project root, compiled graph, number of shared nodes).
+    Job parameters: the project folder, the shared cache, the output folder and the `brief`
+    command. Per brief, a `Shared` step renders the nodes several variants share (when there are
+    any) and a `Render` step, depending on it, has one task per variant running
+    `brief build --variant …`; tasks are idempotent, so a retried task rewrites the same bytes.
+    """
+    steps = []
+    for index, (rel, graph, shared) in enumerate(briefs, 1):
+        stem = os.path.splitext(os.path.basename(rel))[0]
+        tag = f"{index}-{stem}"[:40]
+        brief = "{{Param.ProjectDir}}/" + rel
+        common = ["--cache", "{{Param.CacheDir}}", "--out", "{{Param.OutDir}}", "-q"]
+        depends = []
+        if shared:
+            steps.append({"name": f"Shared-{tag}", "description": f"the {shared} nodes that several variants of "
+                          f"{rel} share, rendered once",
+                          "script": {"actions": {"onRun": {"command": "{{Param.BriefCommand}}",
+                                                           "args": ["render", brief, "--shared-only", *common]}}}})
+            depends = [{"dependsOn": f"Shared-{tag}"}]
+        step = {"name": f"Render-{tag}", "description": f"every variant of {rel}",
+                "parameterSpace": {"taskParameterDefinitions": [
+                    {"name": "Variant", "type": "STRING", "range": [v.name for v in graph.variants]}]},
+                "script": {"actions": {"onRun": {"command": "{{Param.BriefCommand}}",
+                                                 "args": ["build", brief, "--variant", "{{Task.Param.Variant}}",
+                                                          *common]}}}}
+        if depends:
+            step["dependencies"] = depends
+        steps.append(step)
+    return {
+        "specificationVersion": "jobtemplate-2023-09",
+        "name": "brief: " + ", ".join(os.path.basename(rel) for rel, _, _ in briefs),
+        "parameterDefinitions": [
+            {"name": "ProjectDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "IN",
+             "default": project_root, "description": "the project folder the briefs are in"},
+            {"name": "CacheDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "INOUT",
+             "default": cache_dir, "description": "the cache every task shares"},
+            {"name": "OutDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT",
+             "default": out_dir, "description": "where out/<brief>[<variant>]/ folders go"},
+            {"name": "BriefCommand", "type": "STRING", "default": brief_command,
+             "description": "the brief command on the workers"},
+        ],
+        "steps": steps,
+    }

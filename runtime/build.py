@@ -7,7 +7,7 @@ not the stages themselves.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -145,11 +145,13 @@ def _reads(variant: Variant) -> dict:
 
 
 def build_file(path: str | os.PathLike, options: Options, progress: Progress | None = None,
-               should_stop: Callable[[], bool] | None = None, warn: Callable[[str], None] | None = None) -> list[Built]:
+               should_stop: Callable[[], bool] | None = None, warn: Callable[[str], None] | None = None,
+               compiled: Compiled | None = None) -> list[Built]:
     """Build every selected variant; returns what each did. Raises `DiagnosticError` (the brief),
     `BuildError` (a node failed on its input) or `Superseded` (stopped for a newer build)."""
     cache = cache_for(path, options, warn)
-    compiled = compile_file(path, options)
+    compiled = compiled or compile_file(path, options)  # a farm worker passes the one it already made
+    compiled = replace(compiled, variants=select_variants(compiled.graph.variants, options.variants))
     progress = progress or Quiet()
     built = []
     held = {k for v in compiled.variants for k in compiled.graph.graph.nodes}  # gc keeps what we may read
@@ -188,3 +190,51 @@ def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, l
         results = [executor.result(k, plan) for k in variant.checks]
         out.append((variant.name, [{k: v for k, v in r.items() if k != "heatmap"} for r in results]))
     return out
+
+
+def shared_nodes(compiled: Compiled) -> list[str]:
+    """Nodes that two or more of the selected variants need, in topological order: a farm renders
+    them once, first, then the variants in parallel."""
+    import networkx as nx
+
+    g = compiled.graph.graph
+    counts: dict[str, int] = {}
+    for v in compiled.variants:
+        for key in nx.ancestors(g, v.export):
+            counts[key] = counts.get(key, 0) + 1
+    shared = {k for k, n in counts.items() if n > 1}
+    return [k for k in nx.topological_sort(g.subgraph(shared))]
+
+
+def shared_waves(path: str | os.PathLike, options: Options) -> list[list[str]]:
+    """The shared nodes in waves: each wave's nodes depend only on earlier waves, so a farm can
+    render a wave's nodes in parallel."""
+    compiled = compile_file(path, options)
+    keys = shared_nodes(compiled)
+    g = compiled.graph.graph
+    depth: dict[str, int] = {}
+    for key in keys:  # topological order: inputs first
+        depth[key] = 1 + max((depth[i] for i in g.nodes[key]["inputs"] if i in depth), default=-1)
+    waves: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for key in keys:
+        waves[depth[key]].append(key)
+    return waves
+
+
+def build_shared(path: str | os.PathLike, options: Options, progress: Progress | None = None,
+                 keys: list[str] | None = None, compiled: Compiled | None = None) -> tuple[int, int]:
+    """Render the nodes shared by several variants (or the given ones) into the cache; exports
+    nothing. Returns (nodes asked for, how many of them were rendered now)."""
+    cache = cache_for(path, options)
+    compiled = compiled or compile_file(path, options)
+    keys = shared_nodes(compiled) if keys is None else keys
+    if not keys:
+        return 0, 0
+    variant = compiled.variants[0]
+    backend = load_backend(variant.backend["backend"])
+    plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)
+    executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress or Quiet(),
+                        options.backend_options, None, getattr(backend, "READS", {}))
+    with cache.lease(keys):
+        executor.ensure_all(keys, plan)
+    return len(keys), len(executor.run.ran)

@@ -131,6 +131,13 @@ class Executor:
         self.progress.finish(plan, self.run)
         return self.run
 
+    def ensure_all(self, keys: list[str], plan: VariantPlan) -> None:
+        """Make every key's result exist in the cache (shared nodes of a batch, before the variants)."""
+        for key in keys:
+            if self.should_stop():
+                raise Superseded()
+            self._ensure(key, plan)
+
     def result(self, key: str, plan: VariantPlan):
         """A node's result, for export: from memory or the cache, computed if it cannot be read."""
         self._ensure(key, plan)
