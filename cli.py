@@ -12,103 +12,29 @@ import json
 import os
 import subprocess
 import sys
-import time
-import tempfile
 from pathlib import Path
 
 from . import __version__
+from .cli_runtime import (cmd_build, cmd_cache, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
+                          compile_openjd)
+from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, load_program,
+                          require_files)
 from .lang.check import check_program, diagnose
 from .lang.compile import compile_program
-from .lang.diagnostics import Diagnostic, DiagnosticError, render_json, render_text, sort_key
+from .lang.diagnostics import DiagnosticError
 from .lang.emit import json_schema, relative_root, to_dot, to_json
 from .lang.fmt import format_module
-from .lang.load import Program, load, read_source
+from .lang.load import load, read_source
 from .lang.parser import parse
-
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
-
-
-class Reporter:
-    """Where diagnostics go: stderr as text or JSON, collected across files."""
-
-    def __init__(self, fmt: str, color: str):
-        self.fmt = fmt
-        self.color = color == "always" or (color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
-        self.found: list[Diagnostic] = []
-        self.sources: dict[str, str] = {}
-
-    def add(self, diagnostics, sources) -> None:
-        self.found.extend(diagnostics)
-        self.sources.update(sources)
-
-    def flush(self) -> bool:
-        """Print everything; True if any error."""
-        found = sorted(self.found, key=sort_key)
-        if self.fmt == "json":
-            sys.stderr.write(render_json(found))
-        elif found:
-            sys.stderr.write(render_text(found, self.sources, self.color))
-            errors = sum(d.is_error for d in found)
-            warnings = len(found) - errors
-            sys.stderr.write(f"\nFound {errors} error{'s' * (errors != 1)}"
-                             f" and {warnings} warning{'s' * (warnings != 1)}.\n")
-        return any(d.is_error for d in found)
-
-
-def _load(path: str, args, reporter: Reporter) -> Program | None:
-    text = None
-    if path == "-":  # an editor piping the buffer: paths resolve from the working directory
-        path, text = os.path.join(os.getcwd(), "<stdin>"), sys.stdin.read()
-    try:
-        program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
-    except DiagnosticError as exc:
-        reporter.add(exc.diagnostics, _sources_of(exc))
-        return None
-    return program
-
-
-def _sources_of(exc: DiagnosticError) -> dict[str, str]:
-    sources = {}
-    for d in exc.diagnostics:
-        if d.span and d.span.file not in sources:
-            try:
-                sources[d.span.file] = Path(d.span.file).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                pass
-    return sources
-
-
-def _require_files(paths: list[str]) -> None:
-    for p in paths:
-        if p != "-" and not os.path.isfile(p):
-            what = "is a folder" if os.path.isdir(p) else "does not exist"
-            print(f"brief: error: {p} {what}; name .brief files", file=sys.stderr)
-            raise SystemExit(EXIT_USAGE)
-
-
-def cmd_check_render(args) -> int:
-    """The brand rules on the last render, without rendering anything."""
-    from .runtime.build import check_render
-
-    def run(reporter: Reporter) -> int:
-        failed = False
-        for path in args.files:
-            for name, results in check_render(path, _runtime_options(args)):
-                _check_table(name, results)
-                failed = failed or any(r["status"] == "fail" for r in results)
-        return EXIT_DIAGNOSTICS if failed else EXIT_OK
-
-    return _diagnostics_or(args, run)
-
 
 def cmd_check(args) -> int:
     if args.render:
         return cmd_check_render(args)
-    _require_files(args.files)
+    require_files(args.files)
     reporter = Reporter(args.format, args.color)
     checked = 0
     for path in args.files:
-        program = _load(path, args, reporter)
+        program = load_program(path, args, reporter)
         if program is None:
             continue
         reporter.add(diagnose(program), program.sources)
@@ -121,7 +47,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    _require_files(args.files)
+    require_files(args.files)
     reporter = Reporter(args.format, args.color)
     changed = 0
     for path in args.files:
@@ -148,35 +74,13 @@ def cmd_fmt(args) -> int:
             sys.stdout.write(formatted)
         else:
             changed += 1
-            _atomic_write(os.path.realpath(path), formatted)  # through a symlink: rewrite its target
+            atomic_write(os.path.realpath(path), formatted)  # through a symlink: rewrite its target
             print(f"reformatted {path}", file=sys.stderr)
     failed = reporter.flush()
     if args.check and changed:
         print(f"{changed} file{'s' * (changed != 1)} would be reformatted.", file=sys.stderr)
         return EXIT_DIAGNOSTICS
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
-
-
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".brief-fmt-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if os.path.exists(path):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        else:  # mkstemp makes 0600; a new file gets the usual mode
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def cmd_compile(args) -> int:
@@ -186,15 +90,15 @@ def cmd_compile(args) -> int:
     if not args.files:
         print("brief compile: error: name a FILE (or pass --schema)", file=sys.stderr)
         return EXIT_USAGE
-    _require_files(args.files)
+    require_files(args.files)
     if args.emit == "openjd":
-        return _compile_openjd(args)
+        return compile_openjd(args)
     if len(args.files) > 1:
         print("brief compile: error: --emit json and dot take one FILE (openjd takes several)", file=sys.stderr)
         return EXIT_USAGE
     args.file = args.files[0]
     reporter = Reporter(args.format, args.color)
-    program = _load(args.file, args, reporter)
+    program = load_program(args.file, args, reporter)
     if program is not None:
         try:
             reporter.add(check_program(program), program.sources)
@@ -206,7 +110,7 @@ def cmd_compile(args) -> int:
     text = to_json(graph, relative_root(program.root, program.entry)) if args.emit == "json" else to_dot(graph)
     if args.output and args.output != "-":
         try:
-            _atomic_write(args.output, text)
+            atomic_write(args.output, text)
         except OSError as exc:
             print(f"brief compile: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
@@ -215,231 +119,10 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-def _runtime_options(args):
-    from .runtime.build import Options
-
-    backend_options = {"device": args.device} if getattr(args, "device", None) else {}
-    return Options(backend=getattr(args, "backend", None), cache=args.cache, out=getattr(args, "out", None),
-                   checks=not getattr(args, "no_checks", False), psd=getattr(args, "psd", False),
-                   variants=getattr(args, "variant", None) or [], root=args.root,
-                   allow_outside=args.allow_outside_root, update_lock=getattr(args, "update_lock", False),
-                   backend_options=backend_options)
-
-
-def _diagnostics_or(args, fn):
-    """Run `fn`; render diagnostics of a brief that does not check, and runtime errors, as exit 1."""
-    from .runtime.execute import BuildError
-
-    reporter = Reporter(args.format, args.color)
-    try:
-        return fn(reporter)
-    except DiagnosticError as exc:
-        reporter.add(exc.diagnostics, _sources_of(exc))
-        reporter.flush()
-        return EXIT_DIAGNOSTICS
-    except BuildError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_DIAGNOSTICS
-    except ValueError as exc:  # e.g. --variant matching nothing
-        print(f"brief: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except LookupError as exc:  # check --render before any build
-        print(f"brief: error: {exc}", file=sys.stderr)
-        return EXIT_DIAGNOSTICS
-
-
-def cmd_plan(args) -> int:
-    from .runtime.build import plan_file
-
-    _require_files([args.file])
-
-    def run(reporter: Reporter) -> int:
-        compiled, plans = plan_file(args.file, _runtime_options(args))
-        reporter.add(compiled.warnings, compiled.program.sources)
-        reporter.flush()
-        if args.json:
-            doc = [{"variant": p.variant.name, "summary": p.summary(), "pixel_share": round(p.pixel_share, 4),
-                    "cached": len(p.cached), "steps": [{"node": s.key, "op": s.op, "label": s.label,
-                                                        "reason": s.reason, "share": round(s.share, 4)}
-                                                       for s in p.steps]} for p in plans]
-            print(json.dumps(doc, indent=2))
-            return EXIT_OK
-        for p in plans:
-            print(f"{p.variant.name}: {p.summary()}")
-            for s in p.steps:
-                mark = "+" if s.reason == "new" else "!" if s.reason.startswith("evicted") else "~"
-                share = f"{s.share * 100:5.1f}%" if s.share else "      "
-                print(f"  {mark} {s.op:<13} {s.label:<28} {share}  {s.reason}")
-        return EXIT_OK
-
-    return _diagnostics_or(args, run)
-
-
-def cmd_build(args) -> int:
-    from .runtime.build import build_file
-    from .runtime.progress import for_stream
-
-    _require_files([args.file])
-
-    def run(reporter: Reporter) -> int:
-        built = build_file(args.file, _runtime_options(args), progress=for_stream(sys.stderr, args.quiet))
-        failed = []
-        for b in built:
-            ran = len(b.run.ran)
-            seconds = sum(b.run.seconds.values())
-            print(f"{b.variant.name}: rendered {ran} node{'s' * (ran != 1)} in {seconds:.2f} s, "
-                  f"{len(b.plan.cached)} cached, {b.plan.pixel_share * 100:.1f}% of pixels → {b.folder}")
-            results = [c["result"] for c in b.manifest["checks"]]
-            if results:
-                _check_table(b.variant.name, results)
-                if any(r["status"] == "fail" for r in results):
-                    failed.append(b.variant.name)
-        if failed:
-            print(f"brief build: brand checks failed in {', '.join(failed)} (see report.html there; "
-                  "--no-checks builds without them)", file=sys.stderr)
-            return EXIT_DIAGNOSTICS
-        return EXIT_OK
-
-    return _diagnostics_or(args, run)
-
-
-def _check_table(variant: str, results: list[dict]) -> None:
-    from rich.console import Console
-
-    from .runtime.report import table
-
-    from rich.markup import escape
-
-    table(escape(variant), results, Console(file=sys.stderr, no_color=not sys.stderr.isatty() or "NO_COLOR" in os.environ))
-
-
-def cmd_watch(args) -> int:
-    from .runtime.watch import Watcher
-
-    if not os.path.exists(args.target):
-        print(f"brief watch: error: {args.target} does not exist", file=sys.stderr)
-        return EXIT_USAGE
-    color = args.color == "always" or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
-    server = None
-
-    def report(r) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        if r.superseded:
-            print(f"[{stamp}] {r.brief.name}: superseded by a newer save", file=sys.stderr, flush=True)
-        elif r.error:
-            text = render_text(r.diagnostics, {d.span.file: Path(d.span.file).read_text(errors="replace")
-                                               for d in r.diagnostics if d.span and os.path.exists(d.span.file)},
-                               color) if r.diagnostics else r.error + "\n"
-            print(f"[{stamp}] {r.brief.name}: not built\n{text}", file=sys.stderr, flush=True)
-        else:
-            for b in r.built:
-                ran = [f"{b.graph.nodes[k]['op']} {b.graph.nodes[k]['label']}" for k in b.run.ran
-                       if b.graph.nodes[k]["op"] in ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")]
-                print(f"[{stamp}] {b.variant.name}: {len(b.run.ran)} nodes in {r.seconds:.2f} s, "
-                      f"{b.plan.pixel_share * 100:.1f}% of pixels" + (f" ({', '.join(ran)})" if ran else ""),
-                      file=sys.stderr, flush=True)
-        if server:
-            server.publish(r)
-
-    watcher = Watcher(Path(args.target), _runtime_options(args), report=report,
-                      warn=lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
-    if args.serve is not None:
-        from .runtime.serve import PreviewServer
-
-        server = PreviewServer(args.serve)
-        server.start()
-        print(f"preview: http://127.0.0.1:{server.port}/", file=sys.stderr, flush=True)
-    watcher.start()
-    print(f"watching {args.target} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    try:
-        watcher.run()
-    finally:
-        watcher.close()
-        if server:
-            server.stop()
-    return EXIT_OK
-
-
-def cmd_render(args) -> int:
-    """Every variant of every brief given: shared nodes once, then the variants (local or Ray)."""
-    from .runtime import farm
-    from .runtime.build import build_shared
-
-    _require_files(args.files)
-    options = _runtime_options(args)
-    if args.shared_only:
-        return _diagnostics_or(args, lambda r: [build_shared(f, options) for f in args.files] and EXIT_OK)
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    console = Console(file=sys.stderr)
-    total = 0
-
-    def run(reporter: Reporter) -> int:
-        nonlocal total
-        total = sum(len(farm.variants_of(f, options)) for f in args.files)
-        hits = failures = 0
-        with Progress(TextColumn("variants"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
-                      TimeElapsedColumn(), console=console, disable=args.quiet or not sys.stderr.isatty()) as bar:
-            task = bar.add_task("render", total=total, note="")
-
-            def done(o) -> None:
-                nonlocal hits, failures
-                hits += o.cached
-                failures += bool(o.error)
-                bar.update(task, advance=1, note=f"cache hits {hits}, failures {failures}")
-                if not sys.stderr.isatty():
-                    print(f"  {o.variant}: " + (f"FAILED: {o.error}" if o.error else
-                          f"{o.rendered} rendered, {o.cached} cached, {o.seconds:.2f} s"), file=sys.stderr, flush=True)
-
-            if args.executor == "ray":
-                batch = farm.render_ray(args.files, options, address=args.address, workers=args.workers, on_done=done)
-            else:
-                batch = farm.render_local(args.files, options, on_done=done)
-        table = Table(title=f"{len(batch.outcomes)} variants in {batch.seconds:.1f} s ({args.executor}); "
-                            f"{batch.shared} shared nodes rendered once", title_justify="left")
-        for col in ("variant", "rendered", "cached", "seconds", "result"):
-            table.add_column(col)
-        for o in batch.outcomes:
-            result = f"[red]failed: {escape(o.error)}[/]" if o.error else ("[yellow]checks failed[/]" if o.checks_failed
-                                                                           else "[green]ok[/]")
-            table.add_row(escape(o.variant), str(o.rendered), str(o.cached), f"{o.seconds:.2f}", result)
-        console.print(table)
-        return EXIT_DIAGNOSTICS if batch.failures or any(o.checks_failed for o in batch.outcomes) else EXIT_OK
-
-    return _diagnostics_or(args, run)
-
-
-def cmd_cache(args) -> int:
-    from .runtime.cache import Cache, parse_size
-
-    root = args.cache or Path(os.environ.get("BRIEF_CACHE") or Path(".brief") / "cache")
-    if not root.exists():
-        print(f"brief cache: no cache at {root}", file=sys.stderr)
-        return EXIT_USAGE
-    cache = Cache(root)
-    if args.action == "stats":
-        st = cache.stats()
-        print(f"{root}: {st.objects} objects, {st.bytes / 1e6:.1f} MB, {st.leases} running build(s)")
-        for ext, (n, size) in sorted(st.by_kind.items()):
-            print(f"  {ext:<12} {n:>7} objects {size / 1e6:>10.1f} MB")
-        return EXIT_OK
-    try:
-        limit = parse_size(args.max_size)
-    except ValueError as exc:
-        print(f"brief cache gc: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    evicted, freed = cache.gc(limit)
-    print(f"evicted {evicted} objects, freed {freed / 1e6:.1f} MB; cache is now {cache.stats().bytes / 1e6:.1f} MB")
-    return EXIT_OK
-
-
 def _read_side(spec: str, other: str | None) -> tuple[str, str]:
     """(path to load it as, text) of one side of `brief diff`: a file, or REV:path through git."""
     if os.path.isfile(spec) or ":" not in spec:
-        _require_files([spec])
+        require_files([spec])
         return spec, read_source(spec)
     rev, path = spec.split(":", 1)
     try:
@@ -492,45 +175,6 @@ def cmd_diff(args) -> int:
         if result.equal:
             print("no difference in meaning")
     return EXIT_OK if result.equal else EXIT_DIAGNOSTICS
-
-
-def _compile_openjd(args) -> int:
-    """One job template for the given briefs (JSON, which OpenJD reads as well as YAML)."""
-    import shutil
-
-    from .lang.emit import to_openjd
-    from .runtime.build import Options, compile_file, shared_nodes
-
-    briefs, root = [], None
-    reporter = Reporter(args.format, args.color)
-    for path in args.files:
-        try:
-            compiled = compile_file(path, Options(backend=args.backend, root=args.root,
-                                                  allow_outside=args.allow_outside_root))
-        except DiagnosticError as exc:
-            reporter.add(exc.diagnostics, _sources_of(exc))
-            continue
-        root = root or Path(os.path.realpath(compiled.program.root))
-        rel = os.path.relpath(os.path.realpath(path), root).replace(os.sep, "/")
-        briefs.append((rel, compiled.graph, len(shared_nodes(compiled))))
-    if reporter.flush():
-        return EXIT_DIAGNOSTICS
-    first = Path(os.path.abspath(args.files[0])).parent
-    command = shutil.which("brief") or os.path.join(os.path.dirname(sys.executable), "brief")
-    # OpenJD joins default paths to the template's folder, so they are written relative to it
-    here = os.path.dirname(os.path.abspath(args.output)) if args.output and args.output != "-" else os.getcwd()
-
-    def rel(path: Path) -> str:
-        return os.path.relpath(os.path.abspath(path), here).replace(os.sep, "/")
-
-    template = to_openjd(briefs, rel(root), command, rel(args.cache or first / ".brief" / "cache"),
-                         rel(args.out or first / "out"))
-    text = json.dumps(template, indent=2) + "\n"
-    if args.output and args.output != "-":
-        _atomic_write(args.output, text)
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:

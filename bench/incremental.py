@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/incremental.py [--repeat N]
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .build import Options, build_file, build_shared, compile_file, shared_waves
 

@@ -44,7 +44,7 @@ def test_console_script_runs_as_a_process(examples_copy):
 def test_check_ok_and_exit_codes(examples_copy, project):
     ok = run("check", examples_copy / "campaign" / "runner.brief", examples_copy / "brands" / "acme.brief")
     assert ok.returncode == 0 and "All checks passed (2 files)." in ok.stdout
-    bad = project.write("bad.brief", 'brief b {\n  canvas 100000 x 10\n  component c { prompt "x" }\n}\n')
+    project.write("bad.brief", 'brief b {\n  canvas 100000 x 10\n  component c { prompt "x" }\n}\n')
     res = run("check", "bad.brief", cwd=project.root)
     assert res.returncode == 1
     assert res.stderr.startswith("bad.brief:2:10: error[E203]: a side of `100000` is out of range\n")
@@ -61,7 +61,7 @@ def test_check_reports_every_file(project):
 
 
 def test_check_json_format(project):
-    bad = project.write("bad.brief", "brief b { component c { prompet \"x\" } }")
+    project.write("bad.brief", "brief b { component c { prompet \"x\" } }")
     res = run("check", "--format", "json", "bad.brief", cwd=project.root)
     assert res.returncode == 1
     (d,) = json.loads(res.stderr)["diagnostics"]

@@ -16,10 +16,10 @@ from PIL import Image
 from brief.lang.compile import node_key
 from brief.lang.diagnostics import DiagnosticError
 from brief.runtime.backends import draft
-from brief.runtime.build import Options, compile_file
+from brief.runtime.build import Options
 from brief.runtime.cache import Cache, parse_size
 from brief.runtime.execute import BuildError
-from runtime_helpers import SCENE, build, output_bytes, ran
+from runtime_helpers import SCENE, build, output_bytes
 
 
 def objects(project, ext):

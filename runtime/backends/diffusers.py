@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .. import imaging
-from ..context import OpContext, OpError
+from ..context import OpContext
 from ..tiles import Layer, TiledImage
 from . import draft
 from .diffusers_model import (device_and_dtype, inpaint_pipeline, inspect_model, load_pipeline, quiet_libraries,

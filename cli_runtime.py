@@ -1,0 +1,288 @@
+"""The `brief` commands that render: plan, build, check --render, watch, render, cache, and the
+OpenJD emitter of compile. Argument handling and wiring only; the work is in `brief.runtime`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, require_files,
+                          sources_of)
+from .lang.diagnostics import DiagnosticError, render_text
+
+def runtime_options(args):
+    from .runtime.build import Options
+
+    backend_options = {"device": args.device} if getattr(args, "device", None) else {}
+    return Options(backend=getattr(args, "backend", None), cache=args.cache, out=getattr(args, "out", None),
+                   checks=not getattr(args, "no_checks", False), psd=getattr(args, "psd", False),
+                   variants=getattr(args, "variant", None) or [], root=args.root,
+                   allow_outside=args.allow_outside_root, update_lock=getattr(args, "update_lock", False),
+                   backend_options=backend_options)
+
+
+def diagnostics_or(args, fn):
+    """Run `fn`; render diagnostics of a brief that does not check, and runtime errors, as exit 1."""
+    from .runtime.execute import BuildError
+
+    reporter = Reporter(args.format, args.color)
+    try:
+        return fn(reporter)
+    except DiagnosticError as exc:
+        reporter.add(exc.diagnostics, sources_of(exc))
+        reporter.flush()
+        return EXIT_DIAGNOSTICS
+    except BuildError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+    except ValueError as exc:  # e.g. --variant matching nothing
+        print(f"brief: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LookupError as exc:  # check --render before any build
+        print(f"brief: error: {exc}", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+
+
+def cmd_plan(args) -> int:
+    from .runtime.build import plan_file
+
+    require_files([args.file])
+
+    def run(reporter: Reporter) -> int:
+        compiled, plans = plan_file(args.file, runtime_options(args))
+        reporter.add(compiled.warnings, compiled.program.sources)
+        reporter.flush()
+        if args.json:
+            doc = [{"variant": p.variant.name, "summary": p.summary(), "pixel_share": round(p.pixel_share, 4),
+                    "cached": len(p.cached), "steps": [{"node": s.key, "op": s.op, "label": s.label,
+                                                        "reason": s.reason, "share": round(s.share, 4)}
+                                                       for s in p.steps]} for p in plans]
+            print(json.dumps(doc, indent=2))
+            return EXIT_OK
+        for p in plans:
+            print(f"{p.variant.name}: {p.summary()}")
+            for s in p.steps:
+                mark = "+" if s.reason == "new" else "!" if s.reason.startswith("evicted") else "~"
+                share = f"{s.share * 100:5.1f}%" if s.share else "      "
+                print(f"  {mark} {s.op:<13} {s.label:<28} {share}  {s.reason}")
+        return EXIT_OK
+
+    return diagnostics_or(args, run)
+
+
+def cmd_build(args) -> int:
+    from .runtime.build import build_file
+    from .runtime.progress import for_stream
+
+    require_files([args.file])
+
+    def run(reporter: Reporter) -> int:
+        built = build_file(args.file, runtime_options(args), progress=for_stream(sys.stderr, args.quiet))
+        failed = []
+        for b in built:
+            ran = len(b.run.ran)
+            seconds = sum(b.run.seconds.values())
+            print(f"{b.variant.name}: rendered {ran} node{'s' * (ran != 1)} in {seconds:.2f} s, "
+                  f"{len(b.plan.cached)} cached, {b.plan.pixel_share * 100:.1f}% of pixels → {b.folder}")
+            results = [c["result"] for c in b.manifest["checks"]]
+            if results:
+                _check_table(b.variant.name, results)
+                if any(r["status"] == "fail" for r in results):
+                    failed.append(b.variant.name)
+        if failed:
+            print(f"brief build: brand checks failed in {', '.join(failed)} (see report.html there; "
+                  "--no-checks builds without them)", file=sys.stderr)
+            return EXIT_DIAGNOSTICS
+        return EXIT_OK
+
+    return diagnostics_or(args, run)
+
+
+def _check_table(variant: str, results: list[dict]) -> None:
+    from rich.console import Console
+
+    from .runtime.report import table
+
+    from rich.markup import escape
+
+    table(escape(variant), results, Console(file=sys.stderr, no_color=not sys.stderr.isatty() or "NO_COLOR" in os.environ))
+
+
+def cmd_watch(args) -> int:
+    from .runtime.watch import Watcher
+
+    if not os.path.exists(args.target):
+        print(f"brief watch: error: {args.target} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    color = args.color == "always" or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+    server = None
+
+    def report(r) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if r.superseded:
+            print(f"[{stamp}] {r.brief.name}: superseded by a newer save", file=sys.stderr, flush=True)
+        elif r.error:
+            text = render_text(r.diagnostics, {d.span.file: Path(d.span.file).read_text(errors="replace")
+                                               for d in r.diagnostics if d.span and os.path.exists(d.span.file)},
+                               color) if r.diagnostics else r.error + "\n"
+            print(f"[{stamp}] {r.brief.name}: not built\n{text}", file=sys.stderr, flush=True)
+        else:
+            for b in r.built:
+                ran = [f"{b.graph.nodes[k]['op']} {b.graph.nodes[k]['label']}" for k in b.run.ran
+                       if b.graph.nodes[k]["op"] in ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")]
+                print(f"[{stamp}] {b.variant.name}: {len(b.run.ran)} nodes in {r.seconds:.2f} s, "
+                      f"{b.plan.pixel_share * 100:.1f}% of pixels" + (f" ({', '.join(ran)})" if ran else ""),
+                      file=sys.stderr, flush=True)
+        if server:
+            server.publish(r)
+
+    watcher = Watcher(Path(args.target), runtime_options(args), report=report,
+                      warn=lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
+    if args.serve is not None:
+        from .runtime.serve import PreviewServer
+
+        server = PreviewServer(args.serve)
+        server.start()
+        print(f"preview: http://127.0.0.1:{server.port}/", file=sys.stderr, flush=True)
+    watcher.start()
+    print(f"watching {args.target} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        watcher.run()
+    finally:
+        watcher.close()
+        if server:
+            server.stop()
+    return EXIT_OK
+
+
+def cmd_render(args) -> int:
+    """Every variant of every brief given: shared nodes once, then the variants (local or Ray)."""
+    from .runtime import farm
+    from .runtime.build import build_shared
+
+    require_files(args.files)
+    options = runtime_options(args)
+    if args.shared_only:
+        return diagnostics_or(args, lambda r: [build_shared(f, options) for f in args.files] and EXIT_OK)
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(file=sys.stderr)
+    total = 0
+
+    def run(reporter: Reporter) -> int:
+        nonlocal total
+        total = sum(len(farm.variants_of(f, options)) for f in args.files)
+        hits = failures = 0
+        with Progress(TextColumn("variants"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                      TimeElapsedColumn(), console=console, disable=args.quiet or not sys.stderr.isatty()) as bar:
+            task = bar.add_task("render", total=total, note="")
+
+            def done(o) -> None:
+                nonlocal hits, failures
+                hits += o.cached
+                failures += bool(o.error)
+                bar.update(task, advance=1, note=f"cache hits {hits}, failures {failures}")
+                if not sys.stderr.isatty():
+                    print(f"  {o.variant}: " + (f"FAILED: {o.error}" if o.error else
+                          f"{o.rendered} rendered, {o.cached} cached, {o.seconds:.2f} s"), file=sys.stderr, flush=True)
+
+            if args.executor == "ray":
+                batch = farm.render_ray(args.files, options, address=args.address, workers=args.workers, on_done=done)
+            else:
+                batch = farm.render_local(args.files, options, on_done=done)
+        table = Table(title=f"{len(batch.outcomes)} variants in {batch.seconds:.1f} s ({args.executor}); "
+                            f"{batch.shared} shared nodes rendered once", title_justify="left")
+        for col in ("variant", "rendered", "cached", "seconds", "result"):
+            table.add_column(col)
+        for o in batch.outcomes:
+            result = f"[red]failed: {escape(o.error)}[/]" if o.error else ("[yellow]checks failed[/]" if o.checks_failed
+                                                                           else "[green]ok[/]")
+            table.add_row(escape(o.variant), str(o.rendered), str(o.cached), f"{o.seconds:.2f}", result)
+        console.print(table)
+        return EXIT_DIAGNOSTICS if batch.failures or any(o.checks_failed for o in batch.outcomes) else EXIT_OK
+
+    return diagnostics_or(args, run)
+
+
+def cmd_cache(args) -> int:
+    from .runtime.cache import Cache, parse_size
+
+    root = args.cache or Path(os.environ.get("BRIEF_CACHE") or Path(".brief") / "cache")
+    if not root.exists():
+        print(f"brief cache: no cache at {root}", file=sys.stderr)
+        return EXIT_USAGE
+    cache = Cache(root)
+    if args.action == "stats":
+        st = cache.stats()
+        print(f"{root}: {st.objects} objects, {st.bytes / 1e6:.1f} MB, {st.leases} running build(s)")
+        for ext, (n, size) in sorted(st.by_kind.items()):
+            print(f"  {ext:<12} {n:>7} objects {size / 1e6:>10.1f} MB")
+        return EXIT_OK
+    try:
+        limit = parse_size(args.max_size)
+    except ValueError as exc:
+        print(f"brief cache gc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    evicted, freed = cache.gc(limit)
+    print(f"evicted {evicted} objects, freed {freed / 1e6:.1f} MB; cache is now {cache.stats().bytes / 1e6:.1f} MB")
+    return EXIT_OK
+
+
+def cmd_check_render(args) -> int:
+    """The brand rules on the last render, without rendering anything."""
+    from .runtime.build import check_render
+
+    def run(reporter: Reporter) -> int:
+        failed = False
+        for path in args.files:
+            for name, results in check_render(path, runtime_options(args)):
+                _check_table(name, results)
+                failed = failed or any(r["status"] == "fail" for r in results)
+        return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+    return diagnostics_or(args, run)
+
+
+def compile_openjd(args) -> int:
+    """One job template for the given briefs (JSON, which OpenJD reads as well as YAML)."""
+    import shutil
+
+    from .lang.emit import to_openjd
+    from .runtime.build import Options, compile_file, shared_nodes
+
+    briefs, root = [], None
+    reporter = Reporter(args.format, args.color)
+    for path in args.files:
+        try:
+            compiled = compile_file(path, Options(backend=args.backend, root=args.root,
+                                                  allow_outside=args.allow_outside_root))
+        except DiagnosticError as exc:
+            reporter.add(exc.diagnostics, sources_of(exc))
+            continue
+        root = root or Path(os.path.realpath(compiled.program.root))
+        rel = os.path.relpath(os.path.realpath(path), root).replace(os.sep, "/")
+        briefs.append((rel, compiled.graph, len(shared_nodes(compiled))))
+    if reporter.flush():
+        return EXIT_DIAGNOSTICS
+    first = Path(os.path.abspath(args.files[0])).parent
+    command = shutil.which("brief") or os.path.join(os.path.dirname(sys.executable), "brief")
+    # OpenJD joins default paths to the template's folder, so they are written relative to it
+    here = os.path.dirname(os.path.abspath(args.output)) if args.output and args.output != "-" else os.getcwd()
+
+    def rel(path: Path) -> str:
+        return os.path.relpath(os.path.abspath(path), here).replace(os.sep, "/")
+
+    template = to_openjd(briefs, rel(root), command, rel(args.cache or first / ".brief" / "cache"),
+                         rel(args.out or first / "out"))
+    text = json.dumps(template, indent=2) + "\n"
+    if args.output and args.output != "-":
+        atomic_write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

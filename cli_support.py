@@ -1,0 +1,93 @@
+"""Shared pieces of the command line: exit codes, the diagnostics reporter, file helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .lang.diagnostics import Diagnostic, DiagnosticError, render_json, render_text, sort_key
+from .lang.load import Program, load
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
+
+
+class Reporter:
+    """Where diagnostics go: stderr as text or JSON, collected across files."""
+
+    def __init__(self, fmt: str, color: str):
+        self.fmt = fmt
+        self.color = color == "always" or (color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+        self.found: list[Diagnostic] = []
+        self.sources: dict[str, str] = {}
+
+    def add(self, diagnostics, sources) -> None:
+        self.found.extend(diagnostics)
+        self.sources.update(sources)
+
+    def flush(self) -> bool:
+        """Print everything; True if any error."""
+        found = sorted(self.found, key=sort_key)
+        if self.fmt == "json":
+            sys.stderr.write(render_json(found))
+        elif found:
+            sys.stderr.write(render_text(found, self.sources, self.color))
+            errors = sum(d.is_error for d in found)
+            warnings = len(found) - errors
+            sys.stderr.write(f"\nFound {errors} error{'s' * (errors != 1)}"
+                             f" and {warnings} warning{'s' * (warnings != 1)}.\n")
+        return any(d.is_error for d in found)
+
+
+def load_program(path: str, args, reporter: Reporter) -> Program | None:
+    text = None
+    if path == "-":  # an editor piping the buffer: paths resolve from the working directory
+        path, text = os.path.join(os.getcwd(), "<stdin>"), sys.stdin.read()
+    try:
+        program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
+    except DiagnosticError as exc:
+        reporter.add(exc.diagnostics, sources_of(exc))
+        return None
+    return program
+
+
+def sources_of(exc: DiagnosticError) -> dict[str, str]:
+    sources = {}
+    for d in exc.diagnostics:
+        if d.span and d.span.file not in sources:
+            try:
+                sources[d.span.file] = Path(d.span.file).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                pass
+    return sources
+
+
+def require_files(paths: list[str]) -> None:
+    for p in paths:
+        if p != "-" and not os.path.isfile(p):
+            what = "is a folder" if os.path.isdir(p) else "does not exist"
+            print(f"brief: error: {p} {what}; name .brief files", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+
+
+def atomic_write(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".brief-fmt-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        else:  # mkstemp makes 0600; a new file gets the usual mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
