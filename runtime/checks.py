@@ -42,7 +42,7 @@ def _heatmap(delta: np.ndarray, within: float) -> str:
     over = np.clip((delta - within) / max(within, 1.0), 0, 1)
     rgba = np.zeros(delta.shape + (4,), np.uint8)
     rgba[..., 0] = 255
-    rgba[..., 3] = np.rint(over * 200).astype(np.uint8)
+    rgba[..., 3] = np.rint(40 + over * 90).astype(np.uint8) * (over > 0)  # see-through: the image shows
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, "PNG")
     return base64.b64encode(buf.getvalue()).decode()

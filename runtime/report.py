@@ -51,8 +51,9 @@ def report_html(variant: dict, results: list[dict], image) -> bytes:
     """One HTML file: the canvas image with overlays (SVG) and the table; no network needed."""
     W, H = variant["canvas"]
     img64 = base64.b64encode(png_bytes(image, 6)).decode()
-    shapes = []
-    for r in results:
+    groups, toggles = [], []
+    for i, r in enumerate(results):
+        shapes = []
         if r.get("zone"):
             x0, y0, x1, y1 = r["zone"]
             colour = "#d33" if r["status"] == "fail" else "#2a2"
@@ -66,6 +67,12 @@ def report_html(variant: dict, results: list[dict], image) -> bytes:
             x0, y0, x1, y1 = r.get("box") or (0, 0, W, H)
             shapes.append(f'<image x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" preserveAspectRatio="none" '
                           f'href="data:image/png;base64,{r["heatmap"]}"><title>{r["rule"]}: failing pixels</title></image>')
+        if shapes:
+            on = "checked" if r["rule"] != "palette" else ""  # the palette map can cover everything: off at first
+            groups.append(f'<g id="ov{i}" style="display:{"" if on else "none"}">{"".join(shapes)}</g>')
+            label = html.escape(r["rule"] + (" " + r["component"] if r.get("component") else ""))
+            toggles.append(f'<label><input type="checkbox" {on} onchange="document.getElementById(\'ov{i}\')'
+                           f'.style.display=this.checked?\'\':\'none\'"> {label}</label>')
     rows = "".join(
         f"<tr class='{html.escape(r.get('status', ''))}'><td>{html.escape(r['rule'] + (' ' + r['component'] if r.get('component') else ''))}</td>"
         f"<td>{html.escape(str(r.get('target', '')))}</td><td>{html.escape('—' if r.get('measured') is None else str(r['measured']))}</td>"
@@ -78,9 +85,9 @@ tr.warn td:nth-child(4){{color:#b80}}tr.fail td:nth-child(4){{color:#d33;font-we
 .stage{{position:relative;max-width:100%}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}
 label{{margin-right:1em}}</style></head><body>
 <h1>{html.escape(variant['name'])}</h1>
-<label><input type="checkbox" checked onchange="document.getElementById('ov').style.display=this.checked?'':'none'"> overlays</label>
+<div>overlays: {''.join(toggles) or 'none'}</div>
 <div class="stage"><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">
-<image href="data:image/png;base64,{img64}" width="{W}" height="{H}"/><g id="ov">{''.join(shapes)}</g></svg></div>
+<image href="data:image/png;base64,{img64}" width="{W}" height="{H}"/>{''.join(groups)}</svg></div>
 <table><tr><th>rule</th><th>target</th><th>measured</th><th>status</th><th>fix / note</th></tr>{rows}</table>
 </body></html>"""
     return page.encode()
