@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -71,6 +72,12 @@ def _display_path(path: str) -> str:
     return path if rel.startswith(".." + os.sep + "..") else rel
 
 
+def _columns(text: str) -> int:
+    """Terminal columns a text takes: wide (W/F) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
 def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], color: bool = False) -> str:
     """Render diagnostics ruff-style. `sources` maps a file path to its text (for the snippet)."""
     bold, red, yellow, blue, reset = (
@@ -102,9 +109,11 @@ def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], colo
                 shown, start = head + shown[lo : lo + 160] + "…", start - lo + len(head)
                 width = min(width, 160)
             pad = " " * gutter
+            # carets line up under wide characters (CJK, emoji) too: count terminal columns
+            lead, marked = _columns(shown[:start]), max(_columns(shown[start:start + width]), 1)
             lines.append(f"{blue}{pad} |{reset}")
             lines.append(f"{blue}{line_no} |{reset} {shown}")
-            lines.append(f"{blue}{pad} |{reset} {' ' * start}{sev_color}{'^' * width}{reset}")
+            lines.append(f"{blue}{pad} |{reset} {' ' * lead}{sev_color}{'^' * marked}{reset}")
             if d.detail:
                 lines.append(f"{blue}{pad} = {reset}help: {d.detail}")
         elif d.detail:

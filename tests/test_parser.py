@@ -164,3 +164,13 @@ def test_keywords_do_not_swallow_the_start_of_a_longer_word():
     assert d.code == "E105" and "`seed42`" in d.summary
     d = syntax_error('brief v {\n  canvass 100 x 100\n}')
     assert "unknown setting `canvass`" in d.summary and "Did you mean `canvas`?" in d.detail
+
+
+def test_carets_line_up_after_wide_characters():
+    text = 'brief a { component c { prompt "日本の公園 🌸" prompet "x" } }'
+    d = syntax_error(text)
+    lines = render_text([d], {"t.brief": text}).splitlines()
+    source, carets = lines[2], lines[3]
+    from brief.lang.diagnostics import _columns
+    prefix = source[: source.index("prompet")]
+    assert carets.index("^") == _columns(prefix) and carets.count("^") == len("prompet")
