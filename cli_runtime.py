@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, require_files,
                           sources_of)
+from .lang.compile import PIXEL_OPS
 from .lang.diagnostics import DiagnosticError, render_text
 
 def runtime_options(args):
@@ -132,7 +133,7 @@ def cmd_watch(args) -> int:
         else:
             for b in r.built:
                 ran = [f"{b.graph.nodes[k]['op']} {b.graph.nodes[k]['label']}" for k in b.run.ran
-                       if b.graph.nodes[k]["op"] in ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")]
+                       if b.graph.nodes[k]["op"] in PIXEL_OPS]
                 print(f"[{stamp}] {b.variant.name}: {len(b.run.ran)} nodes in {r.seconds:.2f} s, "
                       f"{b.plan.pixel_share * 100:.1f}% of pixels" + (f" ({', '.join(ran)})" if ran else ""),
                       file=sys.stderr, flush=True)

@@ -32,6 +32,8 @@ OP_VERSIONS = {
     "encode_prompt": 1, "load_asset": 1, "generate": 1, "composite": 1, "inpaint": 1, "remove": 1,
     "recolor": 1, "harmonize": 1, "outpaint": 1, "reframe": 1, "check": 1, "export": 1,
 }
+PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")  # ops that paint the canvas
+LAYER_OPS = ("generate", "load_asset")  # ops that make a component's layer
 DEFAULTS = {"seed": 0, "steps": 20, "strength": 1, "context": "scene", "fit": "contain", "opacity": 1,
             "within": 2, "clearspace": 0.5, "safezone": 5, "palette_within": 5, "palette_coverage": 80}
 DEFAULT_OUTPUT = "main"

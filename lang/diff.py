@@ -10,17 +10,13 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from . import ast
-from .compile import OpGraph
+from .compile import LAYER_OPS, PIXEL_OPS, OpGraph
 from .fmt import setting_text
+from .geometry import intersects
 
 BLOCKS = (ast.Component, ast.Edit, ast.Matrix, ast.Output)
-PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")
-LAYER_OPS = ("generate", "load_asset")
 READ_PAD = 32  # an edit reads at most this far around its region (the diffusers backend's context)
 
-
-def _overlap(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 @dataclass
@@ -146,7 +142,7 @@ def rerenders(old: OpGraph, new: OpGraph) -> list[Rerender]:
             region, share, label = a["region"], 0.0, a["label"]
             if region and a["op"] in PIXEL_OPS:
                 read = [region[0] - READ_PAD, region[1] - READ_PAD, region[2] + READ_PAD, region[3] + READ_PAD]
-                if a["op"] not in LAYER_OPS and not any(_overlap(read, b) for b in boxes):
+                if a["op"] not in LAYER_OPS and not any(intersects(read, b) for b in boxes):
                     label += " (reuses its pixels)"  # nothing it reads changes
                 else:
                     share = (region[2] - region[0]) * (region[3] - region[1]) / (W * H)

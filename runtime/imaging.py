@@ -13,19 +13,18 @@ import numpy as np
 from PIL import Image
 from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 
+from brief.lang import geometry
+
 from .tiles import Layer
 
 Box = tuple[int, int, int, int]
 BACKGROUND = (255, 255, 255)  # what shows where no layer covers the canvas
+grow = geometry.grow  # one definition of growing a box on the canvas, for the backends
 
 
 def intersect(a: Box, b: Box) -> Box | None:
     box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
     return box if box[0] < box[2] and box[1] < box[3] else None
-
-
-def grow(box: Box, by: int, size: tuple[int, int]) -> Box:
-    return (max(0, box[0] - by), max(0, box[1] - by), min(size[0], box[2] + by), min(size[1], box[3] + by))
 
 
 # ── placing ───────────────────────────────────────────────────────────────────

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from brief.lang.compile import OpGraph, Variant
+from brief.lang.compile import LAYER_OPS, PIXEL_OPS, OpGraph, Variant
+from brief.lang.geometry import intersects
 
 from .cache import Cache
 
-PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")
-LAYER_OPS = ("generate", "load_asset")
 PARAM_WORDS = {"box": "region", "crop": "region", "shape": "region", "sha256": "asset file", "mask_sha256": "mask file",
                "band": "band", "fit": "fit", "canvas": "canvas", "size": "size", "target": "colour",
                "colors": "brand colours"}
@@ -114,10 +113,6 @@ def _reason(g: nx.DiGraph, key: str, prev: dict | None) -> str:
     return "inputs reordered"
 
 
-def _overlaps(box, boxes) -> bool:
-    return any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes)
-
-
 def _predict_reuse(g: nx.DiGraph, steps: list[Step], previous: dict, canvas: tuple[int, int], reads: dict) -> float:
     """Mark the edits whose read box is untouched by what changes before them (the executor reuses
     their last result: no pixel re-rendered) and return the share of canvas pixels that change:
@@ -135,7 +130,7 @@ def _predict_reuse(g: nx.DiGraph, steps: list[Step], previous: dict, canvas: tup
             boxes.append(prev["region"])
         read = reads.get(a["op"])
         if read and prev and prev["params"] == a["params"] and prev.get("lock") == a["lock"] \
-                and prev["inputs"][1:] == a["inputs"][1:] and not _overlaps(read(a["params"]), dirty):
+                and prev["inputs"][1:] == a["inputs"][1:] and not any(intersects(read(a["params"]), b) for b in dirty):
             step.reason, step.share = "upstream changed elsewhere: reuses its pixels", 0.0
             continue
         for x0, y0, x1, y1 in boxes:

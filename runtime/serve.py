@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")
+from brief.lang.compile import PIXEL_OPS
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>brief preview</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.5em}#status{color:#555}.variant{margin:1em 0}

@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brief.runtime.plan import LAYER_OPS, PIXEL_OPS, identity
+from brief.lang.compile import LAYER_OPS, PIXEL_OPS
+from brief.runtime.plan import identity
 from runtime_helpers import build, pixels
 
 BASE = {
