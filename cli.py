@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--device", help="diffusers: cpu, cuda or cuda:N (default: cuda when available)")
     runtime.add_argument("--update-lock", action="store_true",
                          help="accept a changed model or library versions into brief.lock")
+    runtime.add_argument("--verify", action="store_true",
+                         help="hash every model file again instead of trusting the hash memo "
+                              "(~/.cache/brief), and repair the memo")
 
     p = sub.add_parser("plan", parents=[common, project, runtime], help="show what a build would render, and why",
                        description="Show, for each node a build would run, why (new, changed, upstream "

@@ -38,6 +38,7 @@ class Options:
     root: Path | None = None
     allow_outside: bool = False
     update_lock: bool = False  # accept a changed model or library versions into brief.lock
+    verify: bool = False  # hash every model file again instead of trusting the hash memo
     backend_options: dict = field(default_factory=dict)  # device, dtype; filled with model folders
 
 
@@ -65,6 +66,8 @@ def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
     program = load(path, root=options.root, allow_outside=options.allow_outside)
     warnings = check_program(program)
     options.backend_options.setdefault("base_dir", str(Path(os.path.abspath(path)).parent))
+    if options.verify:
+        options.backend_options["verify"] = True
     locks: dict[str, dict] = {}
 
     def lock_for(declared: dict) -> dict:
@@ -102,7 +105,7 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
         return
     try:
         problems = lockfile.check_and_write(Path(path), records, options.update_lock)
-    except ValueError as exc:
+    except lockfile.Unreadable as exc:
         problems = [str(exc)]
     if problems:
         raise DiagnosticError([backend_diagnostic(

@@ -1,50 +1,61 @@
 """`brief.lock` beside the brief: the model each brief renders with, pinned — id, revision,
-pipeline class, the sha256 of every weight file, the scheduler configuration and the library
-versions. Written on the first build; a later build whose model or libraries differ stops with a
-diagnostic naming what changed, until `--update-lock` accepts the new state. Commit it with the
-brief: it is what lets an old asset be reproduced.
+pipeline class, the sha256 of every model file that can change the output (weights, configs,
+tokenizer, scheduler, `model_index.json`, LoRAs) and the library versions. Written on the first
+build; a later build whose model or libraries differ stops with a diagnostic naming what changed,
+until `--update-lock` accepts the new state. Commit it with the brief: it is what lets an old asset
+be reproduced. TOML, read with `tomllib` (`tomli` on Python 3.10), written with `tomli_w`.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import tomli_w
 
 from .cache import atomic_write
 
 HEADER = "# brief.lock: the models this folder's briefs render with. Written by `brief build`; commit it.\n"
+FORMAT = 2  # 1 pinned weight files only; 2 pins every model file that can change the output
 
 
 def lock_path(brief: Path) -> Path:
     return Path(brief).resolve().parent / "brief.lock"
 
 
+class Unreadable(Exception):
+    """brief.lock exists but cannot be read as a lock; the message says what to do."""
+
+
 def read(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML ({exc}); fix it, or delete it and build with --update-lock")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"{path} is not valid TOML ({exc}); fix it, or delete it and build with --update-lock") from None
+    except OSError as exc:
+        raise Unreadable(f"cannot read {path}: {exc.strerror}") from None
 
 
 def differences(old: dict, new: dict) -> list[str]:
     """Human-readable changes from the locked record to the current one."""
     found = []
-    for field in ("revision", "pipeline", "scheduler"):
+    for field in ("revision", "pipeline"):
         if old.get(field) != new.get(field):
-            found.append(f"{field} {old.get(field)!r} → {new.get(field)!r}" if field != "scheduler"
-                         else "the scheduler configuration")
-    old_w, new_w = old.get("weights", {}), new.get("weights", {})
-    for name in sorted(set(old_w) | set(new_w)):
-        if name not in new_w:
-            found.append(f"weight file {name} is gone")
-        elif name not in old_w:
-            found.append(f"weight file {name} is new")
-        elif old_w[name] != new_w[name]:
-            found.append(f"weight file {name} changed (sha256 {old_w[name][:12]}… → {new_w[name][:12]}…)")
+            found.append(f"{field} {old.get(field)!r} → {new.get(field)!r}")
+    old_f, new_f = old.get("files", {}), new.get("files", {})
+    for name in sorted(set(old_f) | set(new_f)):
+        if name not in new_f:
+            found.append(f"model file {name} is gone")
+        elif name not in old_f:
+            found.append(f"model file {name} is new")
+        elif old_f[name] != new_f[name]:
+            found.append(f"model file {name} changed (sha256 {str(old_f[name])[:12]}… → {new_f[name][:12]}…)")
     for lib in sorted(set(old.get("versions", {})) | set(new.get("versions", {}))):
         a, b = old.get("versions", {}).get(lib), new.get("versions", {}).get(lib)
         if a != b:
@@ -58,14 +69,20 @@ def check_and_write(brief: Path, records: list[dict], update: bool) -> list[str]
     path = lock_path(brief)
     data = read(path)
     models = data.setdefault("models", {})
-    problems, changed = [], False
+    if not isinstance(models, dict):
+        return [f"{path.name} has no [models] table; delete it and build with --update-lock"]
+    if models and data.get("format") != FORMAT and not update:
+        return [f"{path.name} was written by an earlier brief that pinned the weight files only; build once "
+                "with --update-lock to pin every model file"]
+    problems, changed = [], data.get("format") != FORMAT
+    data["format"] = FORMAT
     for record in records:
         old = models.get(record["id"])
         if old is None or update:
             changed = changed or old != record
             models[record["id"]] = record
             continue
-        diff = differences(old, record)
+        diff = differences(old if isinstance(old, dict) else {}, record)
         if diff:
             problems.append(f"model `{record['id']}` no longer matches {path.name}: " + "; ".join(diff))
     if changed and not problems:

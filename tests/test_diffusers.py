@@ -4,6 +4,7 @@ offline by scripts/make_tiny_pipeline.py: every op, the runtime guarantees, the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -95,7 +96,7 @@ def test_every_op_runs_end_to_end(dproject):
     assert pixels(folder / "wide.png").shape == (96, 160, 3) and pixels(folder / "small.png").shape == (64, 64, 3)
     assert pixels(folder / "layers" / "kite.png")[..., 3].max() == 255
     lock = json.loads(json.dumps(built[0].variant.backend))
-    assert {"weights", "dtype", "device", "torch", "diffusers", "scheduler"} <= set(lock)
+    assert {"files", "dtype", "device", "torch", "diffusers", "pipeline"} <= set(lock)
     assert list(dproject.root.glob("cache/objects/*/latents-*.safetensors"))
 
 
@@ -208,3 +209,64 @@ def test_sdxl_pipelines_work_too(project, tmp_path_factory, monkeypatch):
     built = dbuild(project, text)
     assert built[0].variant.backend["pipeline"] == "StableDiffusionXLPipeline"
     assert pixels(project.root / "out" / "x" / "main.png").shape == (64, 64, 3)
+
+
+# ── model identity is its content (issue 10, point 1) ────────────────────────────────────────────
+
+def _flip_keeping_stat_times(path, offset=-3):
+    """Change one byte of a file and put its atime/mtime back, as `touch -r` would."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 1
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+
+
+def test_a_weight_byte_flipped_with_mtime_restored_is_refused(dproject):
+    dbuild(dproject)
+    _flip_keeping_stat_times(dproject.root / "model" / "unet" / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(DiagnosticError) as info:
+        dbuild(dproject)
+    assert "unet/diffusion_pytorch_model.safetensors changed" in info.value.diagnostics[0].summary
+
+
+@pytest.mark.parametrize("rel, edit", [
+    ("vae/config.json", lambda t: t.replace('"scaling_factor": 0.18215', '"scaling_factor": 0.2')),
+    ("tokenizer/tokenizer_config.json", lambda t: t.replace("{", '{\n  "clean_up_tokenization_spaces": true,', 1)),
+    ("scheduler/scheduler_config.json", lambda t: t.replace('"beta_end": 0.012', '"beta_end": 0.013')),
+    ("model_index.json", lambda t: t.replace("{", '{\n  "_name_or_path": "x",', 1)),
+    ("unet/extra_lora.safetensors", None),
+])
+def test_every_model_file_that_can_change_the_output_is_locked_and_keyed(dproject, rel, edit):
+    from brief.runtime.build import plan_file
+
+    dbuild(dproject)
+    path = dproject.root / "model" / rel
+    if edit is None:  # a new file (a LoRA dropped in the folder)
+        path.write_bytes(b"\0" * 64)
+    else:
+        text = path.read_text()
+        assert edit(text) != text, "the edit must change the file"
+        path.write_text(edit(text))
+    with pytest.raises(DiagnosticError) as info:
+        dbuild(dproject)
+    summary = info.value.diagnostics[0].summary
+    assert info.value.diagnostics[0].code == "E401" and rel in summary
+    options = Options(cache=dproject.root / "cache", out=dproject.root / "out", update_lock=True)
+    _, (plan,) = plan_file(dproject.root / "d.brief", options)
+    assert {s.op for s in plan.steps} >= {"encode_prompt", "generate"}, "model files are part of every model key"
+    assert rel in (dproject.root / "brief.lock").read_text()
+
+
+def test_verify_rehashes_even_when_the_memo_says_otherwise(dproject):
+    dbuild(dproject)
+    memo = json.loads(diffusers_model.HASH_MEMO.read_text())
+    poisoned = {k: "0" * 64 for k in memo}
+    diffusers_model.HASH_MEMO.write_text(json.dumps(poisoned))
+    diffusers_model.forget_hashes()  # a new process: nothing memoised in memory
+    with pytest.raises(DiagnosticError):
+        dbuild(dproject)  # the memo is trusted without --verify
+    diffusers_model.forget_hashes()
+    assert dbuild(dproject, verify=True)  # re-hashed: the files match the lock
+    assert json.loads(diffusers_model.HASH_MEMO.read_text()) == memo, "--verify repairs the memo"

@@ -25,8 +25,8 @@ from .. import imaging
 from ..context import OpContext
 from ..tiles import Layer, TiledImage
 from . import draft
-from .diffusers_model import (device_and_dtype, inpaint_pipeline, inspect_model, load_pipeline, quiet_libraries,
-                              resolve_model, weight_hashes)
+from .diffusers_model import (device_and_dtype, file_hashes, inpaint_pipeline, inspect_model, load_pipeline,
+                              quiet_libraries, resolve_model)
 
 CONTEXT_PAD = 32  # px around a regional component's box that it sees
 MASK_BLUR = 4  # px
@@ -39,46 +39,40 @@ def _model(ctx: OpContext) -> tuple[str, str, str]:
     return ctx.options["model_paths"][ctx.node["lock"]["model"]], device, dtype
 
 
-def lock(declared: dict, options: dict | None = None) -> dict:
-    """Everything a result depends on besides the graph: the model's identity and weights, its
-    scheduler, the precision and device class, and the library versions."""
-    quiet_libraries()
+def _identity(declared: dict, options: dict) -> tuple[Path, dict, dict[str, str]]:
+    """(folder, model_index, file hashes) of the declared model, vetted; records the folder for the ops."""
+    path = resolve_model(declared["model"], declared.get("revision"), Path(options.get("base_dir", ".")))
+    index = inspect_model(path)
+    hashes = file_hashes(path, verify=bool(options.get("verify")))
+    options.setdefault("model_paths", {})[declared["model"]] = str(path)
+    return path, index, hashes
+
+
+def _versions() -> dict[str, str]:
     import diffusers
     import torch
     import transformers
 
+    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__}
+
+
+def lock(declared: dict, options: dict | None = None) -> dict:
+    """Everything a result depends on besides the graph: the model's content (every file that can
+    change the output), the precision and device class, and the library versions."""
+    quiet_libraries()
     options = options if options is not None else {}
-    base = Path(options.get("base_dir", "."))
-    path = resolve_model(declared["model"], declared.get("revision"), base)
-    index = inspect_model(path)
-    hashes = weight_hashes(path)
-    scheduler = json.loads((path / "scheduler" / "scheduler_config.json").read_text()) \
-        if (path / "scheduler" / "scheduler_config.json").exists() else {}
-    scheduler.pop("_diffusers_version", None)
+    _, index, hashes = _identity(declared, options)
     device, dtype = device_and_dtype(options)
-    options.setdefault("model_paths", {})[declared["model"]] = str(path)
     return {**declared, "pipeline": index["_class_name"],
-            "weights": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
-            "scheduler": scheduler, "dtype": dtype, "device": device.split(":")[0],
-            "torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
-            "draft": draft.VERSION}
+            "files": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
+            "dtype": dtype, "device": device.split(":")[0], **_versions(), "draft": draft.VERSION}
 
 
 def lock_record(declared: dict, options: dict) -> dict:
     """What brief.lock pins for a model (machine-independent: no device or precision)."""
-    import diffusers
-    import torch
-    import transformers
-
-    path = resolve_model(declared["model"], declared.get("revision"), Path(options.get("base_dir", ".")))
-    scheduler_file = path / "scheduler" / "scheduler_config.json"
-    scheduler = json.loads(scheduler_file.read_text()) if scheduler_file.exists() else {}
-    scheduler.pop("_diffusers_version", None)
-    return {"id": declared["model"], "revision": declared.get("revision", ""),
-            "pipeline": inspect_model(path)["_class_name"], "weights": weight_hashes(path),
-            "scheduler": json.dumps(scheduler, sort_keys=True),
-            "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
-                         "transformers": transformers.__version__}}
+    _, index, hashes = _identity(declared, options)
+    return {"id": declared["model"], "revision": declared.get("revision", ""), "pipeline": index["_class_name"],
+            "files": hashes, "versions": _versions()}
 
 
 def _generator(seed: int):

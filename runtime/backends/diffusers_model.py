@@ -1,5 +1,12 @@
-"""Models for the diffusers backend: finding them, refusing unsafe ones, fingerprinting their
-weights, and loading each once per process.
+"""Models for the diffusers backend: finding them, refusing unsafe ones, fingerprinting them by
+content, and loading each once per process.
+
+A model's identity is the sha256 of every file in its folder that can change the output (weights,
+every component's config, the tokenizer files, the scheduler config, `model_index.json`, any LoRA:
+`MODEL_FILES`). Hashing gigabytes on every build would be slow, so hashes are memoised under
+`~/.cache/brief/` keyed by what `touch -r` cannot forge: device, inode, size, mtime_ns and ctime_ns
+(any write moves ctime, and ctime cannot be set back). `verify=True` (`brief build --verify`)
+ignores the memo, hashes everything again and repairs it.
 
 A model is a local folder (relative to the brief, or absolute) or a hub id with a pinned
 revision, fetched only when the hub is reachable. Safetensors only: a model whose weights exist
@@ -9,6 +16,7 @@ from outside diffusers and transformers (custom pipelines, remote code).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -23,7 +31,10 @@ ALLOWED_PIPELINES = {
 }
 ALLOWED_LIBRARIES = {"diffusers", "transformers"}
 WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2")
-HASH_MEMO = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brief" / "weight-hashes.json"
+HASH_MEMO = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brief" / "model-file-hashes.json"
+MEMO_ENTRIES = 20_000  # the memo forgets its oldest entries beyond this
+# The files of a model folder that can change what it renders; also what is fetched from the hub.
+MODEL_FILES = ("*.json", "*.txt", "*.safetensors", "*.model", "*.tiktoken", "tokenizer*/*")
 
 
 def quiet_libraries() -> None:
@@ -43,7 +54,7 @@ def resolve_model(model: str, revision: str | None, base_dir: Path) -> Path:
                       f'backend diffusers "{model}" revision "<commit sha>")')
     from huggingface_hub import snapshot_download
 
-    allow = ["*.json", "*.txt", "*.safetensors", "tokenizer*/*", "*.model"]
+    allow = list(MODEL_FILES)
     try:
         return Path(snapshot_download(model, revision=revision, local_files_only=True, allow_patterns=allow))
     except Exception:  # not in the local hub cache: try the hub itself
@@ -84,35 +95,75 @@ def inspect_model(path: Path) -> dict:
     return index
 
 
+_hashed_here: dict[str, str] = {}  # stat identity → sha256, hashed by this process
+
+
+def forget_hashes() -> None:
+    """Forget what this process hashed (as a new process would)."""
+    _hashed_here.clear()
+
+
 def _memo() -> dict:
     try:
-        return json.loads(HASH_MEMO.read_text())
-    except (FileNotFoundError, ValueError):
+        memo = json.loads(HASH_MEMO.read_text())
+        return memo if isinstance(memo, dict) else {}
+    except (OSError, ValueError):
         return {}
 
 
-def weight_hashes(path: Path) -> dict[str, str]:
-    """sha256 of every safetensors file, by path inside the model (memoised by size and mtime)."""
-    memo, changed, out = _memo(), False, {}
-    for file in sorted(path.rglob("*.safetensors")):
-        st = file.stat()
-        tag = f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-        if tag not in memo:
-            h = hashlib.sha256()
-            with open(file, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(chunk)
-            memo[tag], changed = h.hexdigest(), True
-        out[file.relative_to(path).as_posix()] = memo[tag]
-    if changed:
-        try:
-            HASH_MEMO.parent.mkdir(parents=True, exist_ok=True)
-            tmp = HASH_MEMO.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(memo))
-            os.replace(tmp, HASH_MEMO)
-        except OSError:
-            pass  # a read-only home: hash again next time
+def _stat_identity(st: os.stat_result) -> str:
+    """What a file's content hash is memoised under: nothing `touch` can set back."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _sha256_file(file: Path) -> str:
+    h = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_files(path: Path) -> list[Path]:
+    """Every file of the model folder that can change the output (`MODEL_FILES`), sorted."""
+    found = []
+    for folder, dirs, files in os.walk(path, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            rel = Path(folder, name).relative_to(path).as_posix()
+            if not name.startswith(".") and any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p)
+                                                for p in MODEL_FILES):
+                found.append(Path(folder, name))
+    return sorted(found, key=lambda f: f.relative_to(path).as_posix())
+
+
+def file_hashes(path: Path, verify: bool = False) -> dict[str, str]:
+    """sha256 of every model file, by its path inside the model. Memoised by stat identity;
+    `verify` hashes every file again whatever the memo says, and repairs the memo."""
+    memo = {} if verify else _memo()
+    out, fresh = {}, {}
+    for file in model_files(path):
+        tag = _stat_identity(file.stat())
+        digest = _hashed_here.get(tag) or memo.get(tag)
+        if not (isinstance(digest, str) and len(digest) == 64):  # unknown, or a damaged memo entry
+            digest = fresh[tag] = _hashed_here[tag] = _sha256_file(file)
+        out[file.relative_to(path).as_posix()] = digest
+    if fresh:
+        _save_memo(fresh)
     return out
+
+
+def _save_memo(fresh: dict[str, str]) -> None:
+    memo = {**_memo(), **fresh}
+    for tag in list(memo)[:max(0, len(memo) - MEMO_ENTRIES)]:
+        del memo[tag]
+    try:
+        HASH_MEMO.parent.mkdir(parents=True, exist_ok=True)
+        tmp = HASH_MEMO.with_name(f".{HASH_MEMO.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo))
+        os.replace(tmp, HASH_MEMO)
+    except OSError:
+        pass  # a read-only home: hash again next time
 
 
 def device_and_dtype(options: dict) -> tuple[str, str]:
