@@ -22,6 +22,7 @@ from .backends import load_backend
 from .context import OpError
 from .cache import Cache, default_cache_dir
 from .execute import Executor, Run
+from .tiles import Unreadable
 from .export import export_variant
 from .plan import VariantPlan, plan_variant
 from .progress import Progress, Quiet
@@ -163,14 +164,33 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
                                                      for f in a["files"].values()})
     with cache.lease(held):
         for variant in compiled.variants:
-            plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)  # shared nodes hit
-            backend = load_backend(variant.backend["backend"])
-            executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress,
-                                options.backend_options, should_stop, getattr(backend, "READS", {}))
-            run = executor.build(plan)
-            folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
+            for attempt in range(VANISHED_RETRIES + 1):
+                plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)  # shared nodes hit
+                backend = load_backend(variant.backend["backend"])
+                executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress,
+                                    options.backend_options, should_stop, getattr(backend, "READS", {}))
+                try:
+                    run = executor.build(plan)
+                    folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
+                    break
+                except Unreadable:
+                    if attempt == VANISHED_RETRIES:
+                        raise
+                    _forget_vanished(executor, cache, warn)
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files))
     return built
+
+
+VANISHED_RETRIES = 3  # a variant is planned again when cached pixels vanish under it (another host's gc)
+
+
+def _forget_vanished(executor: Executor, cache: Cache, warn: Callable[[str], None] | None) -> None:
+    """Evict the results whose pixels vanished mid-build, so the next plan makes them again."""
+    gone = [k for k, r in executor.run.results.items() if getattr(r, "failed", False)]
+    for key in gone:
+        cache.evict(key)
+    (warn or cache.warn)(f"{len(gone)} cached result(s) lost pixels during the build (removed by another "
+                         "process?); rendering them again")
 
 
 def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, list[dict]]]:

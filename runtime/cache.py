@@ -2,17 +2,27 @@
 
 Layout under the cache root (default `.brief/cache/` beside the brief):
 
-    objects/ab/<key>.<ext>    the data: .png (pixels), .safetensors (tensors), .json (metadata)
-    objects/ab/<key>.meta     JSON: sha256 and size of the data, its extension, caller metadata
-    leases/<pid>-<id>.json    keys a running build holds (gc never evicts them)
-    state/<name>.json         small mutable records (the last build of each variant)
+    objects/ab/<key>.<ext>          the data: .png (pixels), .safetensors (tensors), .json (records)
+    objects/ab/<key>.meta           JSON: the key, sha256 and size of the data, its extension, the
+                                    keys of the objects it refers to (a record's tiles, latents), and
+                                    caller metadata
+    leases/<host>~<pid>~<id>.json   keys a running build holds, renewed while it runs
+    state/<name>.json               small mutable records (the last build of each variant)
 
-Every write goes to a temp file in the destination folder, is fsynced and `os.replace`d: data
-first, then `.meta`, which is the commit marker, so a reader sees a whole object or none. Every
-read checks the data against the sha256 in `.meta`; a mismatch is reported, the object evicted,
+Every write goes to a temp file in the destination folder (named with host and pid), is fsynced
+and `os.replace`d: data first, then `.meta`, which is the commit marker, so a reader sees a whole
+object or none. Every read checks that the `.meta` belongs to the key asked for (an object swapped
+with another, `.meta` and all, is foreign), that the data matches its sha256, that it is of the kind
+asked for, and that every object it refers to is there; otherwise the object is reported, evicted,
 and the caller recomputes. Several processes may write the same key at once: objects are
 deterministic, and whichever replace lands last leaves a consistent pair. Temp files left by a
 killed process are swept when the cache is opened. Never pickle.
+
+`gc` marks before it sweeps: what live leases hold, everything used since the oldest of them began
+(by the file system's clock), and what those refer to, is never evicted; objects no state record
+reaches go first, least recently used first; and an object is evicted only with nothing left that
+refers to it, so a record is never left without its tiles. A lease of another host counts while it
+is renewed; a temp file of another host is swept only when old.
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ import json
 import os
 import re
 import secrets
+import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +48,18 @@ from PIL import Image
 TEMP_PREFIX = ".tmp-"
 SWEEP_AGE_S = 3600  # temp files of live processes older than this are swept too
 PNG_LEVEL = 1  # fast zlib: cache objects are written often and read locally
+LEASE_RENEW_S = 30  # a running build touches its lease this often
+LEASE_TTL_S = 300  # a lease not renewed for this long is stale (its holder died, on any host)
+
+
+def host_tag() -> str:
+    """This machine in file names: its name's letters and digits, and a hash that tells apart two
+    names that differ only in punctuation."""
+    name = socket.gethostname() or "localhost"
+    return "".join(ch for ch in name if ch.isalnum())[:24] + "_" + hashlib.sha256(name.encode()).hexdigest()[:6]
+
+
+HOST = host_tag()
 
 
 def default_cache_dir(brief_path: str | os.PathLike) -> Path:
@@ -66,7 +90,7 @@ def _pid_alive(pid: int) -> bool:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}"
+    tmp = path.parent / f"{TEMP_PREFIX}{HOST}~{os.getpid()}~{secrets.token_hex(4)}-{path.name}"
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -105,7 +129,18 @@ class CacheStats:
     leases: int
 
 
+@dataclass
+class _Entry:
+    key: str
+    used: float  # last use (the .meta's mtime)
+    size: int  # data and .meta
+    ext: str
+    refs: list[str]
+
+
 class Cache:
+    host_tag = staticmethod(host_tag)
+
     def __init__(self, root: str | os.PathLike, warn: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.objects = self.root / "objects"
@@ -127,37 +162,81 @@ class Cache:
     def has(self, key: str) -> bool:
         return self._meta_path(key).exists()
 
-    def put(self, key: str, data: bytes, ext: str, meta: dict | None = None) -> None:
+    def touch(self, key: str) -> bool:
+        """Mark `key` as used now (for LRU and for gc beside running builds); False when absent."""
+        try:
+            os.utime(self._meta_path(key))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def put(self, key: str, data: bytes, ext: str, meta: dict | None = None, refs: Iterable[str] = ()) -> None:
+        """Store `data` under `key`. `refs`: the keys of the objects it refers to (gc keeps them while
+        it is kept, and a read of it fails when one of them is gone)."""
         data_path, meta_path = self._paths(key, ext)
         atomic_write(data_path, data)
-        record = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "ext": ext, "meta": meta or {}}
+        record = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "ext": ext,
+                  "refs": sorted(set(refs)), "meta": meta or {}}
         atomic_write(meta_path, json.dumps(record, sort_keys=True).encode())
 
-    def get(self, key: str) -> tuple[bytes, dict] | None:
-        """The data and caller metadata of `key`, verified; None when absent or corrupt (evicted)."""
-        meta_path = self._meta_path(key)
+    def _record(self, key: str) -> dict | None:
+        """The .meta record of `key`, checked to belong to it; None when absent, foreign or unreadable
+        (the last two evicted, with a warning for a foreign one)."""
         try:
-            record = json.loads(meta_path.read_bytes())
-            data_path = self._paths(key, record["ext"])[0]
-            data = data_path.read_bytes()
+            record = json.loads(self._meta_path(key).read_bytes())
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             self._corrupt(key, "its metadata is unreadable")
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("ext"), str) \
+                or not isinstance(record.get("refs", []), list) or not isinstance(record.get("meta", {}), dict):
+            self._corrupt(key, "its metadata is malformed")
+            return None
+        if record.get("key") != key:
+            if "key" not in record:  # written before objects were bound to keys: just a miss
+                self.evict(key)
+                self.evicted.append(key)
+            else:
+                self._corrupt(key, f"it belongs to another key ({str(record['key'])[:12]})")
+            return None
+        return record
+
+    def complete(self, key: str) -> bool:
+        """`key` is stored, its record is its own, and everything it refers to is there (its data is
+        not read: `get` verifies that)."""
+        record = self._record(key)
+        return record is not None and all(self.has(r) for r in record.get("refs", []))
+
+    def get(self, key: str, ext: str | None = None) -> tuple[bytes, dict] | None:
+        """The data and caller metadata of `key`, verified (its own record, its hash, the kind `ext` if
+        given, everything it refers to present); None when absent or not whole (evicted)."""
+        record = self._record(key)
+        if record is None:
+            return None
+        if ext is not None and record["ext"] != ext:
+            self._corrupt(key, f"it is a .{record['ext']} object, not the .{ext} asked for")
+            return None
+        try:
+            data = self._paths(key, record["ext"])[0].read_bytes()
+        except FileNotFoundError:
+            self.evict(key)
             return None
         if hashlib.sha256(data).hexdigest() != record.get("sha256"):
             self._corrupt(key, f"its data does not match its hash ({len(data)} bytes, expected {record.get('size')})")
             return None
-        with contextlib.suppress(OSError):
-            os.utime(meta_path)  # last use, for LRU eviction
+        missing = [r for r in record.get("refs", []) if not self.touch(r)]
+        if missing:  # vanished (a manual delete, another host's gc): the record is not whole
+            self.evict(key)
+            self.evicted.append(key)
+            return None
+        self.touch(key)  # last use, for LRU eviction
         return data, record.get("meta", {})
 
     def get_meta(self, key: str) -> dict | None:
         """The caller metadata of `key` without reading (or verifying) its data."""
-        try:
-            return json.loads(self._meta_path(key).read_bytes()).get("meta", {})
-        except (FileNotFoundError, ValueError, AttributeError):
-            return None
+        record = self._record(key)
+        return None if record is None else record.get("meta", {})
 
     def _corrupt(self, key: str, why: str) -> None:
         self.warn(f"cache object {key[:12]} is corrupt ({why}); evicted, it will be recomputed")
@@ -171,11 +250,11 @@ class Cache:
                 os.unlink(path)
 
     # typed helpers
-    def put_json(self, key: str, obj, meta: dict | None = None) -> None:
-        self.put(key, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), "json", meta)
+    def put_json(self, key: str, obj, meta: dict | None = None, refs: Iterable[str] = ()) -> None:
+        self.put(key, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), "json", meta, refs)
 
     def get_json(self, key: str):
-        got = self.get(key)
+        got = self.get(key, "json")
         if got is None:
             return None
         try:
@@ -188,7 +267,7 @@ class Cache:
         self.put(key, png_bytes(array), "png", meta)
 
     def get_png(self, key: str) -> tuple[np.ndarray, dict] | None:
-        got = self.get(key)
+        got = self.get(key, "png")
         if got is None:
             return None
         try:
@@ -205,7 +284,7 @@ class Cache:
     def get_tensors(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
         from safetensors.numpy import load
 
-        got = self.get(key)
+        got = self.get(key, "safetensors")
         if got is None:
             return None
         try:
@@ -217,47 +296,85 @@ class Cache:
     # ── small mutable records ──
     def read_state(self, name: str) -> dict | None:
         try:
-            return json.loads((self.root / "state" / f"{name}.json").read_bytes())
-        except (FileNotFoundError, ValueError):
+            record = json.loads((self.root / "state" / f"{name}.json").read_bytes())
+            return record if isinstance(record, dict) else None
+        except (OSError, ValueError):
             return None
 
     def write_state(self, name: str, record: dict) -> None:
         atomic_write(self.root / "state" / f"{name}.json", json.dumps(record, sort_keys=True).encode())
 
+    def _states(self) -> Iterator[dict]:
+        for path in (self.root / "state").glob("*.json"):
+            record = self.read_state(path.stem)
+            if record:
+                yield record
+
     # ── leases: what running builds hold ──
+    def _fs_now(self) -> float:
+        """The file system's clock (on a shared disk, the server's): what object mtimes are set by."""
+        probe = self.root / "leases" / f"{TEMP_PREFIX}{HOST}~{os.getpid()}~{secrets.token_hex(4)}-now"
+        try:
+            probe.write_bytes(b"")
+            return probe.stat().st_mtime
+        except OSError:
+            return time.time()
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+
     @contextlib.contextmanager
     def lease(self, keys: Iterable[str]) -> Iterator[None]:
-        path = self.root / "leases" / f"{os.getpid()}-{secrets.token_hex(4)}.json"
-        atomic_write(path, json.dumps({"pid": os.getpid(), "keys": sorted(set(keys))}).encode())
+        """Hold `keys` (and what they refer to, and everything used meanwhile) against gc while the
+        block runs; the lease is renewed every LEASE_RENEW_S so other hosts see it is alive."""
+        path = self.root / "leases" / f"{HOST}~{os.getpid()}~{secrets.token_hex(4)}.json"
+        record = {"host": HOST, "pid": os.getpid(), "started": self._fs_now(), "keys": sorted(set(keys))}
+        atomic_write(path, json.dumps(record).encode())
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(LEASE_RENEW_S):
+                with contextlib.suppress(OSError):
+                    os.utime(path)
+
+        threading.Thread(target=renew, daemon=True, name="brief-lease").start()
         try:
             yield
         finally:
+            stop.set()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
-    def leased(self) -> set[str]:
-        held: set[str] = set()
+    def _live_leases(self) -> list[dict]:
+        live, now = [], self._fs_now()
         for path in (self.root / "leases").glob("*.json"):
             try:
                 record = json.loads(path.read_bytes())
-            except (FileNotFoundError, ValueError):
+                fresh = now - path.stat().st_mtime < LEASE_TTL_S
+                ours = record.get("host") == HOST
+                alive = fresh and (not ours or _pid_alive(int(record.get("pid", 0))))
+            except (OSError, ValueError, TypeError, AttributeError):
                 continue
-            if _pid_alive(int(record.get("pid", 0))):
-                held.update(record.get("keys", []))
-            else:
+            if alive:
+                live.append(record)
+            elif not fresh or ours:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-        return held
+        return live
+
+    def leased(self) -> set[str]:
+        return {k for record in self._live_leases() for k in record.get("keys", [])}
 
     # ── maintenance ──
     def sweep(self) -> int:
-        """Remove temp files of dead processes (a `kill -9` mid-write) and very old ones."""
+        """Remove temp files of dead processes of this host (a `kill -9` mid-write), and any older
+        than SWEEP_AGE_S (another host's, or a live process's that is stuck)."""
         removed = 0
         now = time.time()
         for path in self.root.rglob(f"{TEMP_PREFIX}*"):
             try:
-                pid = int(path.name[len(TEMP_PREFIX):].split("-", 1)[0])
-                stale = not _pid_alive(pid) or now - path.stat().st_mtime > SWEEP_AGE_S
+                host, pid = path.name[len(TEMP_PREFIX):].split("-", 1)[0].split("~")[:2]
+                stale = (host == HOST and not _pid_alive(int(pid))) or now - path.stat().st_mtime > SWEEP_AGE_S
             except (ValueError, FileNotFoundError):
                 stale = True
             if stale:
@@ -266,42 +383,75 @@ class Cache:
                     removed += 1
         return removed
 
-    def _entries(self) -> list[tuple[float, int, str, str]]:
-        """(last use, bytes, key, ext) of every committed object."""
-        out = []
+    def _entries(self) -> dict[str, _Entry]:
+        """Every committed object (whose record is its own), by key."""
+        out = {}
         for meta_path in self.objects.glob("*/*.meta"):
             key = meta_path.stem
             try:
                 record = json.loads(meta_path.read_bytes())
-                used = meta_path.stat().st_mtime
-            except (FileNotFoundError, ValueError):
+                st = meta_path.stat()
+                out[key] = _Entry(key, st.st_mtime, int(record.get("size", 0)) + st.st_size, str(record.get("ext", "?")),
+                                  [r for r in record.get("refs", []) if isinstance(r, str)])
+            except (OSError, ValueError, TypeError, AttributeError):
                 continue
-            out.append((used, int(record.get("size", 0)) + meta_path.stat().st_size, key, record.get("ext", "?")))
         return out
 
     def stats(self) -> CacheStats:
-        entries = self._entries()
+        entries = self._entries().values()
         kinds: dict[str, tuple[int, int]] = {}
-        for _, size, _, ext in entries:
-            n, b = kinds.get(ext, (0, 0))
-            kinds[ext] = (n + 1, b + size)
-        return CacheStats(len(entries), sum(e[1] for e in entries), kinds, len(list((self.root / "leases").glob("*.json"))))
+        for e in entries:
+            n, b = kinds.get(e.ext, (0, 0))
+            kinds[e.ext] = (n + 1, b + e.size)
+        return CacheStats(len(entries), sum(e.size for e in entries), kinds, len(self._live_leases()))
 
     def gc(self, max_size: int) -> tuple[int, int]:
-        """Evict least-recently-used objects until the cache fits `max_size` bytes; objects held by a
-        running build are kept. Returns (objects evicted, bytes freed)."""
+        """Evict objects until the cache fits `max_size` bytes; never what a running build holds or
+        has used, never an object something kept refers to. Returns (objects evicted, bytes freed)."""
         self.sweep()
-        held = self.leased()
-        entries = sorted(self._entries())
-        total = sum(e[1] for e in entries)
+        since = self._fs_now()
+        leases = self._live_leases()
+        since = min([since] + [float(r.get("started", since)) for r in leases])
+        entries = self._entries()
+
+        def closure(roots: Iterable[str]) -> set[str]:
+            seen, stack = set(), [k for k in roots if k in entries]
+            while stack:
+                k = stack.pop()
+                if k not in seen:
+                    seen.add(k)
+                    stack.extend(r for r in entries[k].refs if r in entries and r not in seen)
+            return seen
+
+        held = closure([k for r in leases for k in r.get("keys", [])] + [k for k, e in entries.items() if e.used >= since])
+        wanted = closure(n.get("key") for record in self._states() for n in record.get("nodes", {}).values()
+                         if isinstance(n, dict))
+        referrers: dict[str, int] = {}
+        for e in entries.values():
+            for r in e.refs:
+                referrers[r] = referrers.get(r, 0) + 1
+        total = sum(e.size for e in entries.values())
         evicted = freed = 0
-        for _, size, key, _ in entries:
-            if total <= max_size:
-                break
-            if key in held:
-                continue
-            self.evict(key)
-            total -= size
-            freed += size
-            evicted += 1
+        # the roots of what may go: unreachable from the last builds first, least recently used first
+        queue = sorted((e for e in entries.values() if not referrers.get(e.key) and e.key not in held),
+                       key=lambda e: (e.key in wanted, e.used))
+        while queue and total > max_size:
+            stack = [queue.pop(0)]
+            while stack:
+                e = stack.pop()
+                if not self._still_unused(e, since):
+                    continue
+                self.evict(e.key)
+                total, freed, evicted = total - e.size, freed + e.size, evicted + 1
+                for r in e.refs:  # what only it referred to goes with it
+                    referrers[r] = referrers.get(r, 1) - 1
+                    if referrers[r] == 0 and r in entries and r not in held:
+                        stack.append(entries[r])
         return evicted, freed
+
+    def _still_unused(self, entry: _Entry, since: float) -> bool:
+        """Checked again just before evicting: a build may have started using it meanwhile."""
+        try:
+            return self._meta_path(entry.key).stat().st_mtime < since
+        except FileNotFoundError:
+            return False

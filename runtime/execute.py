@@ -74,15 +74,23 @@ def reuse_edit(cache: Cache, previous: dict, node: dict, image: TiledImage, read
 
 def store(cache: Cache, key: str, op: str, result, meta: dict) -> None:
     """Keep a result by its type: tensors (prompt embeddings) as safetensors, records as JSON,
-    layers and canvas images as tiles."""
+    layers and canvas images as tiles. A record refers to its tiles and cached latents, so gc keeps
+    them together and a read of it fails when one is gone."""
+    refs = [meta["latents"]] if isinstance(meta.get("latents"), str) else []
     if isinstance(result, dict) and result and all(isinstance(v, np.ndarray) for v in result.values()):
         cache.put_tensors(key, result, {**meta, "kind": "tensors"})
     elif isinstance(result, dict):
-        cache.put_json(key, result, {**meta, "kind": "json"})
+        cache.put_json(key, result, {**meta, "kind": "json"}, refs)
     elif isinstance(result, Layer):
-        cache.put_json(key, result.save(cache), {**meta, "kind": "layer", "box": list(result.box)})
+        record = result.save(cache)
+        cache.put_json(key, record, {**meta, "kind": "layer", "box": list(result.box)}, refs + _tiles(record))
     else:
-        cache.put_json(key, result.save(cache), {**meta, "kind": "image"})
+        record = result.save(cache)
+        cache.put_json(key, record, {**meta, "kind": "image"}, refs + _tiles(record))
+
+
+def _tiles(record: dict) -> list[str]:
+    return [k for row in record["tiles"] for k in row]
 
 
 def load(cache: Cache, key: str, op: str | None = None):
@@ -92,20 +100,20 @@ def load(cache: Cache, key: str, op: str | None = None):
     if kind == "tensors":
         got = cache.get_tensors(key)
         return None if got is None else got[0]
-    got = cache.get(key)
+    got = cache.get(key, "json")
     if got is None:
         return None
     try:
         record = json.loads(got[0])
-    except ValueError:
-        cache.evict(key)
+        if kind == "json":
+            return record
+        image = TiledImage.load(record, cache)
+        if kind == "layer":  # tiles are decoded only where an op reads them
+            return Layer(got[1]["box"], tiles=image)
+        return image
+    except (ValueError, KeyError, TypeError):
+        cache._corrupt(key, "its record is malformed")
         return None
-    if kind == "json":
-        return record
-    image = TiledImage.load(record, cache)
-    if kind == "layer":  # tiles are decoded only where an op reads them
-        return Layer(got[1]["box"], tiles=image)
-    return image
 
 
 class Executor:
@@ -190,15 +198,17 @@ class Executor:
                 break
             except OpError as exc:
                 raise BuildError(a["span"], a["label"], str(exc)) from None
-            except Unreadable:  # an input's cached pixels were missing or corrupt: remake it, retry
+            except Unreadable:  # cached pixels vanished or were corrupt mid-op: remake them, retry
                 bad = [i for i in a["inputs"] if getattr(self.run.results.get(i), "failed", False)]
-                if not bad or attempt == 2:
+                if attempt == 2 or not (bad or ctx.previous):
                     raise
                 for i in bad:
                     self.cache.evict(i)
                     del self.run.results[i]
                     self.run.recomputed.append(i)
                     self._ensure(i, plan)
+                if not bad:  # what vanished was the last build's result, read to work incrementally
+                    ctx.previous = None
                 inputs = [self.run.results[i] for i in a["inputs"]]
                 ctx.meta.clear()
         store(self.cache, key, a["op"], result, ctx.meta)

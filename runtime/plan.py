@@ -75,7 +75,7 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict |
         key = stack.pop()
         if key in run or key in cached:
             continue
-        if cache.has(key):
+        if cache.complete(key):
             cached.add(key)
         else:
             run.add(key)

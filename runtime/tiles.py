@@ -155,7 +155,7 @@ class TiledImage:
         for pos, pixels in self.pixels.items():
             if pos not in self.keys:
                 key = tile_key(pixels)
-                if not cache.has(key):
+                if not cache.touch(key):  # touched: a gc running beside this build keeps it
                     cache.put_png(key, pixels)
                 self.keys[pos] = key
         self.cache = cache
