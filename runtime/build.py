@@ -6,6 +6,7 @@ not the stages themselves.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -114,6 +115,27 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
             "If the change is intended, build with --update-lock to accept it into brief.lock.") for p in problems])
 
 
+def _check_out_folders(compiled: Compiled, out: Path) -> None:
+    """Refuse to export into a folder that holds another brief's export (two briefs of one name)."""
+    found, named = [], set()
+    for v in compiled.variants:
+        if v.brief in named:
+            continue
+        try:
+            other = json.loads((out / v.name / "manifest.json").read_text()).get("file")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(other, str) and other != v.file:
+            brief = next(b for b in compiled.program.module.briefs if b.name.value == v.brief)
+            found.append(error("E420", f"{out / v.name} holds the export of {other}, another brief named "
+                                       f"`{v.brief}`; this one ({v.file}) would overwrite it",
+                               "Rename one of the two briefs, or build this one with --out to another folder.",
+                               brief.name.span))
+            named.add(v.brief)
+    if found:
+        raise DiagnosticError(found)
+
+
 def select_variants(variants: list[Variant], wanted: list[str]) -> list[Variant]:
     if not wanted:
         return variants
@@ -162,6 +184,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     root = Path(os.path.realpath(compiled.program.root))
     files = sorted(set(compiled.program.modules) | {str(root / f) for _, a in compiled.graph.graph.nodes(data=True)
                                                      for f in a["files"].values()})
+    _check_out_folders(compiled, out_root(path, options))
     with cache.lease(held):
         for variant in compiled.variants:
             for attempt in range(VANISHED_RETRIES + 1):

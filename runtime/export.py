@@ -8,9 +8,10 @@
     report.json, .html      the brand checks: figures, and the image with their overlays
     <brief>.psd             with --psd: the layers as a layered Photoshop file
 
-Files are written atomically, and only when the node behind them changed since the last export
-into the same folder (the manifest remembers), so a rebuild that changed nothing writes nothing
-but the manifest, and every pixel file is either the old one or the new one, never torn.
+The folder is published whole (`publish.stage`): assembled aside and swapped in, so a reader sees
+the last export or the new one, never a mix, and files of outputs or components that no longer
+exist do not linger. Files are encoded only when the node behind them changed since the last export
+into the same folder (the manifest remembers); unchanged ones are hard-linked from the old folder.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import pngstream, report
-from .cache import atomic_write, png_bytes
+from . import pngstream, publish, report
+from .cache import png_bytes
 from .execute import Executor
 from .plan import VariantPlan
 from .tiles import Layer
@@ -47,19 +48,30 @@ def _canvas_rgba(layer: Layer, canvas: tuple[int, int]) -> np.ndarray:
 
 
 def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: bool = False) -> tuple[Path, dict]:
-    v = plan.variant
-    folder = variant_dir(out_root, v.name)
-    manifest_path = folder / "manifest.json"
+    folder = variant_dir(out_root, plan.variant.name)
+    publish.recover(folder)
     try:
-        before = json.loads(manifest_path.read_text())
-    except (FileNotFoundError, ValueError):
+        before = json.loads((folder / "manifest.json").read_text())
+        before = before if isinstance(before, dict) and isinstance(before.get("files"), dict) else {}
+    except (OSError, ValueError):
         before = {}
+    try:
+        return folder, _export(executor, plan, folder, before, psd)
+    except _Vanished:  # the last export's files were deleted while being carried over: write them all
+        return folder, _export(executor, plan, folder, {}, psd)
+
+
+def _export(executor: Executor, plan: VariantPlan, folder: Path, before: dict, psd: bool) -> dict:
+    v = plan.variant
     written: dict[str, str] = {}  # file (relative) → node key it holds
     jobs: list[tuple[list[str], object]] = []  # (files, make() → their bytes)
 
+    def current(rel: str, key: str) -> bool:
+        return before.get("files", {}).get(rel) == key and (folder / rel).is_file()
+
     def stale(rel: str, key: str) -> bool:
         written[rel] = key
-        return not (before.get("files", {}).get(rel) == key and (folder / rel).exists())
+        return not current(rel, key)
 
     if v.image not in v.outputs.values() and stale("canvas.png", v.image):  # the canvas, before formats
         canvas_image = executor.result(v.image, plan)
@@ -74,23 +86,43 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
             layer = executor.result(key, plan)
             jobs.append((files, lambda layer=layer: _layer_files(layer, v.canvas)))
     results = [executor.result(key, plan) for key in v.checks] if plan.checks else []
+    report_key = hashlib.sha256("".join([v.image, *v.checks]).encode()).hexdigest()
     if results:
-        report_key = hashlib.sha256("".join([v.image, *v.checks]).encode()).hexdigest()
         doc = {"name": v.name, "canvas": list(v.canvas)}
         if stale("report.json", report_key) | stale("report.html", report_key):
             image = executor.result(v.image, plan)
             jobs.append((["report.json", "report.html"],
                          lambda image=image: [report.report_json(doc, results),
                                               report.report_html(doc, results, image.to_array())]))
-    if psd and stale(f"{v.brief}.psd", v.export):
+    elif all(current(rel, report_key) for rel in ("report.json", "report.html")):
+        written.update({"report.json": report_key, "report.html": report_key})  # still true: kept
+    psd_name = f"{v.brief}.psd"
+    if psd and stale(psd_name, v.export):
         layers = [(name, executor.result(key, plan)) for name, key in v.layers.items()]
-        jobs.append(([f"{v.brief}.psd"], lambda: [_psd_bytes(layers, v.canvas)]))
-    with ThreadPoolExecutor(max_workers=EXPORT_THREADS) as pool:  # PNG encoding releases the GIL
-        for files, data in zip([f for f, _ in jobs], pool.map(lambda job: job[1](), jobs)):
-            for rel, blob in zip(files, data):
-                atomic_write(folder / rel, blob)
+        jobs.append(([psd_name], lambda: [_psd_bytes(layers, v.canvas)]))
+    elif not psd and current(psd_name, v.export):
+        written[psd_name] = v.export
+    made = {rel for files, _ in jobs for rel in files}
+    with publish.stage(folder) as stage:
+        if not all(stage.keep(rel) for rel in written if rel not in made):  # deleted under us: start over
+            raise _Vanished()
+        with ThreadPoolExecutor(max_workers=EXPORT_THREADS) as pool:  # PNG encoding releases the GIL
+            for files, data in zip([f for f, _ in jobs], pool.map(lambda job: job[1](), jobs)):
+                for rel, blob in zip(files, data):
+                    stage.write(rel, blob)
+        manifest = _manifest(executor, plan, written, results)
+        stage.write("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return manifest
+
+
+class _Vanished(Exception):
+    """Files of the last export disappeared while this one was carrying them over."""
+
+
+def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], results: list[dict]) -> dict:
+    v = plan.variant
     run, g = executor.run, executor.g
-    manifest = {
+    return {
         "brief": v.brief, "variant": v.name, "file": v.file, "axes": v.axes, "canvas": list(v.canvas),
         "backend": v.backend, "export": v.export,
         "order": list(v.layers),
@@ -109,8 +141,6 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
                   "pixel_share": round(plan.pixel_share, 4)},
         "files": written,
     }
-    atomic_write(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-    return folder, manifest
 
 
 def _format(node: dict, v) -> dict:
@@ -121,7 +151,8 @@ def _format(node: dict, v) -> dict:
 
 def _layer_files(layer: Layer, canvas: tuple[int, int]) -> list[bytes]:
     rgba = _canvas_rgba(layer, canvas)
-    return [png_bytes(rgba, OUTPUT_PNG_LEVEL), png_bytes(np.ascontiguousarray(rgba[..., 3]), OUTPUT_PNG_LEVEL)]
+    return [pngstream.tag_srgb(png_bytes(rgba, OUTPUT_PNG_LEVEL)),
+            pngstream.tag_srgb(png_bytes(np.ascontiguousarray(rgba[..., 3]), OUTPUT_PNG_LEVEL))]
 
 
 def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> bytes:

@@ -1,0 +1,156 @@
+"""Publishing a variant's output folder all at once: whoever looks at `out/<variant>/` sees the last
+export whole or the new one whole, never a mix, whatever happens mid-export (a kill, a full disk).
+
+The new folder is assembled beside the old one (`.<name>.new~<host>~<pid>~<id>`, on the same file
+system): files that did not change are hard-linked from the old folder (copied where links are not
+possible), new ones written and fsynced, the manifest last. Then the two folders are exchanged in
+one atomic step (`renameat2(RENAME_EXCHANGE)` on Linux), or, where the file system cannot, by two
+renames whose gap the next export (or `recover`) closes. Files of outputs and components that no
+longer exist are simply not carried over. Leftovers of a killed export are swept by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from .cache import HOST, SWEEP_AGE_S, _pid_alive
+
+NEW, OLD = "new", "old"
+
+
+def _sibling(folder: Path, kind: str) -> Path:
+    return folder.parent / f".{folder.name}.{kind}~{HOST}~{os.getpid()}~{secrets.token_hex(4)}"
+
+
+def _siblings(folder: Path) -> Iterator[tuple[Path, str, bool]]:
+    """(path, kind, abandoned) of the staging and retired folders beside `folder`."""
+    prefix = f".{folder.name}."
+    if not folder.parent.is_dir():
+        return
+    for path in folder.parent.iterdir():
+        if not path.name.startswith(prefix):
+            continue
+        try:
+            kind, host, pid, _ = path.name[len(prefix):].split("~")
+            old = time.time() - path.lstat().st_mtime > SWEEP_AGE_S
+        except (ValueError, FileNotFoundError):
+            continue
+        if kind in (NEW, OLD):
+            yield path, kind, old or (host == HOST and not _pid_alive(int(pid)))
+
+
+def recover(folder: Path) -> None:
+    """Close the gap a kill left between two renames, and sweep what killed exports left behind."""
+    leftovers = list(_siblings(folder))
+    if not folder.exists():  # killed between the two renames: put a whole folder back
+        for path, kind, abandoned in sorted(leftovers, key=lambda s: s[1] != NEW):
+            if abandoned and (path / "manifest.json").is_file():
+                with contextlib.suppress(OSError):
+                    os.rename(path, folder)
+                    break
+    for path, _, abandoned in leftovers:
+        if abandoned and path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (Linux renameat2); False where the system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+class Stage:
+    """A new version of `folder`, assembled aside; `commit` puts it in place."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        recover(folder)
+        self.path = _sibling(folder, NEW)
+        self.path.mkdir()
+
+    def keep(self, rel: str) -> bool:
+        """Carry an unchanged file over from the current folder; False if it is not there."""
+        src, dst = self.folder / rel, self.path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except FileNotFoundError:
+            return False
+        except OSError:  # no hard links here (another file system, FAT): copy
+            try:
+                shutil.copyfile(src, dst)
+            except FileNotFoundError:
+                return False
+        return True
+
+    def write(self, rel: str, data: bytes) -> None:
+        dst = self.path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(dst, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def commit(self) -> None:
+        for sub in [p for p in self.path.rglob("*") if p.is_dir()] + [self.path]:
+            _fsync_dir(sub)
+        if not self.folder.exists():
+            os.rename(self.path, self.folder)
+        elif _exchange(self.path, self.folder):
+            shutil.rmtree(self.path, ignore_errors=True)  # now the old version
+        else:
+            retired = _sibling(self.folder, OLD)
+            os.rename(self.folder, retired)
+            os.rename(self.path, self.folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        _fsync_dir(self.folder.parent)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def stage(folder: Path) -> Iterator[Stage]:
+    """`with stage(folder) as s:` write and keep files, and the folder is replaced when the block
+    ends without an error; on an error (or a kill) the old folder stays as it was."""
+    s = Stage(folder)
+    try:
+        yield s
+    except BaseException:
+        s.abort()
+        raise
+    s.commit()
