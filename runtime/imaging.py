@@ -15,6 +15,7 @@ from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 
 from brief.lang import geometry
 
+from . import images
 from .tiles import Layer
 
 Box = tuple[int, int, int, int]
@@ -80,10 +81,11 @@ def band_mask(layer: Layer, band: int, box: Box) -> np.ndarray:
     return np.clip(grown - alpha, 0.0, 1.0)
 
 
-def mask_from_file(path, canvas: tuple[int, int], box: Box) -> np.ndarray:
-    """A mask image scaled to the canvas, cut to `box`, float32 0..1."""
-    with Image.open(path) as img:
-        full = np.asarray(img.convert("L").resize(canvas, Image.BILINEAR), np.float32) / 255.0
+def mask_from_file(path, canvas: tuple[int, int], box: Box, expected_sha256: str | None = None) -> np.ndarray:
+    """A mask image (read like any user image: limits, hash, orientation, 16-bit) scaled to the
+    canvas, cut to `box`, float32 0..1."""
+    img = images.open_image(path, expected_sha256, mode="L")
+    full = np.asarray(img.resize(canvas, Image.BILINEAR), np.float32) / 255.0
     return full[box[1]:box[3], box[0]:box[2]]
 
 

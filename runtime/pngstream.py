@@ -6,6 +6,10 @@ compressed on its own (Sub filter, so no band looks at another), stored in the c
 keys of the tiles it is made of, and a PNG is assembled from its bands: exporting a canvas where
 one region changed compresses only the bands that region crosses, and they compress in parallel.
 The file is an ordinary PNG that any decoder reads.
+
+Every PNG the export writes says its pixels are sRGB (what compositing works in; user images are
+converted to it on reading): an sRGB chunk, with the gAMA and cHRM the PNG specification asks to
+accompany it for decoders that predate sRGB. `tag_srgb` adds them to PNG bytes made elsewhere.
 """
 
 from __future__ import annotations
@@ -34,8 +38,29 @@ def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
     return (b << 16) | a
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SRGB_PERCEPTUAL = 0  # the sRGB chunk's rendering intent
+SRGB_GAMMA = 45455  # gAMA: 1/2.2 × 100000, the value the PNG specification pairs with sRGB
+SRGB_CHROMATICITIES = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)  # white, red, green, blue × 100000
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def srgb_chunks(colour: bool) -> bytes:
+    """sRGB, gAMA and (for colour images) cHRM chunks, to follow IHDR."""
+    chunks = _chunk(b"sRGB", bytes([SRGB_PERCEPTUAL])) + _chunk(b"gAMA", struct.pack(">I", SRGB_GAMMA))
+    return chunks + (_chunk(b"cHRM", struct.pack(">8I", *SRGB_CHROMATICITIES)) if colour else b"")
+
+
+def tag_srgb(png: bytes) -> bytes:
+    """PNG bytes (from any encoder, without colour chunks of its own) tagged as sRGB."""
+    ihdr_end = len(PNG_SIGNATURE) + 8 + 13 + 4  # IHDR always comes first: length, type, 13 bytes, CRC
+    if not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    colour = png[len(PNG_SIGNATURE) + 8 + 9] in (2, 3, 6)  # IHDR colour type: RGB, palette, RGBA
+    return png[:ihdr_end] + srgb_chunks(colour) + png[ihdr_end:]
 
 
 def _scanlines(pixels: np.ndarray) -> bytes:
@@ -77,8 +102,8 @@ def encode(image: TiledImage, cache: Cache | None = None, level: int = 1) -> byt
 
     def band(row: int) -> tuple[bytes, int, int]:
         key = _band_key(image, row, level) if cache is not None else None
-        got = cache.get(key) if key else None
-        if got is not None:
+        got = cache.get(key, "bin") if key else None
+        if got is not None and isinstance(got[1].get("adler32"), int) and isinstance(got[1].get("length"), int):
             return got[0], got[1]["adler32"], got[1]["length"]
         data, adler, length = _band(image, row, level)
         if key:
@@ -93,4 +118,5 @@ def encode(image: TiledImage, cache: Cache | None = None, level: int = 1) -> byt
     stream = b"\x78\x01" + b"".join(b[0] for b in bands) + b"\x03\x00" + struct.pack(">I", adler)
     colour = {1: 0, 3: 2, 4: 6}[image.channels]
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
+    return (PNG_SIGNATURE + _chunk(b"IHDR", header) + srgb_chunks(image.channels >= 3) + _chunk(b"IDAT", stream)
+            + _chunk(b"IEND", b""))

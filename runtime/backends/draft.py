@@ -7,19 +7,15 @@ backend reuses the ops that need no model (placing assets, compositing, recolour
 
 from __future__ import annotations
 
-import hashlib
-import warnings
-
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .. import checks, imaging
-from ..context import OpContext, OpError
+from .. import checks, images, imaging
+from ..context import OpContext
 from ..tiles import Layer, TiledImage
 from . import draft_textures as tex
 
-MAX_ASSET_PIXELS = 64 * 1024 * 1024  # larger (or a decompression bomb) is refused
 REMOVE_PAD = 16  # px of surroundings Telea in-painting reads around a removed region
 INPAINT_FEATHER = 6  # px: a box in-paint blends into its surroundings
 
@@ -28,33 +24,11 @@ def encode_prompt(ctx: OpContext, params: dict, inputs: list) -> dict:
     return tex.describe(params["prompt"], params.get("negative", ""))
 
 
-def open_image(path, expected_sha256: str | None = None) -> Image.Image:
-    """Open an asset safely: size-checked before decoding, hash-checked against the graph."""
-    data = path.read_bytes()
-    if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise OpError(f"{path.name} changed after the brief was compiled; run the build again")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            if img.width * img.height > MAX_ASSET_PIXELS:
-                raise OpError(f"{path.name} is {img.width} x {img.height} pixels; the limit is "
-                              f"{MAX_ASSET_PIXELS // 2**20} megapixels (is it a decompression bomb?)")
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise OpError(f"{path.name} was refused as a decompression bomb: {exc}") from None
-    except UnidentifiedImageError:
-        raise OpError(f"{path.name} is not an image Pillow can read (use PNG, JPEG or WebP)") from None
-    except OSError as exc:
-        raise OpError(f"{path.name} could not be decoded: {exc}") from None
-    return img
-
-
 def _shape_alpha(ctx: OpContext, params: dict, ref: Layer | None) -> np.ndarray | None:
     """The alpha a region's shape imposes inside its box (mask file or band), or None for a box."""
     box = tuple(params["box"])
     if params.get("shape") == "mask":
-        return imaging.mask_from_file(ctx.path("mask"), ctx.canvas, box)
+        return imaging.mask_from_file(ctx.path("mask"), ctx.canvas, box, params.get("mask_sha256"))
     if params.get("shape") == "around" and ref is not None:
         return imaging.band_mask(ref, params["band"], box)
     return None
@@ -69,7 +43,7 @@ def _finish_layer(ctx: OpContext, params: dict, rgba: np.ndarray, ref: Layer | N
 
 
 def load_asset(ctx: OpContext, params: dict, inputs: list) -> Layer:
-    img = open_image(ctx.path("asset"), params.get("sha256"))
+    img = images.open_image(ctx.path("asset"), params.get("sha256"))
     rgba = imaging.fit_image(img, tuple(params["box"]), params.get("fit", "contain"))
     return _finish_layer(ctx, params, rgba, inputs[0] if inputs else None)
 
