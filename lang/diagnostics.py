@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -72,6 +73,17 @@ def _display_path(path: str) -> str:
     return path if rel.startswith(".." + os.sep + "..") else rel
 
 
+# control characters and line separators other than \n: shown as U+FFFD so that a carriage return
+# or an escape sequence in a brief cannot garble the terminal or shift the caret
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def source_lines(text: str) -> list[str]:
+    """A text's lines as the parser counts them: split at \n only (a \r or U+2028 inside a string
+    or comment does not start a line), without the \r of a CRLF ending."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _columns(text: str) -> int:
     """Terminal columns a text takes: wide (W/F) characters take two, combining marks none."""
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
@@ -84,6 +96,7 @@ def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], colo
         ("\033[1m", "\033[31m", "\033[33m", "\033[34m", "\033[0m") if color else ("",) * 5
     )
     blocks = []
+    split: dict[str, list[str]] = {}  # each file's lines, split once however many diagnostics it has
     for d in diagnostics:
         sev_color = red if d.is_error else yellow
         code = f"[{d.code}]" if d.code else ""
@@ -95,14 +108,16 @@ def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], colo
         lines = [f"{bold}{_display_path(s.file)}:{s.line}:{s.column}{reset}: {head}"]
         text = sources.get(s.file)
         if text is not None:
-            src_lines = text.splitlines() or [""]
+            if s.file not in split:
+                split[s.file] = source_lines(text)
+            src_lines = split[s.file]
             line_no = min(s.line, len(src_lines))
-            src = src_lines[line_no - 1] if src_lines else ""
+            src = src_lines[line_no - 1]
             gutter = len(str(line_no))
             start = max(s.column - 1, 0)
             end = s.end_column - 1 if s.end_line == s.line else len(src)
             width = max(end - start, 1)
-            shown = src.expandtabs(1)
+            shown = _UNPRINTABLE.sub("\ufffd", src.expandtabs(1))
             if len(shown) > 200:  # keep a huge single-line input readable
                 lo = max(start - 60, 0)
                 head = "…" if lo else ""

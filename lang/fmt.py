@@ -1,7 +1,8 @@
 """Formatting: a parsed module → its canonical text, comments kept.
 
 Canonical layout: two-space indentation, one setting per line, single spaces between tokens,
-hex colours upper-case, numbers in their plain spelling (`0.5`, not `.5` or `+0.50`), the names of
+hex colours upper-case, numbers in their plain spelling (`0.5`, not `.5` or `+0.50`; never an
+exponent, never fewer or other digits than were written), the names of
 consecutive `color` lines (and matrix values) aligned, one blank line between top-level blocks,
 the author's blank lines kept (at most one in a row, never just inside braces). Strings keep the
 text they were written with; formatting never changes a value. `fmt(fmt(x)) == fmt(x)` and `fmt` never changes the compiled graph; both are
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ast
+from .diagnostics import source_lines
 
 INDENT = "  "
 
@@ -25,12 +27,19 @@ class _Line:
     start: int  # source line it came from
     end: int
     top_use: bool = False
+    aligned: ast.BrandColor | ast.MatrixValue | None = None  # a setting whose name lines up with its neighbours'
+    trailing: str = ""  # the comment at its end (one: a comment runs to the end of the line)
 
 
 def _num(n: ast.Num) -> str:
-    """A number in canonical spelling: 0512 → 512, +5 → 5, .5 → 0.5, 1. → 1 (the value never changes)."""
-    v = n.value
-    return (str(int(v)) if float(v).is_integer() else repr(float(v))) + n.unit
+    """A number in canonical spelling: 0512 → 512, +5 → 5, .5 → 0.5, 1.50 → 1.5, -0 → 0. Made from the
+    digits as written, not from the float (whose repr may be `1e-05`, which does not parse): the
+    decimal value never changes, to the last digit."""
+    body = n.text[: len(n.text) - len(n.unit)]
+    whole, _, frac = body.lstrip("+-").partition(".")
+    whole, frac = whole.lstrip("0") or "0", frac.rstrip("0")
+    sign = "-" if body.startswith("-") and (whole != "0" or frac) else ""
+    return sign + whole + ("." + frac if frac else "") + n.unit
 
 
 def _size(s: ast.Size) -> str:
@@ -104,26 +113,21 @@ def setting_text(item, pad: int = 0) -> str:
     raise TypeError(f"no layout for {type(item).__name__}")
 
 
-def _aligned(items, kind, name_of) -> dict[int, int]:
-    """id(item) → pad width, for runs of `kind` items with no blank or comment line between them."""
-    pads: dict[int, int] = {}
-    run: list = []
-
-    def flush():
-        width = max((len(name_of(i)) for i in run), default=0)
-        for i in run:
-            pads[id(i)] = width
-        run.clear()
-
-    for item in items:
-        if isinstance(item, kind) and (not run or item.span.line - run[-1].span.end_line <= 1):
-            run.append(item)
-        else:
-            flush()
-            if isinstance(item, kind):
-                run.append(item)
-    flush()
-    return pads
+def _align(lines: list[_Line], blank_before: list[bool]) -> None:
+    """Pad the names of runs of `color` lines (and of matrix values) that are adjacent in the output:
+    no blank line and no comment line between them. Decided on the output, not on the source, so
+    that formatting the result again finds the same runs (`fmt(fmt(x)) == fmt(x)`)."""
+    runs: list[list[_Line]] = [[]]
+    for line, gap in zip(lines, blank_before):
+        run = runs[-1]
+        if run and (gap or line.aligned is None or type(line.aligned) is not type(run[-1].aligned)):
+            runs.append([])
+        if line.aligned is not None:
+            runs[-1].append(line)
+    for run in runs:
+        width = max((len(ln.aligned.name.value) for ln in run), default=0)
+        for ln in run:
+            ln.text = setting_text(ln.aligned, width)
 
 
 def _emit(node, depth: int, out: list[_Line]) -> None:
@@ -131,18 +135,13 @@ def _emit(node, depth: int, out: list[_Line]) -> None:
         children = node.values if isinstance(node, ast.Matrix) else node.items
         s = node.span
         out.append(_Line("open", depth, f"{node.keyword} {node.name.value} {{", s.line, s.line))
-        if isinstance(node, ast.Brand):
-            pads = _aligned(children, ast.BrandColor, lambda c: c.name.value)
-        elif isinstance(node, ast.Matrix):
-            pads = _aligned(children, ast.MatrixValue, lambda v: v.name.value)
-        else:
-            pads = {}
         for child in children:
             if isinstance(child, (ast.Component, ast.Edit, ast.Matrix)):
                 _emit(child, depth + 1, out)
             else:
-                out.append(_Line("leaf", depth + 1, setting_text(child, pads.get(id(child), 0)),
-                                 child.span.line, child.span.end_line))
+                aligned = child if isinstance(child, (ast.BrandColor, ast.MatrixValue)) else None
+                out.append(_Line("leaf", depth + 1, setting_text(child), child.span.line, child.span.end_line,
+                                 aligned=aligned))
         out.append(_Line("close", depth, "}", s.end_line, s.end_line))
     else:
         out.append(_Line("leaf", depth, setting_text(node), node.span.line, node.span.end_line,
@@ -153,10 +152,12 @@ def format_module(module: ast.Module, source: str) -> str:
     code: list[_Line] = []
     for item in module.items:
         _emit(item, 0, code)
-    src_lines = source.splitlines()
+    src_lines = source_lines(source)  # numbered as the parser numbers them
     blank = {i + 1 for i, line in enumerate(src_lines) if not line.strip()}
 
-    # Comments: trailing ones join the last line that starts on their line; the others become
+    # Comments: trailing ones join the last line that starts on their line, unless that line already
+    # has one or a comment line already follows it (a setting written over several lines): then
+    # they go on a line of their own, below, so that comments keep their order; the others become
     # lines of their own before the first code line that starts after them.
     lines: list[_Line] = []
     ci = 0
@@ -167,21 +168,22 @@ def format_module(module: ast.Module, source: str) -> str:
             ci += 1
         before = src_lines[line_no - 1][: c.span.column - 1] if line_no <= len(src_lines) else ""
         target = next((ln for ln in reversed(lines) if ln.kind != "comment"), None)
-        if before.strip() and target is not None:
-            target.text += f"  {c.text.rstrip()}"
+        if before.strip() and target is not None and not target.trailing and lines[-1] is target:
+            target.trailing = f"  {c.text.rstrip()}"
             continue
         nxt = code[ci] if ci < len(code) else None
         depth = 0 if nxt is None else nxt.depth + (1 if nxt.kind == "close" else 0)
         lines.append(_Line("comment", depth, c.text.rstrip(), line_no, line_no))
     lines.extend(code[ci:])
 
+    blank_before = [bool(i) and _blank_between(lines[i - 1], line, blank) for i, line in enumerate(lines)]
+    _align(lines, blank_before)
     out: list[str] = []
-    for i, line in enumerate(lines):
-        if i:
-            prev = lines[i - 1]
-            if _blank_between(prev, line, blank):
-                out.append("")
-        out.append(INDENT * line.depth + line.text if line.text else "")
+    for line, gap in zip(lines, blank_before):
+        if gap:
+            out.append("")
+        text = line.text + line.trailing
+        out.append(INDENT * line.depth + text if text else "")
     return "\n".join(out) + "\n" if out else ""
 
 

@@ -3,7 +3,9 @@
 Owns reading files (size limit before reading, UTF-8), following `use` relative to the importing
 file, keeping those paths inside the project root, and detecting `use` cycles. Loading is a
 breadth-first walk with an explicit queue and a depth limit, so a chain of thousands of files is a
-diagnostic, never a RecursionError. All problems are collected and raised once.
+diagnostic, never a RecursionError. Its work is linear in the `use` lines: a path written many
+times is resolved once, and each file is listed once among the files another uses. All problems
+are collected and raised once.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class Program:
     allow_outside: bool = False
     modules: dict[str, ast.Module] = field(default_factory=dict)  # key: real path
     sources: dict[str, str] = field(default_factory=dict)  # display path → text
-    uses: dict[str, list[str]] = field(default_factory=dict)  # key → keys it uses directly
+    uses: dict[str, list[str]] = field(default_factory=dict)  # key → keys it uses directly, each once
+    use_spans: dict[tuple[str, str], ast.Span] = field(default_factory=dict)  # (key, used key) → its first `use`
     diagnostics: list[Diagnostic] = field(default_factory=list)  # problems with used files
 
     @property
@@ -85,7 +88,7 @@ def load(path: str | os.PathLike, *, root: Path | None = None, allow_outside: bo
     diagnostics: list[Diagnostic] = []
     queue = deque([(entry_key, entry_path, 0, text)])
     parents: dict[str, str | None] = {entry_key: None}
-    use_spans: dict[tuple[str, str], ast.Span] = {}
+    use_spans = program.use_spans
     while queue:
         key, shown, depth, given = queue.popleft()
         try:
@@ -97,12 +100,17 @@ def load(path: str | os.PathLike, *, root: Path | None = None, allow_outside: bo
             continue
         program.modules[key] = module
         program.uses[key] = []
+        resolved = {}  # written path → where it leads, for this file
         for use in module.uses:
-            found = resolve(Path(key).parent, use.path.value, root, allow_outside)
+            if use.path.value not in resolved:
+                resolved[use.path.value] = resolve(Path(key).parent, use.path.value, root, allow_outside)
+            found = resolved[use.path.value]
             if found.path is None:
                 diagnostics.append(error("E010", f"cannot use this file: {found.problem}", found.fix, use.path.span))
                 continue
             target = str(found.path)
+            if (key, target) in use_spans:
+                continue  # the same file again: nothing more to load or to see
             program.uses[key].append(target)
             use_spans[(key, target)] = use.span
             if target in parents:

@@ -2,8 +2,9 @@
 
 Owns the Lark parser for `grammar.lark` (LALR, strict, positions propagated), the one
 Transformer that turns the parse tree into AST nodes (and does nothing more), the comment
-collection the formatter needs, the input-size limit, and the translation of Lark's parse errors
-into diagnostics (`lang/syntax_errors.py` words them).
+collection the formatter needs, the input-size limit, what a number token may hold (below
+`MAX_NUMBER`, so that every stage after this one sees finite, exact values: no `inf`, no overflow),
+and the translation of Lark's parse errors into diagnostics (`lang/syntax_errors.py` words them).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, VisitError
 
 from . import ast
-from .diagnostics import DiagnosticError, error
+from .diagnostics import Diagnostic, DiagnosticError, error
 from .syntax_errors import describe_syntax_error
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024  # a brief with thousands of components is ~1 MB
+MAX_NUMBER = 10**15  # below it, every number is exact as a float and fits a 64-bit integer
 _comments = threading.local()
 
 
@@ -87,6 +89,23 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
+def number_value(text: str, span: ast.Span) -> tuple[ast.Num, Diagnostic | None]:
+    """A NUMBER token's value and unit, and a diagnostic when no float holds it faithfully: at or
+    beyond `MAX_NUMBER` (a 400-digit number is `inf`), or nonzero digits that round to 0."""
+    unit = "%" if text.endswith("%") else "px" if text.endswith("px") else ""
+    digits = text[: len(text) - len(unit)]
+    value = float(digits)
+    problem = None
+    shown = text if len(text) <= 24 else f"{text[:10]}…{text[-6:]}"
+    if abs(value) >= MAX_NUMBER:
+        problem = error("E109", f"the number `{shown}` is too large",
+                        "Numbers in a brief are below 10^15; no setting takes one this large.", span)
+    elif value == 0 and digits.strip("+-.0"):
+        problem = error("E109", f"the number `{shown}` is too small: it would round to 0",
+                        "Write 0 if you mean zero; no setting takes a value this small.", span)
+    return ast.Num(span, 0.0 if problem else value, unit, text), problem
+
+
 class _ToAst(Transformer):
     """Parse tree → AST. One `rule_*` method per grammar rule, called with the rule's meta and its
     children; tokens become value nodes. (Dispatch goes through `__default__` and a table built
@@ -95,6 +114,7 @@ class _ToAst(Transformer):
     def __init__(self, path: str):
         super().__init__()
         self.path = path
+        self.problems: list[Diagnostic] = []  # numbers no float holds, raised together by `parse`
 
     def __default__(self, data, children, meta):
         return _RULES[data](self, meta, *children)
@@ -113,9 +133,10 @@ class _ToAst(Transformer):
         return ast.HexColor(_span(self.path, tok), str(tok))
 
     def NUMBER(self, tok):
-        text = str(tok)
-        unit = "%" if text.endswith("%") else "px" if text.endswith("px") else ""
-        return ast.Num(_span(self.path, tok), float(text[: len(text) - len(unit)]), unit, text)
+        num, problem = number_value(str(tok), _span(self.path, tok))
+        if problem:
+            self.problems.append(problem)
+        return num
 
     # structure
     def rule_start(self, m, *items):
@@ -292,12 +313,15 @@ def parse(text: str, path: str = "<input>") -> ast.Module:
     try:
         with paused_gc():
             tree = parser.parse(text)
-            items = _ToAst(path).transform(tree)
+            to_ast = _ToAst(path)
+            items = to_ast.transform(tree)
     except UnexpectedInput as exc:
         raise DiagnosticError([describe_syntax_error(exc, text, path, parser)]) from None
     except VisitError as exc:  # a bug in the transformer, not in the input
         raise exc.orig_exc from None
     finally:
         comment_tokens, _comments.items = _comments.items, []
+    if to_ast.problems:
+        raise DiagnosticError(to_ast.problems)
     comments = tuple(ast.Comment(_span(path, t), str(t)) for t in comment_tokens)
     return ast.Module(_file_span(path, text), path, tuple(items), comments)

@@ -4,11 +4,13 @@ bad-input list, one test each."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
-from brief.lang.check import check_program
-from brief.lang.diagnostics import DiagnosticError
+from brief.lang.check import check_program, diagnose
+from brief.lang.compile import compile_program
+from brief.lang.diagnostics import DiagnosticError, render_text
 from brief.lang.load import read_source
 from conftest import EXAMPLES, codes
 
@@ -91,6 +93,36 @@ def test_delta_e_out_of_range(project):
 def test_canvas_limits(project, canvas, code):
     text = f'brief b {{ canvas {canvas} component a {{ prompt "x" }} }}'
     assert code in codes(errors(project, text))
+
+
+HUGE = "9" * 400
+NUMBER_POSITIONS = [  # every place a number is accepted; NUM marks it
+    "  canvas NUM x 10", "  canvas 10 x -NUM", "  seed NUM", "  steps NUM",
+    '  component a { prompt "x" region box 0% 0% NUM% 10% }', '  component a { prompt "x" region box 0 0 10 NUMpx }',
+    '  component a { prompt "x" z -NUM }', '  component a { prompt "x" seed NUM }', '  component a { prompt "x" steps NUM }',
+    '  component a { prompt "x" strength NUM }', '  component a { prompt "x" opacity NUM% }',
+    '  component a { prompt "x" feather NUMpx }', '  component a { asset "assets/product.png" color red within NUM }',
+    '  component a { prompt "x" region anchor center NUMpx x 10px }',
+    '  component a { prompt "x" region anchor center 10px x 10px margin NUMpx }',
+    '  component a { prompt "x" region around b NUMpx }', '  edit e { harmonize b band NUM }',
+    '  edit e { remove box 0% 0% 10% NUM% }', "  check palette within NUM", "  check palette coverage NUM%",
+    "  check clearspace b NUM", "  check safezone NUMpx", "  check minsize b NUMpx x 10px", "  output o NUM x 10 crop",
+]
+
+
+@pytest.mark.parametrize("command", ["check", "fmt", "compile", "build"])
+def test_a_400_digit_number_anywhere_is_a_diagnostic_with_a_caret(project, command):
+    from test_cli import run
+    for line in NUMBER_POSITIONS:
+        text = f'{HEAD}brief b {{\n  brand acme\n  component b {{ prompt "y" }}\n{line.replace("NUM", HUGE)}\n}}\n'
+        project.write("main.brief", text)
+        out = project.root / "out"
+        res = run(command, "main.brief", *(["--out", out] if command == "build" else []), cwd=project.root)
+        column = line.index("NUM") + 1 - (line[line.index("NUM") - 1] == "-")
+        assert res.returncode == 1, (line, res.stderr)
+        assert f"main.brief:5:{column}: error[E109]: the number `" in res.stderr, (line, res.stderr)
+        assert "Traceback" not in res.stderr and "\n  |" in res.stderr and "^^^" in res.stderr
+        assert not out.exists() and (project.root / "main.brief").read_text() == text  # fmt wrote nothing
 
 
 def test_output_size_limits(project):
@@ -237,3 +269,68 @@ def test_a_brand_defined_in_two_used_files_is_an_error(project):
     project.write("other.brief", "brand acme {\n  color red #FF0000\n}\n")
     found = errors(project, 'use "other.brief"\n' + brief('  component a { prompt "x" }'))
     assert codes(found) == ["E308"]
+
+
+# ── a file that `use`s one file thousands of times checks in linear time ──────
+
+class _OverBudget(Exception):
+    pass
+
+
+def _calls(fn, budget: float = float("inf")) -> int:
+    """Function calls (Python and built-in) made by `fn()`: a count of work that, unlike a timing,
+    a busy machine does not disturb. Stops `fn` as soon as the count passes `budget`."""
+    count = 0
+
+    def profile(frame, event, arg):
+        nonlocal count
+        if event == "call" or event == "c_call":
+            count += 1
+            if count > budget:
+                raise _OverBudget
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn()
+    except _OverBudget:
+        pass
+    finally:
+        sys.setprofile(previous)
+    return count
+
+
+@pytest.mark.parametrize("used", ["brands/acme.brief", "main.brief", "lib.brief", "missing.brief"])
+def test_many_uses_of_one_file_check_in_linear_time(project, used):
+    """A quadratic walk (every `use` line × every item of the file it names, or every diagnostic ×
+    every line of its file) costs 16x the work for 4x the uses; linear work costs 4x. The used file
+    here is small (a brand), the file itself, as large as the user, or missing (one diagnostic a line)."""
+    def check_and_compile(n: int) -> None:
+        project.write("lib.brief", 'use "brands/acme.brief"\n' * n)
+        program = project.load("main.brief", HEAD + f'use "{used}"\n' * n + brief('  component a { prompt "x" }', head=""))
+        found = diagnose(program)
+        render_text(found, program.sources)
+        if not any(d.is_error for d in found):
+            compile_program(program)
+        expected = {"main.brief": ["E011"], "missing.brief": ["E010"] * n}.get(used, [])
+        assert codes(found) == expected
+
+    check_and_compile(10)  # warm up: parser tables, imports
+    small = _calls(lambda: check_and_compile(300))
+    large = _calls(lambda: check_and_compile(1200), budget=6 * small)
+    assert large <= 6 * small, f"4x the uses took over 6x the work ({small} calls for 300)"
+
+
+def test_a_brand_clash_points_at_the_use_that_brings_the_second_one(project):
+    project.write("other.brief", "brand acme {\n  color red #FF0000\n}\n")
+    found = errors(project, 'use "missing.brief"\nuse "brands/acme.brief"\nuse "brands/acme.brief"\n'
+                            'use "other.brief"\n' + brief('  component a { prompt "x" }', head=""))
+    assert [(d.code, d.span.line) for d in found] == [("E010", 1), ("E308", 4)]
+
+
+def test_a_path_too_long_for_the_system_is_a_diagnostic(project):
+    """Found by tests/test_fuzz.py: `stat` of a 300-character file name raised OSError (ENAMETOOLONG)."""
+    long = "a" * 300
+    found = project.diagnostics(f'use "{long}.brief"\nbrand k {{\n  logo "{long}.png"\n}}\nbrief b {{\n'
+                                f'  component c {{\n    asset "{"d/" * 2100}c.png"\n    region mask "{long}.png"\n  }}\n}}\n')
+    assert [(d.code, d.span.line) for d in found] == [("E010", 1), ("E360", 3), ("E360", 7), ("E360", 8)]
+    assert "File name too long" in found[0].summary

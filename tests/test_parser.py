@@ -174,3 +174,58 @@ def test_carets_line_up_after_wide_characters():
     from brief.lang.diagnostics import _columns
     prefix = source[: source.index("prompet")]
     assert carets.index("^") == _columns(prefix) and carets.count("^") == len("prompet")
+
+
+# ── numbers a float cannot hold (issue 10, point 5) ────────────────────────────
+
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize("text, summary", [
+    (f"brief a {{\n  seed {HUGE}\n}}", "is too large"),
+    (f"brief a {{\n  seed -{HUGE}px\n}}", "is too large"),
+    ("brief a {\n  seed 1000000000000000\n}", "is too large"),  # 10^15: beyond what is exact
+    (f"brief a {{\n  seed 0.{'0' * 400}1%\n}}", "is too small"),  # would silently become 0
+])
+def test_numbers_a_float_cannot_hold_are_a_diagnostic(text, summary):
+    d = syntax_error(text)
+    assert d.code == "E109" and summary in d.summary
+    assert (d.span.line, d.span.column) == (2, 8) and d.span.end_column == len(text.splitlines()[1]) + 1
+    shown = render_text([d], {"t.brief": text}).splitlines()
+    assert shown[0].startswith("t.brief:2:8: error[E109]") and shown[3].strip(" |").startswith("^^^")
+
+
+def test_every_out_of_range_number_is_reported_at_once():
+    with pytest.raises(DiagnosticError) as info:
+        parse(f"brief a {{\n  canvas {HUGE} x {HUGE}\n  seed 999999999999999\n}}", "t.brief")
+    assert [(d.code, d.span.line, d.span.column) for d in info.value.diagnostics] == [
+        ("E109", 2, 10), ("E109", 2, 413)]
+
+
+def test_lines_are_counted_by_newlines_only():
+    """A string may hold a carriage return or U+2028: diagnostics still show the line Lark counted."""
+    text = 'brief a {\n  component c { prompt "one\rtwo\u2028three" }\n  prompet "x"\n}'
+    d = syntax_error(text)
+    assert d.span.line == 3
+    assert render_text([d], {"t.brief": text}).splitlines()[2] == '3 |   prompet "x"'
+
+
+def test_rendering_many_diagnostics_splits_each_file_once():
+    """A thousand diagnostics in a thousand-line file: splitting the file for each one was quadratic."""
+    class Counted(str):
+        splits = 0
+
+        def split(self, *args, **kw):
+            Counted.splits += 1
+            return super().split(*args, **kw)
+
+        def splitlines(self, *args, **kw):
+            Counted.splits += 1
+            return super().splitlines(*args, **kw)
+
+    text = 'use "nope.brief"\n' * 1000
+    spans = [ast.Span("t.brief", i, 5, i, 17, 0, 0) for i in range(1, 1001)]
+    from brief.lang.diagnostics import error
+    out = render_text([error("E010", "cannot use this file", "Check the path.", s) for s in spans],
+                      {"t.brief": Counted(text)})
+    assert out.count('| use "nope.brief"') == 1000 and Counted.splits == 1
