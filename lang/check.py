@@ -21,7 +21,7 @@ from .check_values import check_values
 from .diagnostics import Diagnostic, DiagnosticError, did_you_mean, error, sort_key, warning
 from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, intersects
 from .load import Program
-from .paths import resolve
+from .paths import file_sha256, resolve
 
 BACKENDS = ("draft", "diffusers")
 FITS = ("contain", "cover", "stretch")
@@ -140,13 +140,14 @@ def _brand_clashes(scope: Scope) -> Iterator[Diagnostic]:
     """The same brand name from two different files this one sees: which would win is arbitrary."""
     program, key = scope.program, os.path.realpath(scope.module.path)
     owners: dict[str, str] = {b.name.value: key for b in scope.module.brands}
-    for used_key, use in zip(program.uses.get(key, []), scope.module.uses):
-        for brand in program.modules.get(used_key, ast.Module(use.span, "", (), ())).brands:
+    for used_key in program.uses.get(key, []):  # each used file once, in the order of their first `use`
+        used = program.modules.get(used_key)
+        for brand in used.brands if used else ():
             first = owners.setdefault(brand.name.value, used_key)
             if first != used_key:
                 yield error("E308", f"brand `{brand.name.value}` is defined in two files this one uses",
                             f"It is in {os.path.relpath(first)} and in {os.path.relpath(used_key)}; "
-                            "rename one, or `use` only one of them.", use.span)
+                            "rename one, or `use` only one of them.", program.use_spans[(key, used_key)])
 
 
 def _unknown_brand(scope: Scope, ref: ast.BrandRef) -> Diagnostic:
@@ -212,6 +213,37 @@ def check_references(scope: Scope) -> Iterator[Diagnostic]:
             if isinstance(rule, ast.CheckColor) and comp is not None and comp.first(ast.SkuColor) is None:
                 yield error("E311", f"`check color {name.value}` has no colour to check",
                             f"Give component `{name.value}` its SKU colour: color NAME within ΔE.", rule.span)
+
+
+def check_clearspace_logo(scope: Scope) -> Iterator[Diagnostic]:
+    """`check clearspace C` measures the brand's logo: C places a file with the bytes (sha256) of
+    the brand's `logo`, not another image nor a generated layer. Unreadable paths are E360's."""
+    for brief in scope.module.briefs:
+        brand = brief_brand(scope, brief)
+        logo = brand.first(ast.Logo) if brand else None
+        comps = {c.name.value: c for c in brief.components}
+        for rule in brief.checks:
+            comp = comps.get(rule.component.value) if isinstance(rule, ast.CheckClearspace) else None
+            if logo is None or comp is None:
+                continue
+            what, asset = f"`check clearspace {comp.name.value}` measures", comp.first(ast.Asset)
+            own = resolve(Path(os.path.realpath(brand.span.file)).parent, logo.path.value, scope.program.root,
+                          scope.program.allow_outside).path
+            shown = os.path.relpath(own, scope.folder) if own else logo.path.value
+            fix = (f"Brand `{brand.name.value}`'s logo is `{shown}` from here: place that file in "
+                   f"`{comp.name.value}`, or check the component that does.")
+            if asset is None:
+                kind = "a generated component" if comp.first(ast.Prompt) else "a component without an image"
+                yield error("E314", f"{what} {kind}, not the brand's logo", fix, rule.span)
+                continue
+            placed = resolve(scope.folder, asset.path.value, scope.program.root, scope.program.allow_outside).path
+            try:
+                same = own is None or placed is None or own == placed or file_sha256(own) == file_sha256(placed)
+            except OSError:
+                continue
+            if not same:
+                yield error("E314", f"{what} `{asset.path.value}`, not the brand's logo",
+                            fix + " The two files' bytes differ.", rule.span)
 
 
 def check_region_cycles(scope: Scope) -> Iterator[Diagnostic]:
@@ -403,13 +435,13 @@ def check_outputs(scope: Scope) -> Iterator[Diagnostic]:
 def check_paths(scope: Scope) -> Iterator[Diagnostic]:
     """Asset, mask and logo files exist, are images, and stay inside the project."""
     program, folder, seen = scope.program, scope.folder, {}
-    for path in _paths(scope.module):
+    for path in image_paths(scope.module):
         if path.value not in seen:  # the same file named many times is resolved once
             seen[path.value] = resolve(folder, path.value, program.root, program.allow_outside)
         found = seen[path.value]
         if found.path is None:
             yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
-        elif found.path.suffix.lower() not in IMAGE_SUFFIXES or not _looks_like_image(found.path):
+        elif found.path.suffix.lower() not in IMAGE_SUFFIXES or not looks_like_image(found.path):
             yield error("E361", f"`{os.path.basename(path.value)}` is not a PNG, JPEG or WebP image",
                         "Use a PNG (with alpha for cut-outs), JPEG or WebP file; "
                         "the file's contents are checked, not just its name.", path.span)
@@ -418,7 +450,7 @@ def check_paths(scope: Scope) -> Iterator[Diagnostic]:
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 
 
-def _looks_like_image(path: Path) -> bool:
+def looks_like_image(path: Path) -> bool:
     """PNG, JPEG or WebP by their first bytes (the runtime decodes them fully)."""
     try:
         with open(path, "rb") as fh:
@@ -428,7 +460,8 @@ def _looks_like_image(path: Path) -> bool:
     return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _paths(module: ast.Module) -> Iterator[ast.Str]:
+def image_paths(module: ast.Module) -> Iterator[ast.Str]:
+    """The path of every asset, mask and logo a module names, as written (with its span)."""
     for brand in module.brands:
         for logo in brand.all(ast.Logo):
             yield logo.path
@@ -446,6 +479,7 @@ CHECKS = (
     check_duplicates,
     check_brands,
     check_references,
+    check_clearspace_logo,
     check_region_cycles,
     check_components,
     check_edits,

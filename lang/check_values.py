@@ -34,7 +34,7 @@ Z = Rule("z", ("",), -100000, 100000, integer=True, example="z 10")
 STRENGTH = Rule("strength", ("",), 0, 1, lo_open=True, example="strength 0.6")
 FEATHER = Rule("feather", ("", "px"), 0, 1024, example="feather 8px")
 DELTA_E = Rule("a ΔE", ("",), 0, 100, lo_open=True, example="within 2")
-COVERAGE = Rule("coverage", ("%",), 0, 100, example="coverage 80%")
+COVERAGE = Rule("coverage", ("%",), 0, 100, lo_open=True, example="coverage 80%")  # 0%: a rule that cannot fail
 CLEARSPACE = Rule("clear space", ("",), 0, 10, example="clearspace 0.5")
 BAND = Rule("a band", ("", "px"), 0, 4096, lo_open=True, example="24px")
 SIDE = Rule("a side", ("", "px"), 1, MAX_SIDE, integer=True, example="1024 x 768")
@@ -72,7 +72,7 @@ def _n(value: float) -> str:
 def _safezone(num: ast.Num | None) -> Iterator[Diagnostic]:
     if num is not None:  # a percentage of the shorter side, at most half of it; or pixels
         yield from number(num, Rule("a safe zone", ("%", "px"), 0, 50 if num.unit == "%" else None,
-                                    example="safezone 4%"))
+                                    lo_open=True, example="safezone 4%"))  # 0: a rule that cannot fail
 
 
 def _opacity(num: ast.Num) -> Iterator[Diagnostic]:

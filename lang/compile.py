@@ -26,10 +26,11 @@ from .check import Scope, brand_colors, brief_brand, placeholders, scopes
 from .geometry import CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, grow, length, region_box
 from .load import Program
 from .parser import paused_gc
-from .paths import resolve
+from .paths import file_sha256, resolve
 
+# 2: assets and masks read upright, in sRGB, 16-bit scaled (runtime/images.py); old results stale
 OP_VERSIONS = {
-    "encode_prompt": 1, "load_asset": 1, "generate": 1, "composite": 1, "inpaint": 1, "remove": 1,
+    "encode_prompt": 1, "load_asset": 2, "generate": 2, "composite": 1, "inpaint": 2, "remove": 2,
     "recolor": 1, "harmonize": 1, "outpaint": 1, "reframe": 1, "check": 1, "export": 1,
 }
 PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")  # ops that paint the canvas
@@ -144,11 +145,7 @@ class _Graph:
         if key not in self._files:
             found = resolve(self.program.dir_of(module), written, self.program.root, self.program.allow_outside)
             assert found.path is not None, "compile runs on checked programs"
-            h = hashlib.sha256()
-            with open(found.path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            self._files[key] = (self.rel(str(found.path)), h.hexdigest())
+            self._files[key] = (self.rel(str(found.path)), file_sha256(found.path))
         return self._files[key]
 
 
@@ -345,6 +342,11 @@ class _VariantCompiler:
             k = rule.factor or (brand_k.value if brand_k else None)
             params.update(component=rule.component.value, factor=_n(k.value) if k else DEFAULTS["clearspace"],
                           layers=list(v.layers))
+            logo = brand_items.first(ast.Logo) if brand_items else None
+            placed = self.g.graph.nodes[v.layers[rule.component.value]]["params"].get("sha256")
+            if logo and placed:  # the bytes it measures, and the brand logo's they must be (E314 in lang/check.py)
+                brand_module = self.g.program.modules[os.path.realpath(brand_items.span.file)]
+                params.update(sha256=placed, logo_sha256=self.g.file(brand_module, logo.path.value)[1])
             inputs += layers
         elif isinstance(rule, ast.CheckSafezone):
             brand_m = brand_items.first(ast.Safezone) if brand_items else None

@@ -8,6 +8,7 @@ absolute path elsewhere, a symlink pointing out) is refused unless the caller al
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,27 @@ def resolve(base_dir: Path, written: str, root: Path, allow_outside: bool = Fals
             "Keep files inside the project (the folder with brief.toml or .git), "
             "or pass --allow-outside-root to allow it on purpose.",
         )
-    if not real.exists():
+    try:
+        exists, is_file = real.exists(), real.is_file()
+    except OSError as exc:  # a name too long for the system, a folder we may not enter
+        return Resolved(None, f"`{_short(written)}` cannot be looked up: {exc.strerror}",
+                        "Check the path; paths are relative to the brief that names them.")
+    if not exists:
         return Resolved(None, f"`{written}` does not exist (looked for {real})",
                         "Check the spelling; paths are relative to the brief that names them.")
-    if not real.is_file():
+    if not is_file:
         return Resolved(None, f"`{written}` is not a file", "Name a file, not a folder.")
     return Resolved(real)
+
+
+def _short(written: str) -> str:
+    return written if len(written) <= 60 else f"{written[:28]}…{written[-28:]}"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB chunks: how a file a brief names is identified."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

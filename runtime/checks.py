@@ -2,15 +2,20 @@
 parameters, each returning a result with the target, the measured figure and a status.
 
 Colour science is CIELAB (D65) from sRGB and CIEDE2000 (scikit-image), reference colour first.
-A status is `pass` within the target, `warn` when the amount by which it misses is within 1.75×
-what the target allows, `fail` beyond; a rule about an empty or fully transparent layer is
-`skipped` with a note, never a division by zero.
+A status is `pass` when the target is met, `warn` while the measurement misses it by at most a
+factor of WARN_FACTOR (1.75) of the target itself — up to 1.75 × an at-most target (p95 ΔE00), down
+to target / 1.75 for an at-least one (palette coverage, minimum size) — and `fail` beyond, so every
+rule can fail at every target it accepts; the warn band is printed in the target text. Clear space
+and safe zone allow no intrusion at all: pass or fail. A rule about an empty or fully transparent
+layer is `skipped` with a note, never a division by zero, except `minsize`: an invisible component
+is below any minimum size, so it fails.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 
 import cv2
 import numpy as np
@@ -24,11 +29,16 @@ SAMPLE = 256  # longest side of the downsample used for palette statistics
 VISIBLE = 128  # alpha above which a layer pixel counts as visible
 
 
-def _status(excess: float, allowance: float) -> str:
-    """pass when nothing exceeds the target; warn while the excess is within 0.75× the allowance."""
-    if excess <= 1e-9:
-        return "pass"
-    return "warn" if excess <= (WARN_FACTOR - 1) * max(allowance, 1e-9) else "fail"
+def _status(measured: float, target: float, *, at_most: bool) -> str:
+    """pass when `measured` meets `target` (≤ it if `at_most`, else ≥ it); warn while it misses by
+    at most a factor of WARN_FACTOR of the target; fail beyond."""
+    if at_most:
+        return "pass" if measured <= target + 1e-9 else "warn" if measured <= target * WARN_FACTOR + 1e-9 else "fail"
+    return "pass" if measured >= target - 1e-9 else "warn" if measured >= target / WARN_FACTOR - 1e-9 else "fail"
+
+
+def _band(value: float) -> str:
+    return f"{round(value, 1):g}"
 
 
 def _downsample(rgb: np.ndarray) -> np.ndarray:
@@ -52,7 +62,8 @@ def palette(params: dict, image: np.ndarray) -> dict:
     """Share of pixels within ΔE of some brand colour; and the image's colour clusters."""
     within, coverage = float(params["within"]), float(params["coverage"])
     colors = params["colors"]
-    result = {"rule": "palette", "target": f"≥ {coverage:g}% within ΔE {within:g}", "unit": "%"}
+    result = {"rule": "palette", "target": f"≥ {coverage:g}% within ΔE {within:g} (warn from "
+                                           f"{_band(coverage / WARN_FACTOR)}%)", "unit": "%"}
     if not colors:
         return {**result, "status": "skipped", "measured": None, "note": "the brand has no colours"}
     small = _downsample(image)
@@ -74,15 +85,15 @@ def palette(params: dict, image: np.ndarray) -> dict:
         rgb = imaging.from_lab(centres[i].astype(np.float64).reshape(1, 1, 3))[0, 0]
         clusters.append({"hex": "#%02X%02X%02X" % tuple(int(c) for c in rgb), "share": round(float(counts[i] / counts.sum() * 100), 1),
                          "nearest": names[j], "delta_e": round(d[j], 2)})
-    return {**result, "measured": round(share, 2), "status": _status(coverage - share, 100 - coverage),
+    return {**result, "measured": round(share, 2), "status": _status(share, coverage, at_most=False),
             "clusters": clusters, "heatmap": _heatmap(delta, within)}
 
 
 def sku_color(params: dict, image: np.ndarray, layer: Layer) -> dict:
     """The component's dominant colour cluster against its SKU colour: p95 CIEDE2000."""
     within, target = float(params["within"]), params["target"]
-    result = {"rule": "color", "component": params["component"], "target": f"p95 ΔE00 ≤ {within:g} to {params['color']} {target}",
-              "unit": "ΔE00"}
+    result = {"rule": "color", "component": params["component"], "unit": "ΔE00",
+              "target": f"p95 ΔE00 ≤ {within:g} to {params['color']} {target} (warn to {_band(within * WARN_FACTOR)})"}
     x0, y0, x1, y1 = layer.box
     alpha = layer.alpha
     visible = alpha >= VISIBLE
@@ -98,7 +109,7 @@ def sku_color(params: dict, image: np.ndarray, layer: Layer) -> dict:
     where = np.zeros(alpha.shape, bool)
     where[visible] = member
     heat[where] = delta
-    out = {**result, "measured": round(p95, 2), "status": _status(p95 - within, within),
+    out = {**result, "measured": round(p95, 2), "status": _status(p95, within, at_most=True),
            "box": list(layer.box), "heatmap": _heatmap(heat, within)}
     if out["status"] != "pass":
         out["fix"] = f"edit fix_{params['component']} {{ recolor {params['component']} to {params['color']} }}"
@@ -107,10 +118,18 @@ def sku_color(params: dict, image: np.ndarray, layer: Layer) -> dict:
 
 def clearspace(params: dict, image: np.ndarray, layers: dict[str, Layer], canvas: tuple[int, int]) -> dict:
     """No other visible layer (backgrounds covering the whole canvas aside) inside the logo's box
-    grown by k × its height, clipped at the canvas edge."""
+    grown by k × its height, clipped at the canvas edge. With a brand logo, the component must
+    place that very file (same sha256; the checker refuses others with E314, this guards graphs
+    that did not come through it)."""
     name, k = params["component"], float(params["factor"])
     result = {"rule": "clearspace", "component": name, "target": f"0 px of other layers within {k:g} × logo height",
               "unit": "px"}
+    if params.get("logo_sha256"):
+        result["logo_sha256"] = params["logo_sha256"]
+        if params.get("sha256") != params["logo_sha256"]:
+            return {**result, "status": "fail", "measured": None,
+                    "note": f"`{name}` (sha256 {str(params.get('sha256'))[:12]}) is not the brand's logo "
+                            f"(sha256 {params['logo_sha256'][:12]})"}
     logo = layers[name]
     ys, xs = np.nonzero(logo.alpha >= VISIBLE)
     if not len(xs):
@@ -158,15 +177,17 @@ def safezone(params: dict, layers: dict[str, Layer], canvas: tuple[int, int]) ->
 
 
 def minsize(params: dict, layer: Layer) -> dict:
+    """The visible extent of the component against the minimum; an invisible one is 0 x 0: it fails."""
     name, (mw, mh) = params["component"], params["min"]
-    result = {"rule": "minsize", "component": name, "target": f"≥ {mw} x {mh} px", "unit": "px"}
+    warn_w, warn_h = (math.ceil(side / WARN_FACTOR - 1e-9) for side in (mw, mh))
+    result = {"rule": "minsize", "component": name, "target": f"≥ {mw} x {mh} px (warn from {warn_w} x {warn_h})",
+              "unit": "px"}
     ys, xs = np.nonzero(layer.alpha >= VISIBLE)
     if not len(xs):
-        return {**result, "status": "skipped", "measured": None, "note": f"`{name}` is fully transparent"}
+        return {**result, "status": "fail", "measured": "0 x 0", "note": f"`{name}` is fully transparent"}
     w, h = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
     ratio = min(w / max(mw, 1), h / max(mh, 1))
-    status = "pass" if ratio >= 1 else "warn" if ratio >= 1 / WARN_FACTOR else "fail"
-    return {**result, "measured": f"{w} x {h}", "status": status}
+    return {**result, "measured": f"{w} x {h}", "status": _status(ratio, 1.0, at_most=False)}
 
 
 def evaluate(params: dict, image: np.ndarray, inputs: list[Layer], names: list[str]) -> dict:

@@ -2,16 +2,21 @@
 
 Both executors first render the nodes that several variants share (once), then the variants —
 one after the other locally; on Ray, the shared nodes in waves whose nodes run in parallel, then
-the variants in parallel. A task is keyed by what it builds and is
-idempotent (the cache is content-addressed), so Ray retries a task whose worker died and the
-batch completes with the same bytes. Ray work runs in actors, so a model is loaded once per
-worker rather than once per task; on CUDA backends each actor asks for a GPU.
+the variants in parallel, each taken by the next free worker. A task is keyed by what it builds
+and is idempotent (the cache is content-addressed), so a task whose worker died (killed, out of
+memory) is retried on another worker, which replaces the dead one, and the batch completes with
+the same bytes. A variant whose worker dies on every try is reported failed and the rest of the
+batch still completes; a shared part that does is left to the variants that need it. Ray work
+runs in actors, so a model is loaded once per worker rather than once per task; a GPU backend on
+a cluster with GPUs gets one actor per GPU.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from .build import Options, build_file, build_shared, compile_file, shared_waves
@@ -34,6 +39,7 @@ class Batch:
     outcomes: list[Outcome] = field(default_factory=list)
     shared: int = 0  # nodes needed by several variants
     shared_rendered: int = 0  # of those, rendered by this batch (once each)
+    shared_failed: int = 0  # of those, given up on after their workers died: the variants render them
     seconds: float = 0.0  # rendering, from warm workers
     startup: float = 0.0  # starting the workers: processes, imports, each brief compiled once
 
@@ -89,14 +95,15 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
     import ray
 
     if not ray.is_initialized():
-        env = {"runtime_env": {"env_vars": {CHAOS: os.environ[CHAOS]}}} if os.environ.get(CHAOS) else {}
         if address:
-            ray.init(address=address, log_to_driver=False, **env)
+            ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False, **env)
-    gpus = 1 if _wants_gpu(paths, options) else 0
+            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    resources = ray.available_resources()
+    count, gpus = actor_plan(resources, gpu_backend=resources.get("GPU", 0) >= 1 and _gpu_backend(paths, options),
+                             workers=workers)
 
-    @ray.remote(num_gpus=gpus, max_restarts=max_retries, max_task_retries=max_retries)
+    @ray.remote(max_restarts=0, max_task_retries=0)  # deaths are retried here, per task: see _pull
     class Worker:
         """One process that keeps what it loaded (a model, each brief compiled) across its tasks."""
 
@@ -114,53 +121,125 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
             return True
 
         def nodes(self, path: str, opts: Options, keys: list[str]) -> tuple[int, int]:
+            graph = self._compiled(path, opts).graph.graph
+            _chaos(*[graph.nodes[k]["label"] for k in keys])
             return build_shared(path, opts, keys=keys, compiled=self._compiled(path, opts))
 
         def variant(self, path: str, opts: Options, name: str) -> Outcome:
-            _chaos()
+            _chaos(name, once=True)
             return build_one(path, opts, name, self._compiled(path, opts))
 
-    count = workers or int(ray.available_resources().get("CPU", 1))
+    def spawn():
+        return Worker.options(num_gpus=gpus, runtime_env={"env_vars": _chaos_env()}).remote()
+
     batch = Batch()
     absolute = [os.path.abspath(p) for p in paths]
     started = time.perf_counter()
-    actors = [Worker.remote() for _ in range(max(1, count))]
+    actors = [spawn() for _ in range(count)]
     ray.get([a.ready.remote(absolute, options) for a in actors])
     batch.startup = time.perf_counter() - started
     started = time.perf_counter()
-    # phase 1: the nodes several variants share, once, wave by wave, each wave spread over the workers
+    # phase 1: the nodes several variants share, once, wave by wave; a part whose worker keeps dying
+    # is left to the variants that need it (each renders what the cache lacks)
     for p in absolute:
         for wave in shared_waves(p, options):
-            parts = [wave[i::len(actors)] for i in range(len(actors))]
-            for shared, rendered in ray.get([a.nodes.remote(p, options, part) for a, part in zip(actors, parts) if part]):
-                batch.shared += shared
-                batch.shared_rendered += rendered
-    # phase 2: every variant, spread over the workers
-    pending = {}
+            size = max(1, -(-len(wave) // (2 * len(actors))))  # about two parts per worker
+            parts = [wave[i:i + size] for i in range(0, len(wave), size)]
+
+            def shared_part(actor, part, p=p):
+                return actor.nodes.remote(p, options, part)
+
+            for part, result, error in _pull(actors, spawn, parts, shared_part, max_retries):
+                batch.shared += len(part)
+                batch.shared_rendered += result[1] if result else 0
+                batch.shared_failed += len(part) if error else 0
+    # phase 2: every variant; a free worker takes the next one
     jobs = [(p, v) for p in absolute for v in variants_of(p, options)]
-    for i, (p, v) in enumerate(jobs):
-        pending[actors[i % len(actors)].variant.remote(p, options, v)] = (p, v)
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            pending.pop(ref)
-            outcome = ray.get(ref)
-            batch.outcomes.append(outcome)
-            if on_done:
-                on_done(outcome)
+
+    def one_variant(actor, job):
+        return actor.variant.remote(job[0], options, job[1])
+
+    for (p, v), outcome, error in _pull(actors, spawn, jobs, one_variant, max_retries):
+        outcome = outcome or Outcome(os.path.basename(p), v, error=error)
+        batch.outcomes.append(outcome)
+        if on_done:
+            on_done(outcome)
     order = {(os.path.basename(p), v): i for i, (p, v) in enumerate(jobs)}
     batch.outcomes.sort(key=lambda o: order[(o.brief, o.variant)])  # as the local executor lists them
     batch.seconds = time.perf_counter() - started
     return batch
 
 
+def actor_plan(resources: dict[str, float], *, gpu_backend: bool, workers: int | None) -> tuple[int, int]:
+    """(actors to start, GPUs each asks for). A GPU backend on a cluster with GPUs gets one actor
+    per GPU, never more (an actor asking for a GPU that is not there would wait forever); anything
+    else one actor per CPU. `workers` lowers either."""
+    gpus = int(resources.get("GPU", 0))
+    if gpu_backend and gpus >= 1:
+        return min(workers or gpus, gpus), 1
+    return max(1, workers or int(resources.get("CPU", 1))), 0
+
+
+def _pull(actors: list, spawn, jobs: list, submit, retries: int) -> Iterator[tuple[object, object, str]]:
+    """Run `jobs` on `actors` (replaced in place), yielding (job, result, error) as each ends.
+
+    A free actor takes the next job. A job whose worker died (killed, out of memory, its node
+    lost) goes back to the end of the queue, for whichever actor is free next, up to `retries` more
+    times; then it ends with `error` saying so and the batch goes on. The dead actor is replaced by
+    `spawn()`. Ray's own restarts are off: they count deaths per actor, so one job that always
+    kills its worker would use them up and take the jobs queued behind it down too."""
+    import ray
+
+    queue = deque((job, 1) for job in jobs)
+    free, running = list(range(len(actors))), {}
+    while queue or running:
+        while queue and free:
+            i, (job, attempt) = free.pop(0), queue.popleft()
+            running[submit(actors[i], job)] = (i, job, attempt)
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        i, job, attempt = running.pop(ref)
+        free.append(i)
+        try:
+            result = ray.get(ref)
+        except Exception as exc:  # re-raised below unless the worker itself was lost
+            if not _worker_lost(exc):
+                raise
+            ray.kill(actors[i], no_restart=True)
+            actors[i] = spawn()
+            if attempt <= retries:
+                queue.append((job, attempt + 1))
+            else:
+                yield job, None, f"its worker died on each of {attempt} tries ({type(exc).__name__})"
+            continue
+        yield job, result, ""
+
+
+def _worker_lost(exc: Exception) -> bool:
+    """A failure of the worker, not of the work: a dead process or node, or memory ran out."""
+    from ray import exceptions as rx
+
+    if isinstance(exc, (rx.RayActorError, rx.WorkerCrashedError, rx.OutOfMemoryError, rx.NodeDiedError)):
+        return True
+    cause = getattr(exc, "cause", None) if isinstance(exc, rx.RayTaskError) else None
+    return isinstance(cause, MemoryError) or type(cause).__name__ == "OutOfMemoryError"  # torch.cuda's
+
+
 CHAOS = "BRIEF_FARM_KILL_ONCE"
+CHAOS_ALWAYS = "BRIEF_FARM_KILL_ALWAYS"
 
 
-def _chaos() -> None:
-    """Fault injection for the tests: when $BRIEF_FARM_KILL_ONCE names a file that exists, the
-    first worker to start a task removes it and dies on the spot, as a worker killed mid-batch."""
-    marker = os.environ.get(CHAOS)
+def _chaos_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in (CHAOS, CHAOS_ALWAYS) if os.environ.get(k)}
+
+
+def _chaos(*names: str, once: bool = False) -> None:
+    """Fault injection for the tests, a worker dying on the spot as if killed mid-batch. When
+    $BRIEF_FARM_KILL_ONCE names a file that exists, the first worker to start a variant (`once`)
+    removes it and dies. $BRIEF_FARM_KILL_ALWAYS lists variant names and node labels, `;` between
+    them: a worker dies whenever it starts a task for one of them."""
+    if set(names) & set(filter(None, os.environ.get(CHAOS_ALWAYS, "").split(";"))):
+        os._exit(1)
+    marker = os.environ.get(CHAOS) if once else None
     if marker:
         try:
             os.remove(marker)
@@ -169,12 +248,6 @@ def _chaos() -> None:
         os._exit(1)
 
 
-def _wants_gpu(paths: list[str], options: Options) -> bool:
-    """Ask Ray for GPUs when a brief renders with diffusers and this machine has CUDA."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    if not torch.cuda.is_available():
-        return False
+def _gpu_backend(paths: list[str], options: Options) -> bool:
+    """Whether a brief renders with a backend that runs on GPUs (diffusers)."""
     return any(v.backend.get("backend") == "diffusers" for p in paths for v in compile_file(p, options).variants)

@@ -1,11 +1,15 @@
 """The live preview of `brief watch --serve`: a page on 127.0.0.1 that updates on each rebuild
 through server-sent events, showing the current canvas, a toggle that highlights the regions the
 last rebuild re-rendered, the brand-check results, and the diagnostics when the brief is broken.
-Only files of the last build are served; nothing listens beyond the loopback interface.
+Only files of the last build are served; nothing listens beyond the loopback interface, and only
+requests addressed to it (Host 127.0.0.1:PORT, localhost:PORT or [::1]:PORT) are answered: a page
+elsewhere that rebinds its own name to 127.0.0.1 (DNS rebinding) gets 403 and no data. A port that
+cannot be bound is a `ServeError` with a one-line reason.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import queue
 import threading
@@ -48,6 +52,19 @@ events.onmessage = e => show(JSON.parse(e.data));
 </script></body></html>"""
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+class ServeError(Exception):
+    """The preview cannot listen where asked (a port in use, a privileged port): one line."""
+
+
+def allowed_hosts(port: int) -> frozenset[str]:
+    """The Host headers the preview answers: its loopback names with its port (bare on port 80)."""
+    hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+    return frozenset(hosts | set(LOOPBACK_NAMES) if port == 80 else hosts)
+
+
 def state_of(rebuild, seq: int) -> dict:
     if rebuild.error:
         return {"seq": seq, "error": rebuild.error}
@@ -75,6 +92,8 @@ class PreviewServer:
                 pass
 
             def do_GET(self):
+                if (self.headers.get("Host") or "").strip().lower() not in server.hosts:
+                    return self._send(403, "text/plain", b"forbidden: this preview answers only on its loopback address")
                 if self.path == "/":
                     return self._send(200, "text/html; charset=utf-8", PAGE.encode())
                 if self.path == "/events":
@@ -91,9 +110,15 @@ class PreviewServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        try:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            why = "the port is in use (pick another, or 0 for any free one)" if exc.errno == errno.EADDRINUSE \
+                else exc.strerror or str(exc)
+            raise ServeError(f"cannot serve the preview on 127.0.0.1:{port}: {why}") from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
+        self.hosts = allowed_hosts(self.port)
 
     def start(self) -> None:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from skimage.color import deltaE_ciede2000
 
@@ -39,8 +43,8 @@ def test_palette_coverage_known_answer():
     image[:, :50] = (200, 16, 46)  # exactly the brand red
     image[:, 50:] = (20, 200, 20)  # far from every brand colour
     base = {"rule": "palette", "canvas": [100, 100], "colors": {"red": "#C8102E", "ink": "#1A1A1A"}, "within": 3}
-    got = [checks.palette({**base, "coverage": c}, image)["status"] for c in (40, 60, 80)]
-    assert got == ["pass", "warn", "fail"]
+    got = [checks.palette({**base, "coverage": c}, image)["status"] for c in (40, 60, 80, 90)]
+    assert got == ["pass", "warn", "warn", "fail"]  # warn down to target / 1.75: 45.7% for 80%, 51.4% for 90%
     result = checks.palette({**base, "coverage": 80}, image)
     assert result["measured"] == pytest.approx(50, abs=1)
     assert {c["nearest"] for c in result["clusters"]} <= {"red", "ink"}
@@ -89,7 +93,8 @@ def test_empty_layers_are_skipped_with_a_note():
     color = checks.sku_color({"rule": "color", "component": "p", "color": "red", "target": "#C8102E", "within": 2,
                               "canvas": [10, 10]}, image, empty)
     assert color["status"] == "skipped" and "transparent" in color["note"]
-    assert checks.minsize({"rule": "minsize", "component": "p", "min": [5, 5]}, empty)["status"] == "skipped"
+    invisible = checks.minsize({"rule": "minsize", "component": "p", "min": [5, 5]}, empty)
+    assert invisible["status"] == "fail" and invisible["measured"] == "0 x 0" and "transparent" in invisible["note"]
     assert checks.clearspace({"rule": "clearspace", "component": "p", "factor": 1, "canvas": [10, 10]}, image,
                              {"p": empty}, (10, 10))["status"] == "skipped"
     zone = checks.safezone({"rule": "safezone", "margin": 2, "components": ["p"]}, {"p": empty}, (10, 10))
@@ -104,6 +109,82 @@ def test_safezone_and_minsize():
     sizes = [checks.minsize({"rule": "minsize", "component": "a", "min": m}, inside)["status"]
              for m in ([20, 20], [30, 30], [50, 50])]
     assert sizes == ["pass", "warn", "fail"]
+
+
+# ── every rule can fail at every target (and pass) ───────────────────────────────────────────
+RED = (200, 16, 46)
+
+
+def share_image(n: int) -> np.ndarray:
+    """100 x 100 (not downsampled): the first n pixels brand red, the rest green, ΔE00 ≈ 91 from it."""
+    flat = np.tile(np.array((0, 255, 0), np.uint8), (10000, 1))
+    flat[:n] = RED
+    return flat.reshape(100, 100, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.01, 100), st.floats(0.5, 50))  # a ΔE tolerance near 91 would accept green itself
+def test_palette_can_fail_and_pass_at_every_coverage(coverage, within):
+    params = {"rule": "palette", "canvas": [100, 100], "colors": {"red": "#C8102E"}, "within": within,
+              "coverage": coverage}
+    at_target = checks.palette(params, share_image(int(np.ceil(coverage * 100))))
+    assert at_target["status"] == "pass"
+    below_band = int(np.ceil(coverage / checks.WARN_FACTOR * 100)) - 1  # just under target / 1.75
+    missed = checks.palette(params, share_image(below_band))
+    assert missed["status"] == "fail", (coverage, missed["measured"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.01, 50))
+def test_sku_color_can_fail_and_pass_at_every_tolerance(within):
+    params = {"rule": "color", "component": "p", "color": "red", "target": "#C8102E", "within": within, "canvas": [8, 8]}
+    exact = Layer((0, 0, 8, 8), solid(RED, 8, 8))
+    assert checks.sku_color(params, exact.rgba[..., :3], exact)["status"] == "pass"
+    green = Layer((0, 0, 8, 8), solid((0, 255, 0), 8, 8))  # ΔE00 ≈ 91 from the brand red
+    assert checks.sku_color(params, green.rgba[..., :3], green)["status"] == "fail"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 400))
+def test_minsize_can_fail_and_pass_at_every_size(mw, mh):
+    params = {"rule": "minsize", "component": "logo", "min": [mw, mh]}
+    assert checks.minsize(params, Layer((0, 0, mw, mh), solid((0, 0, 0), mw, mh)))["status"] == "pass"
+    assert checks.minsize(params, Layer((0, 0, mw, mh), solid((0, 0, 0), mw, mh, alpha=0)))["status"] == "fail"
+    if max(mw, mh) >= 2:  # a visible logo under target / 1.75 on one side fails too
+        w, h = (max(1, int(mw / 1.8)), mh) if mw >= 2 else (mw, max(1, int(mh / 1.8)))
+        assert checks.minsize(params, Layer((0, 0, w, h), solid((0, 0, 0), w, h)))["status"] == "fail"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0, 10))
+def test_clearspace_can_fail_and_pass_at_every_factor(factor):
+    canvas = (400, 300)
+    logo = Layer((180, 140, 220, 160), solid((0, 0, 0), 40, 20))
+    params = {"rule": "clearspace", "component": "logo", "factor": factor, "canvas": list(canvas)}
+    assert checks.clearspace(params, None, {"logo": logo}, canvas)["status"] == "pass"
+    touching = Layer((190, 150, 200, 170), solid((255, 0, 0), 10, 20))  # overlaps the logo itself
+    assert checks.clearspace(params, None, {"logo": logo, "tag": touching}, canvas)["status"] == "fail"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 149))
+def test_safezone_can_fail_and_pass_at_every_margin(margin):
+    canvas = (400, 300)
+    centre = Layer((199, 149, 201, 151), solid((0, 0, 0), 2, 2))
+    edge = Layer((0, 0, 2, 2), solid((0, 0, 0), 2, 2))
+    params = {"rule": "safezone", "margin": margin, "components": ["a"]}
+    assert checks.safezone(params, {"a": centre}, canvas)["status"] == "pass"
+    assert checks.safezone(params, {"a": edge}, canvas)["status"] == "fail"
+
+
+def test_warn_band_is_shown_in_the_target_text():
+    image = share_image(5000)
+    palette = checks.palette({"rule": "palette", "canvas": [100, 100], "colors": {"red": "#C8102E"}, "within": 3,
+                              "coverage": 80}, image)
+    assert palette["target"] == "≥ 80% within ΔE 3 (warn from 45.7%)"
+    logo = Layer((0, 0, 40, 20), solid((0, 0, 0), 40, 20))
+    assert checks.minsize({"rule": "minsize", "component": "l", "min": [70, 35]}, logo)["target"] == \
+        "≥ 70 x 35 px (warn from 40 x 20)"
 
 
 BRIEF = '''use "brands/acme.brief"
@@ -148,3 +229,34 @@ def test_failing_color_check_gets_its_recolor_fix_and_passes(project, tmp_path):
     again = run("build", path, "--cache", tmp_path / "c", "--out", tmp_path / "o")
     assert "rendered 1 node " in again.stdout
     assert run("check", "--render", path, "--cache", tmp_path / "c").returncode == 0
+
+
+# ── clear space is measured around the brand's own logo ─────────────────────────────────────────
+LOGO_BRIEF = '''use "brands/acme.brief"
+brief b {
+  canvas 200 x 100
+  brand acme
+  component sky {
+    prompt "sky"
+  }
+  component logo {
+    asset "assets/logo.png"
+    region anchor top-right 40px x 20px margin 10px
+    z 5
+  }
+  check clearspace logo
+}
+'''
+
+
+def test_clearspace_node_carries_the_brand_logo_hash_and_the_runtime_verifies_it(project):
+    graph = project.compile(LOGO_BRIEF)
+    node = next(d for _, d in graph.graph.nodes(data=True) if d["op"] == "check")
+    logo_hash = hashlib.sha256((project.root / "assets" / "logo.png").read_bytes()).hexdigest()
+    assert node["params"]["logo_sha256"] == node["params"]["sha256"] == logo_hash
+    canvas = (200, 100)
+    logo = Layer((150, 10, 190, 30), solid((0, 0, 0), 40, 20))
+    ok = checks.clearspace(node["params"], None, {"logo": logo}, canvas)
+    assert ok["status"] == "pass" and ok["logo_sha256"] == logo_hash
+    forged = checks.clearspace({**node["params"], "sha256": "0" * 64}, None, {"logo": logo}, canvas)
+    assert forged["status"] == "fail" and "not the brand's logo" in forged["note"] and logo_hash[:12] in forged["note"]

@@ -1,5 +1,8 @@
 """Batches and farms: a 2×3 matrix rendered locally and on Ray gives the same bytes; a worker
-killed mid-batch is retried and the batch completes; the OpenJD template validates and runs."""
+killed mid-batch is retried and the batch completes; a variant (or a shared node) whose worker
+always dies fails alone; GPU backends get one actor per GPU; the OpenJD template validates and runs.
+
+The Ray tests share one local Ray session (starting Ray is the slow part)."""
 
 from __future__ import annotations
 
@@ -55,11 +58,28 @@ def test_local_batch_renders_shared_nodes_once(project):
         f"m[season={s},sku={k}]" for s in ("summer", "autumn") for k in ("red", "blue", "gold"))
 
 
-@pytest.mark.slow
-def test_ray_batch_is_byte_identical_and_survives_a_killed_worker(project, tmp_path, monkeypatch):
-    pytest.importorskip("ray")
-    import ray
+def test_actor_count_one_per_gpu_for_gpu_backends():
+    from brief.runtime.farm import actor_plan
 
+    assert actor_plan({"CPU": 16.0, "GPU": 4.0}, gpu_backend=True, workers=None) == (4, 1)
+    assert actor_plan({"CPU": 16.0, "GPU": 4.0}, gpu_backend=True, workers=2) == (2, 1)
+    assert actor_plan({"CPU": 16.0, "GPU": 4.0}, gpu_backend=True, workers=32) == (4, 1)  # never more than GPUs
+    assert actor_plan({"CPU": 16.0, "GPU": 4.0}, gpu_backend=False, workers=None) == (16, 0)
+    assert actor_plan({"CPU": 16.0}, gpu_backend=True, workers=None) == (16, 0)  # no GPU: diffusers on CPUs
+    assert actor_plan({"CPU": 8.0}, gpu_backend=False, workers=3) == (3, 0)
+    assert actor_plan({}, gpu_backend=False, workers=None) == (1, 0)
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_batch_is_byte_identical_and_survives_a_killed_worker(ray_session, project, tmp_path, monkeypatch):
     from brief.runtime import farm
 
     path = project.write("m.brief", MATRIX)
@@ -67,14 +87,35 @@ def test_ray_batch_is_byte_identical_and_survives_a_killed_worker(project, tmp_p
     marker = tmp_path / "kill-a-worker"
     marker.write_text("")
     monkeypatch.setenv(farm.CHAOS, str(marker))
-    try:
-        batch = farm.render_ray([str(path)], Options(cache=tmp_path / "c2", out=tmp_path / "ray"), workers=2)
-    finally:
-        ray.shutdown()
+    batch = farm.render_ray([str(path)], Options(cache=tmp_path / "c2", out=tmp_path / "ray"), workers=2)
     assert not marker.exists(), "a worker was killed mid-batch"
     assert len(batch.outcomes) == 6 and not batch.failures
     assert [o.variant for o in batch.outcomes] == [o.variant for o in local.outcomes]
     assert output_bytes(tmp_path / "ray") == output_bytes(tmp_path / "local")
+
+
+@pytest.mark.slow
+def test_a_variant_whose_worker_always_dies_fails_alone(ray_session, project, tmp_path, monkeypatch):
+    from brief.runtime import farm
+
+    path = project.write("m.brief", MATRIX)
+    farm.render_local([str(path)], Options(cache=tmp_path / "c1", out=tmp_path / "local"))
+    doomed = "m[season=autumn,sku=blue]"
+    # that variant's worker dies every time, and so does every shared-phase task holding the badge's nodes
+    monkeypatch.setenv(farm.CHAOS_ALWAYS, f"{doomed};component badge")
+    batches, render_ray = [], farm.render_ray
+    monkeypatch.setattr(farm, "render_ray", lambda *a, **k: batches.append(render_ray(*a, **k)) or batches[-1])
+    res = run("render", path, "--executor", "ray", "--workers", "2", "--cache", tmp_path / "c2",
+              "--out", tmp_path / "ray")
+    assert res.returncode == 1, res.stderr
+    assert f"{doomed}: FAILED: its worker died" in res.stderr
+    assert sum("FAILED" in line for line in res.stderr.splitlines()) == 1
+    (batch,) = batches
+    assert 2 <= batch.shared_failed < batch.shared  # the parts holding the badge's two nodes: given up
+    local, ray_out = output_bytes(tmp_path / "local"), output_bytes(tmp_path / "ray")
+    assert not any(k.startswith(doomed) for k in ray_out)
+    assert ray_out == {k: v for k, v in local.items() if not k.startswith(doomed)}
+    assert len({k.split("/")[0] for k in ray_out}) == 5
 
 
 def test_openjd_template_validates_and_runs(project, tmp_path):

@@ -69,3 +69,23 @@ def test_pre_commit_hooks_are_declared():
     for hook in ("id: brief-fmt", "id: brief-check"):
         assert hook in text
     assert text.count(r"files: \.brief$") == 2
+
+
+@pytest.mark.parametrize("spec", ["--output={base}/pwned:x", "-p:campaign/runner.brief",
+                                  "HEAD --output={base}/pwned:x", "--end-of-options:campaign/runner.brief"])
+def test_a_revision_is_never_read_as_an_option(repo, tmp_path, spec):
+    trap = tmp_path / "pwned:."  # `git show --output=BASE/pwned:./x` writes the file x in there
+    trap.mkdir()
+    spec = spec.format(base=tmp_path)
+    res = run("diff", "--", spec, "campaign/runner.brief", cwd=repo)
+    assert res.returncode == 2
+    assert list(trap.iterdir()) == [], "git wrote a file named by user text"
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a revision" in lines[0], res.stderr
+
+
+def test_a_revision_that_is_not_a_commit_or_a_missing_path_is_one_clear_line(repo):
+    for spec in ("nosuchrev:campaign/runner.brief", "HEAD:campaign/nosuch.brief"):
+        res = run("diff", spec, "campaign/runner.brief", cwd=repo)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("brief diff: error:"), res.stderr

@@ -1,21 +1,68 @@
-"""The live preview of `brief watch --serve` in headless Chromium: the page changes after a save."""
+"""The live preview of `brief watch --serve`: in headless Chromium the page changes after a save;
+it answers only requests addressed to its loopback host (DNS rebinding); a port in use is one line."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from brief.runtime.serve import PreviewServer
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 BRIEF_BIN = os.path.join(os.path.dirname(sys.executable), "brief")
 
 
+def get(port: int, path: str, host: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        res = conn.getresponse()
+        return res.status, res.read(4096) if path != "/events" or res.status != 200 else res.fp.readline()
+    finally:
+        conn.close()
+
+
+def test_preview_answers_only_its_own_loopback_host():
+    server = PreviewServer(0)
+    server.start()
+    try:
+        port = server.port
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
+            status, body = get(port, "/", host)
+            assert status == 200 and b"brief preview" in body, host
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", f"127.0.0.1.evil.example:{port}",
+                     ""):
+            for path in ("/", "/events", "/files/0/canvas.png"):
+                status, body = get(port, path, host)
+                assert status == 403 and b"brief preview" not in body and b"data:" not in body, (host, path)
+    finally:
+        server.stop()
+
+
+def test_a_preview_port_in_use_is_one_clear_line(project):
+    path = project.write("p.brief", 'brief p {\n  canvas 64 x 48\n  component sky {\n    prompt "park"\n  }\n}\n')
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        res = subprocess.run([BRIEF_BIN, "watch", str(path), "--serve", str(port), "--cache", str(project.root / "c")],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0], res.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_preview_page_updates_after_a_save(project):
     playwright = pytest.importorskip("playwright.sync_api")
     path = project.write("p.brief", 'brief p {\n  canvas 320 x 240\n  component sky {\n    prompt "summer park"\n  }\n'
