@@ -17,8 +17,8 @@ from pathlib import Path
 from . import __version__
 from .cli_runtime import (cmd_build, cmd_cache, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
                           compile_openjd)
-from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, load_program,
-                          require_files)
+from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
+                          load_program, require_files, sources_of)
 from .lang.check import check_program, diagnose
 from .lang.compile import compile_program
 from .lang.diagnostics import DiagnosticError
@@ -30,6 +30,8 @@ from .lang.parser import parse
 def cmd_check(args) -> int:
     if args.render:
         return cmd_check_render(args)
+    from .runtime.images import diagnose as decode_problems
+
     require_files(args.files)
     reporter = Reporter(args.format, args.color)
     checked = 0
@@ -38,6 +40,7 @@ def cmd_check(args) -> int:
         if program is None:
             continue
         reporter.add(diagnose(program), program.sources)
+        reporter.add(decode_problems(program), program.sources)  # asset bodies: truncated, bombs
         checked += 1
     failed = reporter.flush()
     if not failed and args.format == "text":
@@ -119,21 +122,39 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def _diff_usage(message: str):
+    print(f"brief diff: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _git(*args: str, failure: str) -> str:
+    """stdout of `git ARGS`; on failure one line on stderr (`failure`, then what git said), exit 2."""
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        _diff_usage("git is not installed")
+    except subprocess.CalledProcessError as exc:
+        said = " ".join(exc.stderr.split())
+        _diff_usage(failure + (f" (git: {said})" if said else ""))
+
+
 def _read_side(spec: str, other: str | None) -> tuple[str, str]:
-    """(path to load it as, text) of one side of `brief diff`: a file, or REV:path through git."""
+    """(path to load it as, text) of one side of `brief diff`: a file, or REV:path through git.
+
+    User text never reaches git as an option: REV is resolved to a commit id first (refused when
+    it starts with `-`; `--end-of-options` besides), and only that id is given to `git show`;
+    an empty REV (`:path`) reads the index."""
     if os.path.isfile(spec) or ":" not in spec:
         require_files([spec])
         return spec, read_source(spec)
     rev, path = spec.split(":", 1)
-    try:
-        text = subprocess.run(["git", "show", f"{rev}:./{path}" if not path.startswith("./") else f"{rev}:{path}"],
-                              capture_output=True, text=True, check=True).stdout
-    except FileNotFoundError:
-        print("brief diff: error: git is not installed", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
-    except subprocess.CalledProcessError as exc:
-        print(f"brief diff: error: git show {spec}: {exc.stderr.strip()}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+    not_rev = f"`{rev}` is not a revision (a commit, branch or tag) of this git repository"
+    if rev.startswith("-"):
+        _diff_usage(not_rev)
+    commit = _git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
+                  failure=not_rev).strip() if rev else ""
+    rel = path if path.startswith("./") else f"./{path}"
+    text = _git("show", f"{commit}:{rel}", failure=f"cannot read `{path}` at `{rev or 'the index'}`")
     # resolve its `use`s and assets against the working tree, where the file lives now
     return (path if os.path.exists(path) else (other or path)), text
 
@@ -318,6 +339,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except DiagnosticError as exc:  # a command that did not render its own
+        reporter = Reporter(args.format if hasattr(args, "format") else "text", getattr(args, "color", "auto"))
+        reporter.add(exc.diagnostics, sources_of(exc))
+        reporter.flush()
+        return EXIT_DIAGNOSTICS
+    except OSError as exc:  # the machine's expected conditions outside a build (fmt on a read-only file)
+        from .runtime.conditions import os_diagnostic
+
+        found = os_diagnostic(exc)
+        if found is None:
+            return internal_error(exc)
+        print(f"brief: error: {found.summary}. {found.detail}", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+    except Exception as exc:  # not expected: a bug of brief's, never disguised as the user's mistake
+        return internal_error(exc)
 
 
 if __name__ == "__main__":

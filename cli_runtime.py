@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, require_files,
-                          sources_of)
+from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
+                          require_files, sources_of)
 from .lang.compile import PIXEL_OPS
 from .lang.diagnostics import DiagnosticError, render_text
 
@@ -27,7 +27,10 @@ def runtime_options(args):
 
 
 def diagnostics_or(args, fn):
-    """Run `fn`; render diagnostics of a brief that does not check, and runtime errors, as exit 1."""
+    """Run `fn`; render the diagnostics of a brief that does not check and of conditions the build
+    met (exit 1; 2 when the command's arguments do not fit the brief), and failed nodes (exit 1).
+    Anything else is not expected: it reaches `main` as an internal error."""
+    from .runtime.conditions import UsageError
     from .runtime.execute import BuildError
 
     reporter = Reporter(args.format, args.color)
@@ -36,15 +39,9 @@ def diagnostics_or(args, fn):
     except DiagnosticError as exc:
         reporter.add(exc.diagnostics, sources_of(exc))
         reporter.flush()
-        return EXIT_DIAGNOSTICS
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_DIAGNOSTICS
     except BuildError as exc:
         print(str(exc), file=sys.stderr)
-        return EXIT_DIAGNOSTICS
-    except ValueError as exc:  # e.g. --variant matching nothing
-        print(f"brief: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except LookupError as exc:  # check --render before any build
-        print(f"brief: error: {exc}", file=sys.stderr)
         return EXIT_DIAGNOSTICS
 
 
@@ -126,6 +123,9 @@ def cmd_watch(args) -> int:
         stamp = time.strftime("%H:%M:%S")
         if r.superseded:
             print(f"[{stamp}] {r.brief.name}: superseded by a newer save", file=sys.stderr, flush=True)
+        elif r.internal is not None:
+            print(f"[{stamp}] {r.brief.name}: not built", file=sys.stderr, flush=True)
+            internal_error(r.internal)
         elif r.error:
             text = render_text(r.diagnostics, {d.span.file: Path(d.span.file).read_text(errors="replace")
                                                for d in r.diagnostics if d.span and os.path.exists(d.span.file)},
@@ -141,12 +141,17 @@ def cmd_watch(args) -> int:
         if server:
             server.publish(r)
 
+    if args.serve is not None:  # before watching anything: a port in use is one line, exit 2
+        from .runtime.serve import PreviewServer, ServeError
+
+        try:
+            server = PreviewServer(args.serve)
+        except ServeError as exc:
+            print(f"brief watch: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     watcher = Watcher(Path(args.target), runtime_options(args), report=report,
                       warn=lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
-    if args.serve is not None:
-        from .runtime.serve import PreviewServer
-
-        server = PreviewServer(args.serve)
+    if server:
         server.start()
         print(f"preview: http://127.0.0.1:{server.port}/", file=sys.stderr, flush=True)
     watcher.start()
@@ -198,8 +203,9 @@ def cmd_render(args) -> int:
                 batch = farm.render_ray(args.files, options, address=args.address, workers=args.workers, on_done=done)
             else:
                 batch = farm.render_local(args.files, options, on_done=done)
+        lost = f" ({batch.shared_failed} left to the variants: their workers died)" if batch.shared_failed else ""
         table = Table(title=f"{len(batch.outcomes)} variants in {batch.seconds:.1f} s ({args.executor}); "
-                            f"{batch.shared} shared nodes rendered once", title_justify="left")
+                            f"{batch.shared} shared nodes rendered once{lost}", title_justify="left")
         for col in ("variant", "rendered", "cached", "seconds", "result"):
             table.add_column(col)
         for o in batch.outcomes:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import tempfile
+import time
+import traceback
 from pathlib import Path
 
 from .lang.diagnostics import Diagnostic, DiagnosticError, render_json, render_text, sort_key
 from .lang.load import Program, load
 
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class Reporter:
@@ -91,3 +94,30 @@ def atomic_write(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def internal_error(exc: BaseException) -> int:
+    """A failure brief did not expect is a bug of brief's, not the user's: say so in a few lines, keep
+    the traceback in a file (or print it with BRIEF_DEBUG=1), and exit 3."""
+    from . import __version__
+
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    header = f"brief {__version__}, Python {platform.python_version()}, {platform.platform()}\n{' '.join(sys.argv)}\n\n"
+    if os.environ.get("BRIEF_DEBUG"):
+        sys.stderr.write(details)
+        saved = "printed above"
+    else:
+        try:
+            fd, path = tempfile.mkstemp(prefix=f"brief-crash-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".txt")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(header + details)
+            saved = f"saved in {path}"
+        except OSError:
+            sys.stderr.write(details)
+            saved = "printed above"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    print(f"brief: internal error: {type(exc).__name__}{': ' + first if first else ''}\n"
+          f"  This is a bug in brief, not a problem with your brief or files. Please report it on brief's issue\n"
+          f"  tracker (README: Reporting problems) with the command you ran and the details {saved}.",
+          file=sys.stderr)
+    return EXIT_INTERNAL

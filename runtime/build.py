@@ -22,6 +22,7 @@ from . import lockfile
 from .backends import load_backend
 from .context import OpError
 from .cache import Cache, default_cache_dir
+from .conditions import UsageError, diagnosed, writable_folder
 from .execute import Executor, Run
 from .tiles import Unreadable
 from .export import export_variant
@@ -63,6 +64,7 @@ class Built:
     files: list[str] = field(default_factory=list)  # real paths it read: the brief, its uses, assets
 
 
+@diagnosed
 def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
     """Load, check and compile; raises `DiagnosticError`. Keys include each backend's lock."""
     program = load(path, root=options.root, allow_outside=options.allow_outside)
@@ -148,21 +150,27 @@ def select_variants(variants: list[Variant], wanted: list[str]) -> list[Variant]
                 break
     if not chosen:
         names = ", ".join(v.name for v in variants)
-        raise ValueError(f"no variant matches {', '.join(wanted)}; variants: {names}")
+        raise UsageError([error("E430", f"no variant matches {', '.join(wanted)}",
+                                f"Name a variant, or AXIS=VALUE; this brief has: {names}.", None)])
     return chosen
 
 
-def cache_for(path: str | os.PathLike, options: Options, warn: Callable[[str], None] | None = None) -> Cache:
-    return Cache(options.cache or default_cache_dir(path), warn=warn)
+def cache_for(path: str | os.PathLike, options: Options, warn: Callable[[str], None] | None = None,
+              write: bool = True) -> Cache:
+    root = Path(options.cache or default_cache_dir(path))
+    if write:
+        writable_folder(root, "--cache")
+    return Cache(root, warn=warn)
 
 
 def out_root(path: str | os.PathLike, options: Options) -> Path:
     return Path(options.out) if options.out else Path(os.path.abspath(path)).parent / "out"
 
 
+@diagnosed
 def plan_file(path: str | os.PathLike, options: Options, cache: Cache | None = None) -> tuple[Compiled, list[VariantPlan]]:
     compiled = compile_file(path, options)
-    cache = cache or cache_for(path, options)
+    cache = cache or cache_for(path, options, write=False)
     return compiled, [plan_variant(compiled.graph, v, cache, _reads(v), options.checks) for v in compiled.variants]
 
 
@@ -170,6 +178,7 @@ def _reads(variant: Variant) -> dict:
     return getattr(load_backend(variant.backend["backend"]), "READS", {})
 
 
+@diagnosed
 def build_file(path: str | os.PathLike, options: Options, progress: Progress | None = None,
                should_stop: Callable[[], bool] | None = None, warn: Callable[[str], None] | None = None,
                compiled: Compiled | None = None) -> list[Built]:
@@ -184,6 +193,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     root = Path(os.path.realpath(compiled.program.root))
     files = sorted(set(compiled.program.modules) | {str(root / f) for _, a in compiled.graph.graph.nodes(data=True)
                                                      for f in a["files"].values()})
+    writable_folder(out_root(path, options), "--out")
     _check_out_folders(compiled, out_root(path, options))
     with cache.lease(held):
         for variant in compiled.variants:
@@ -216,9 +226,10 @@ def _forget_vanished(executor: Executor, cache: Cache, warn: Callable[[str], Non
                          "process?); rendering them again")
 
 
+@diagnosed
 def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, list[dict]]]:
     """Evaluate the brand checks on what the last build rendered: check nodes may run, nothing
-    else. Raises LookupError when a variant has not been rendered (or its pixels were evicted)."""
+    else. A variant that has not been rendered (or whose pixels were evicted) is a diagnostic."""
     cache = cache_for(path, options)
     compiled = compile_file(path, options)
     out = []
@@ -226,9 +237,9 @@ def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, l
         plan = plan_variant(compiled.graph, variant, cache, _reads(variant), True)
         missing = [s for s in plan.steps if s.op != "check"]
         if missing:
-            raise LookupError(f"{variant.name} has not been rendered as it is now written "
-                              f"({len(missing)} nodes missing, e.g. {missing[0].op} {missing[0].label}); "
-                              "run brief build first")
+            raise DiagnosticError([error(
+                "E431", f"{variant.name} has not been rendered as it is now written ({len(missing)} nodes "
+                        f"missing, e.g. {missing[0].op} {missing[0].label})", "Run brief build first.", None)])
         backend = load_backend(variant.backend["backend"])
         executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, Quiet(),
                            options.backend_options, None, getattr(backend, "READS", {}))
@@ -267,6 +278,7 @@ def shared_waves(path: str | os.PathLike, options: Options) -> list[list[str]]:
     return waves
 
 
+@diagnosed
 def build_shared(path: str | os.PathLike, options: Options, progress: Progress | None = None,
                  keys: list[str] | None = None, compiled: Compiled | None = None) -> tuple[int, int]:
     """Render the nodes shared by several variants (or the given ones) into the cache; exports

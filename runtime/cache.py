@@ -169,6 +169,8 @@ class Cache:
             return True
         except FileNotFoundError:
             return False
+        except OSError:  # a read-only cache (a reviewer's copy): readable all the same
+            return self.has(key)
 
     def put(self, key: str, data: bytes, ext: str, meta: dict | None = None, refs: Iterable[str] = ()) -> None:
         """Store `data` under `key`. `refs`: the keys of the objects it refers to (gc keeps them while

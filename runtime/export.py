@@ -162,10 +162,16 @@ def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> byte
     from psd_tools import PSDImage
     from psd_tools.api.layers import PixelLayer
 
+    from psd_tools.constants import Resource
+    from psd_tools.psd.image_resources import ImageResource
+
+    from .images import srgb_profile
+
     doc = PSDImage.new("RGBA", canvas)
     for name, layer in layers:
         pil = Image.fromarray(layer.rgba, "RGBA")
         doc.append(PixelLayer.frompil(pil, doc, name=name, top=layer.box[1], left=layer.box[0]))
+    doc.image_resources[Resource.ICC_PROFILE] = ImageResource(key=Resource.ICC_PROFILE, data=srgb_profile().tobytes())
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

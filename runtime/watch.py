@@ -51,6 +51,7 @@ class Rebuild:
     error: str = ""  # diagnostics or a node's failure, as text
     diagnostics: list = field(default_factory=list)
     superseded: bool = False
+    internal: BaseException | None = None  # a failure brief did not expect: a bug, reported, survived
 
 
 class _Events(FileSystemEventHandler):
@@ -207,6 +208,9 @@ class Watcher:
         except BuildError as exc:
             self.hashes[brief] = digest
             result.error = str(exc)
+        except Exception as exc:  # a bug of brief's: reported as one (never as the user's mistake), and survived
+            self.hashes[brief] = digest
+            result.error, result.internal = f"internal error: {type(exc).__name__}: {exc}", exc
         result.seconds = time.perf_counter() - started
         self._update_deps(brief, result)
         if brief in self.hashes:  # with the dependencies now known, over the contents this build saw

@@ -144,6 +144,16 @@ def test_lockfile_refuses_changed_weights_until_updated(dproject):
     assert (dproject.root / "brief.lock").read_text() != lock
 
 
+def _hostile_header(path, prefix):
+    """Overwrite a safetensors file's header: a huge length, or a tensor whose data lie far outside."""
+    data = path.read_bytes()
+    if prefix is not None:
+        path.write_bytes(prefix + data[8:])
+        return
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2**40], "data_offsets": [0, 2**42]}}).encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 16)
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda m: [p.unlink() for p in (m / "unet").glob("*.safetensors")] and
      (m / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"x"), "safetensors weights only"),
@@ -153,6 +163,12 @@ def test_lockfile_refuses_changed_weights_until_updated(dproject):
         (m / "model_index.json").read_text().replace('"diffusers",\n    "UNet2D', '"my_code",\n    "UNet2D')),
      "never run"),
     (lambda m: shutil.rmtree(m), "does not exist"),
+    (lambda m: (m / "model_index.json").write_text("[1, 2]"), "not a JSON object"),
+    (lambda m: (m / "model_index.json").write_text('{"_class_name": ["StableDiffusionPipeline"]}'), "not supported"),
+    (lambda m: (m / "vae" / "config.json").write_text('{"scaling_factor": 0.18'), "not readable JSON"),
+    (lambda m: _hostile_header(m / "unet" / "diffusion_pytorch_model.safetensors", (2**62).to_bytes(8, "little")),
+     "not a safetensors file"),
+    (lambda m: _hostile_header(m / "unet" / "diffusion_pytorch_model.safetensors", None), "points outside the file"),
 ])
 def test_unsafe_or_missing_models_are_refused(dproject, damage, message):
     damage(dproject.root / "model")
@@ -244,7 +260,9 @@ def test_every_model_file_that_can_change_the_output_is_locked_and_keyed(dprojec
     dbuild(dproject)
     path = dproject.root / "model" / rel
     if edit is None:  # a new file (a LoRA dropped in the folder)
-        path.write_bytes(b"\0" * 64)
+        from safetensors.numpy import save_file
+
+        save_file({"lora_down": np.zeros((4, 4), np.float32)}, str(path))
     else:
         text = path.read_text()
         assert edit(text) != text, "the edit must change the file"

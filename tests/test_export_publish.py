@@ -68,8 +68,9 @@ def test_a_full_disk_mid_export_leaves_the_last_export_whole(project, monkeypatc
         real_write(self, rel, data)
 
     monkeypatch.setattr(publish.Stage, "write", full_disk)
-    with pytest.raises(OSError):
+    with pytest.raises(DiagnosticError) as info:  # the machine's condition, as a diagnostic
         build(project, SCENE.replace('prompt "a red kite"', 'prompt "a green kite"'))
+    assert info.value.diagnostics[0].code == "E440" and "no space left" in info.value.diagnostics[0].summary
     assert folder_files(project.root / "out" / SUMMER) == old
     assert not list((project.root / "out").glob(".*~*")), "the staging folder is removed"
 

@@ -68,22 +68,20 @@ def resolve_model(model: str, revision: str | None, base_dir: Path) -> Path:
 
 
 def inspect_model(path: Path) -> dict:
-    """model_index.json, checked: a known pipeline class, library components only, safetensors weights."""
+    """model_index.json, checked: a known pipeline class, library components only, safetensors
+    weights. (`file_hashes` checks every config and weight header as it hashes them.)"""
     index_path = path / "model_index.json"
     if not index_path.is_file():
         raise OpError(f"{path} has no model_index.json; it is not a diffusers model folder")
-    try:
-        index = json.loads(index_path.read_text())
-    except ValueError as exc:
-        raise OpError(f"{index_path} is not valid JSON: {exc}") from None
+    index = _json_object(index_path)
     cls = index.get("_class_name")
-    if cls not in ALLOWED_PIPELINES:
+    if not isinstance(cls, str) or cls not in ALLOWED_PIPELINES:
         raise OpError(f"pipeline class `{cls}` is not supported (custom pipelines and remote code are refused); "
                       f"supported: {', '.join(sorted(ALLOWED_PIPELINES))}")
     for name, spec in index.items():
-        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+        if name.startswith("_") or not isinstance(spec, list) or not spec or spec[0] is None:
             continue
-        if spec[0] not in ALLOWED_LIBRARIES:
+        if not isinstance(spec[0], str) or spec[0] not in ALLOWED_LIBRARIES:
             raise OpError(f"component `{name}` comes from `{spec[0]}`, outside diffusers and transformers; "
                           "code from a model folder is never run")
         if name in WEIGHTED:
@@ -93,6 +91,53 @@ def inspect_model(path: Path) -> dict:
                 what = f"only {', '.join(unsafe)}" if unsafe else "no weights"
                 raise OpError(f"`{name}` of {path.name} has {what}; brief loads safetensors weights only")
     return index
+
+
+def _json_object(file: Path) -> dict:
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OpError(f"{file} is not readable JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise OpError(f"{file} is not a JSON object (found {type(value).__name__})")
+    return value
+
+
+def _check_file(file: Path) -> None:
+    """A model file is sound before its hash is remembered: configs are JSON objects, weight files
+    have a safetensors header that fits the file. A damaged or hostile model is refused at the
+    `backend` line, before anything runs."""
+    if file.suffix == ".json":
+        _json_object(file)
+    elif file.suffix == ".safetensors":
+        _check_safetensors_header(file)
+
+
+SAFETENSORS_MAX_HEADER = 100_000_000  # the limit the safetensors library itself applies
+
+
+def _check_safetensors_header(file: Path) -> None:
+    """The header of a .safetensors file: a sane length, then a JSON object of tensors whose data
+    lie inside the file. The library checks the same on loading; here it is a clear refusal."""
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            head = fh.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 2 <= n <= min(SAFETENSORS_MAX_HEADER, size - 8):
+                raise OpError(f"{file} is not a safetensors file (its header length is {n} in a file of {size} bytes)")
+            header = json.loads(fh.read(n).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OpError(f"{file} has an unreadable safetensors header: {exc}") from None
+    if not isinstance(header, dict):
+        raise OpError(f"{file} has an unreadable safetensors header (not a JSON object)")
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= size - 8 - n):
+            raise OpError(f"{file}: tensor `{name}` points outside the file; the weights are damaged or hostile")
 
 
 _hashed_here: dict[str, str] = {}  # stat identity → sha256, hashed by this process
@@ -138,14 +183,16 @@ def model_files(path: Path) -> list[Path]:
 
 
 def file_hashes(path: Path, verify: bool = False) -> dict[str, str]:
-    """sha256 of every model file, by its path inside the model. Memoised by stat identity;
-    `verify` hashes every file again whatever the memo says, and repairs the memo."""
+    """sha256 of every model file, by its path inside the model, each checked sound when first
+    hashed. Memoised by stat identity; `verify` hashes (and checks) every file again whatever the
+    memo says, and repairs the memo."""
     memo = {} if verify else _memo()
     out, fresh = {}, {}
     for file in model_files(path):
         tag = _stat_identity(file.stat())
         digest = _hashed_here.get(tag) or memo.get(tag)
         if not (isinstance(digest, str) and len(digest) == 64):  # unknown, or a damaged memo entry
+            _check_file(file)
             digest = fresh[tag] = _hashed_here[tag] = _sha256_file(file)
         out[file.relative_to(path).as_posix()] = digest
     if fresh:
@@ -186,8 +233,12 @@ def load_pipeline(path: str, device: str, dtype: str):
 
     dlog.set_verbosity_error()
     dlog.disable_progress_bar()
-    pipe = DiffusionPipeline.from_pretrained(path, use_safetensors=True, local_files_only=True,
-                                             dtype=getattr(torch, dtype))
+    try:
+        pipe = DiffusionPipeline.from_pretrained(path, use_safetensors=True, local_files_only=True,
+                                                 dtype=getattr(torch, dtype))
+    except Exception as exc:  # the model folder is the user's input: whatever it holds, one clear line
+        first = (str(exc).splitlines() or [""])[0][:300]
+        raise OpError(f"the model in {path} could not be loaded ({type(exc).__name__}: {first})") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
