@@ -1,6 +1,7 @@
 """The `brief` command line: argument parsing and the wiring of stages, nothing more.
 
-Exit codes: 0 ok, 1 diagnostics (or failed checks, or `fmt --check` found changes), 2 usage.
+Exit codes: 0 ok, 1 diagnostics (or failed checks, or `fmt --check` found changes, or a condition of
+the machine such as a full disk), 2 usage, 3 internal error (a bug of brief's: never the user's).
 Diagnostics go to stderr, as text (ruff-style) or, with `--format json`, as one JSON document.
 """
 
@@ -18,7 +19,7 @@ from . import __version__
 from .cli_runtime import (cmd_build, cmd_cache, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
                           compile_openjd)
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
-                          load_program, require_files, sources_of)
+                          load_program, read_stdin, require_files, sources_of)
 from .lang.check import check_program, diagnose
 from .lang.compile import compile_program
 from .lang.diagnostics import DiagnosticError
@@ -57,7 +58,7 @@ def cmd_fmt(args) -> int:
         shown = "<stdin>" if path == "-" else path
         source = ""
         try:
-            source = sys.stdin.read() if path == "-" else read_source(path)
+            source = read_stdin() if path == "-" else read_source(path)
             formatted = format_module(parse(source, shown), source)
         except DiagnosticError as exc:
             if args.textconv:  # for git: a brief that does not parse is shown as it is
@@ -213,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="brief", description="Compile and render .brief image specifications.",
-        epilog="Exit codes: 0 ok, 1 diagnostics or failed checks, 2 usage. "
+        epilog="Exit codes: 0 ok, 1 diagnostics or failed checks, 2 usage, 3 internal error (a bug in brief). "
                "Run `brief COMMAND --help` for a command's options.")
     parser.add_argument("--version", action="version", version=f"brief {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -43,10 +43,15 @@ class Reporter:
         return any(d.is_error for d in found)
 
 
+def read_stdin() -> str:
+    """An editor's buffer piped in: like a file, a UTF-8 byte-order mark is not part of the text."""
+    return sys.stdin.read().removeprefix("\ufeff")
+
+
 def load_program(path: str, args, reporter: Reporter) -> Program | None:
     text = None
     if path == "-":  # an editor piping the buffer: paths resolve from the working directory
-        path, text = os.path.join(os.getcwd(), "<stdin>"), sys.stdin.read()
+        path, text = os.path.join(os.getcwd(), "<stdin>"), read_stdin()
     try:
         program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
     except DiagnosticError as exc:

@@ -3,63 +3,32 @@
 Each check takes a `Scope` (one module, the brands it can see, the loaded program) and yields
 diagnostics; none mutates anything. They are listed in `CHECKS` and all run, so one pass reports
 every problem; `check_program` raises them together. Numbers and geometry are checked in
-`lang/check_values.py`.
+`lang/check_values.py`, the files a brief names in `lang/check_files.py`; what a module sees (its
+`Scope`) is `lang/scope.py`'s.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import networkx as nx
 
 from . import ast
+from .check_files import check_clearspace_logo, check_paths
 from .check_values import check_values
 from .diagnostics import Diagnostic, DiagnosticError, did_you_mean, error, sort_key, warning
 from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, intersects
 from .load import Program
-from .paths import file_sha256, resolve
+from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
 
 BACKENDS = ("draft", "diffusers")
 FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_VARIANTS = 4096
 HEX_RE = re.compile(r"#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
-PLACEHOLDER_RE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-
-
-@dataclass(frozen=True)
-class Scope:
-    program: Program
-    module: ast.Module
-    brands: dict[str, ast.Brand]  # visible here: this file's and those of files it uses
-    known_brands: dict[str, str]  # every loaded brand → the file defining it (for hints)
-
-    @property
-    def folder(self) -> Path:
-        return self.program.dir_of(self.module)
-
-
-def brand_colors(brand: ast.Brand | None) -> dict[str, ast.BrandColor]:
-    return {c.name.value: c for c in brand.all(ast.BrandColor)} if brand else {}
-
-
-def brief_brand(scope: Scope, brief: ast.Brief) -> ast.Brand | None:
-    ref = brief.first(ast.BrandRef)
-    return scope.brands.get(ref.name.value) if ref else None
-
-
-def placeholders(text: str) -> Iterator[tuple[str | None, int, int]]:
-    """`{axis}` placeholders in a text: (name, offset, length); name None for a stray brace."""
-    for m in PLACEHOLDER_RE.finditer(text):
-        if m.group(0) in ("{{", "}}"):
-            continue
-        yield (m.group(1).strip() if m.group(1) is not None else None), m.start(), len(m.group(0))
 
 
 # ── the checks ────────────────────────────────────────────────────────────────
@@ -213,37 +182,6 @@ def check_references(scope: Scope) -> Iterator[Diagnostic]:
             if isinstance(rule, ast.CheckColor) and comp is not None and comp.first(ast.SkuColor) is None:
                 yield error("E311", f"`check color {name.value}` has no colour to check",
                             f"Give component `{name.value}` its SKU colour: color NAME within ΔE.", rule.span)
-
-
-def check_clearspace_logo(scope: Scope) -> Iterator[Diagnostic]:
-    """`check clearspace C` measures the brand's logo: C places a file with the bytes (sha256) of
-    the brand's `logo`, not another image nor a generated layer. Unreadable paths are E360's."""
-    for brief in scope.module.briefs:
-        brand = brief_brand(scope, brief)
-        logo = brand.first(ast.Logo) if brand else None
-        comps = {c.name.value: c for c in brief.components}
-        for rule in brief.checks:
-            comp = comps.get(rule.component.value) if isinstance(rule, ast.CheckClearspace) else None
-            if logo is None or comp is None:
-                continue
-            what, asset = f"`check clearspace {comp.name.value}` measures", comp.first(ast.Asset)
-            own = resolve(Path(os.path.realpath(brand.span.file)).parent, logo.path.value, scope.program.root,
-                          scope.program.allow_outside).path
-            shown = os.path.relpath(own, scope.folder) if own else logo.path.value
-            fix = (f"Brand `{brand.name.value}`'s logo is `{shown}` from here: place that file in "
-                   f"`{comp.name.value}`, or check the component that does.")
-            if asset is None:
-                kind = "a generated component" if comp.first(ast.Prompt) else "a component without an image"
-                yield error("E314", f"{what} {kind}, not the brand's logo", fix, rule.span)
-                continue
-            placed = resolve(scope.folder, asset.path.value, scope.program.root, scope.program.allow_outside).path
-            try:
-                same = own is None or placed is None or own == placed or file_sha256(own) == file_sha256(placed)
-            except OSError:
-                continue
-            if not same:
-                yield error("E314", f"{what} `{asset.path.value}`, not the brand's logo",
-                            fix + " The two files' bytes differ.", rule.span)
 
 
 def check_region_cycles(scope: Scope) -> Iterator[Diagnostic]:
@@ -426,53 +364,20 @@ def check_backend(scope: Scope) -> Iterator[Diagnostic]:
             yield error("E352", "the model name is empty", "Name a local folder or a hub id.", b.model.span)
 
 
+# files every variant's folder holds besides its outputs: an output may not be named like one
+RESERVED_OUTPUTS = {"canvas": "canvas.png (the edited canvas)", "manifest": "manifest.json (the manifest)",
+                    "report": "report.json and report.html (the brand report)"}
+
+
 def check_outputs(scope: Scope) -> Iterator[Diagnostic]:
     for brief in scope.module.briefs:
         for out in brief.outputs:
             yield from _word(out, OUTPUT_MODES, "output mode", attr="mode")
-
-
-def check_paths(scope: Scope) -> Iterator[Diagnostic]:
-    """Asset, mask and logo files exist, are images, and stay inside the project."""
-    program, folder, seen = scope.program, scope.folder, {}
-    for path in image_paths(scope.module):
-        if path.value not in seen:  # the same file named many times is resolved once
-            seen[path.value] = resolve(folder, path.value, program.root, program.allow_outside)
-        found = seen[path.value]
-        if found.path is None:
-            yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
-        elif found.path.suffix.lower() not in IMAGE_SUFFIXES or not looks_like_image(found.path):
-            yield error("E361", f"`{os.path.basename(path.value)}` is not a PNG, JPEG or WebP image",
-                        "Use a PNG (with alpha for cut-outs), JPEG or WebP file; "
-                        "the file's contents are checked, not just its name.", path.span)
-
-
-IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
-
-
-def looks_like_image(path: Path) -> bool:
-    """PNG, JPEG or WebP by their first bytes (the runtime decodes them fully)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return False
-    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-
-
-def image_paths(module: ast.Module) -> Iterator[ast.Str]:
-    """The path of every asset, mask and logo a module names, as written (with its span)."""
-    for brand in module.brands:
-        for logo in brand.all(ast.Logo):
-            yield logo.path
-    for brief in module.briefs:
-        for block in brief.components + brief.edits:
-            for item in block.items:
-                if isinstance(item, ast.Asset):
-                    yield item.path
-                spec = item.spec if isinstance(item, ast.Region) else getattr(item, "region", None)
-                if isinstance(spec, ast.Mask):
-                    yield spec.path
+            reserved = RESERVED_OUTPUTS.get(out.name.value.lower())
+            if reserved:
+                yield error("E353", f"output `{out.name.value}` would collide with {reserved} in the variant's folder",
+                            f"Rename the output (e.g. `{out.name.value}_{out.size.width.value:g}`); "
+                            f"{', '.join(RESERVED_OUTPUTS)} are reserved.", out.name.span)
 
 
 CHECKS = (
@@ -489,18 +394,6 @@ CHECKS = (
     check_paths,
     check_values,
 )
-
-
-def scopes(program: Program) -> Iterator[Scope]:
-    known: dict[str, str] = {}
-    for key, module in program.modules.items():
-        for brand in module.brands:
-            known.setdefault(brand.name.value, os.path.relpath(key, program.dir_of(program.module)))
-    for key, module in program.modules.items():
-        visible = {b.name.value: b for used in program.uses.get(key, [])
-                   if used in program.modules for b in program.modules[used].brands}
-        visible.update({b.name.value: b for b in module.brands})
-        yield Scope(program, module, visible, known)
 
 
 def diagnose(program: Program) -> list[Diagnostic]:

@@ -33,7 +33,7 @@ STEPS = Rule("steps", ("",), 1, 200, integer=True, example="steps 20")
 Z = Rule("z", ("",), -100000, 100000, integer=True, example="z 10")
 STRENGTH = Rule("strength", ("",), 0, 1, lo_open=True, example="strength 0.6")
 FEATHER = Rule("feather", ("", "px"), 0, 1024, example="feather 8px")
-DELTA_E = Rule("a ΔE", ("",), 0, 100, lo_open=True, example="within 2")
+DELTA_E = Rule("a ΔE", ("",), 0, 30, lo_open=True, example="within 2")  # above 30 almost any colour passes
 COVERAGE = Rule("coverage", ("%",), 0, 100, lo_open=True, example="coverage 80%")  # 0%: a rule that cannot fail
 CLEARSPACE = Rule("clear space", ("",), 0, 10, example="clearspace 0.5")
 BAND = Rule("a band", ("", "px"), 0, 4096, lo_open=True, example="24px")

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import networkx as nx
 
 from . import ast
-from .check import Scope, brand_colors, brief_brand, placeholders, scopes
+from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
 from .geometry import CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, grow, length, region_box
 from .load import Program
 from .parser import paused_gc

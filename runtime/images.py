@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from brief.lang import ast
-from brief.lang.check import IMAGE_SUFFIXES, image_paths, looks_like_image, scopes
+from brief.lang.check_files import IMAGE_SUFFIXES, image_paths, looks_like_image
+from brief.lang.scope import scopes
 from brief.lang.diagnostics import Diagnostic, error
 from brief.lang.load import Program
 from brief.lang.paths import resolve

@@ -202,7 +202,7 @@ brief gate {{
   }}
 {edit}
   check color product
-  check palette within 100 coverage 1%
+  check palette within 30 coverage 1%
 }}
 '''
 

@@ -163,6 +163,8 @@ def test_fmt_edge_cases(project, tmp_path):
 def test_check_stdin_and_bad_root_and_bad_output(project, examples_copy):
     res = run("check", "-", cwd=project.root, stdin='brief s { component c { asset "assets/product.png" } }')
     assert res.returncode == 0, res.stderr
+    bom = run("fmt", "-", stdin='\ufeffbrief s {\n   seed 1\n}\n')  # a buffer saved with a byte-order mark
+    assert bom.returncode == 0 and bom.stdout == "brief s {\n  seed 1\n}\n", bom.stderr
     assert run("check", "--root", project.root / "nope", examples_copy / "campaign" / "runner.brief").returncode == 2
     out = run("compile", examples_copy / "campaign" / "runner.brief", "-o", project.root / "assets")
     assert out.returncode == 2 and "cannot write" in out.stderr

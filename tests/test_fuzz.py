@@ -45,7 +45,7 @@ SNIPPETS = {
         "region anchor center 0px x 0px", "region anchor bottom-right 100% x 100% margin 50%",
         'region mask "assets/logo.png"', 'region mask "../assets/runner.png"', 'prompt "{season} {nope} {"',
         'prompt "{{}}"', 'prompt ""', 'negative "{season}"', 'asset "../../etc/passwd"', 'asset "assets"',
-        'asset "fuzz.brief"', 'asset "../assets/runner.png"', "color red within 100", "color nope within 1",
+        'asset "fuzz.brief"', 'asset "../assets/runner.png"', "color red within 30", "color nope within 1",
         "opacity 0%", "feather 1024px", "strength 0.0001", "steps 200", "seed 4294967295", "fit cover",
         f'asset "{"a" * 300}.png"', f'region mask "{"d/" * 2100}m.png"'],
     r"brief \S+ \{": [

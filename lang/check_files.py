@@ -1,0 +1,91 @@
+"""Checks of the files a brief names: asset, mask and logo files exist inside the project and are
+images by their contents, and the component a clear-space rule measures places the brand kit's
+own logo. (The runtime decodes the images fully: `runtime/images.py`.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from . import ast
+from .diagnostics import Diagnostic, error
+from .paths import file_sha256, resolve
+from .scope import Scope, brief_brand
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def check_paths(scope: Scope) -> Iterator[Diagnostic]:
+    """Asset, mask and logo files exist, are images, and stay inside the project."""
+    program, folder, seen = scope.program, scope.folder, {}
+    for path in image_paths(scope.module):
+        if path.value not in seen:  # the same file named many times is resolved once
+            seen[path.value] = resolve(folder, path.value, program.root, program.allow_outside)
+        found = seen[path.value]
+        if found.path is None:
+            yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
+        elif found.path.suffix.lower() not in IMAGE_SUFFIXES or not looks_like_image(found.path):
+            yield error("E361", f"`{os.path.basename(path.value)}` is not a PNG, JPEG or WebP image",
+                        "Use a PNG (with alpha for cut-outs), JPEG or WebP file; "
+                        "the file's contents are checked, not just its name.", path.span)
+
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+
+def looks_like_image(path: Path) -> bool:
+    """PNG, JPEG or WebP by their first bytes (the runtime decodes them fully)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def image_paths(module: ast.Module) -> Iterator[ast.Str]:
+    """The path of every asset, mask and logo a module names, as written (with its span)."""
+    for brand in module.brands:
+        for logo in brand.all(ast.Logo):
+            yield logo.path
+    for brief in module.briefs:
+        for block in brief.components + brief.edits:
+            for item in block.items:
+                if isinstance(item, ast.Asset):
+                    yield item.path
+                spec = item.spec if isinstance(item, ast.Region) else getattr(item, "region", None)
+                if isinstance(spec, ast.Mask):
+                    yield spec.path
+
+
+def check_clearspace_logo(scope: Scope) -> Iterator[Diagnostic]:
+    """`check clearspace C` measures the brand's logo: C places a file with the bytes (sha256) of
+    the brand's `logo`, not another image nor a generated layer. Unreadable paths are E360's."""
+    for brief in scope.module.briefs:
+        brand = brief_brand(scope, brief)
+        logo = brand.first(ast.Logo) if brand else None
+        comps = {c.name.value: c for c in brief.components}
+        for rule in brief.checks:
+            comp = comps.get(rule.component.value) if isinstance(rule, ast.CheckClearspace) else None
+            if logo is None or comp is None:
+                continue
+            what, asset = f"`check clearspace {comp.name.value}` measures", comp.first(ast.Asset)
+            own = resolve(Path(os.path.realpath(brand.span.file)).parent, logo.path.value, scope.program.root,
+                          scope.program.allow_outside).path
+            shown = os.path.relpath(own, scope.folder) if own else logo.path.value
+            fix = (f"Brand `{brand.name.value}`'s logo is `{shown}` from here: place that file in "
+                   f"`{comp.name.value}`, or check the component that does.")
+            if asset is None:
+                kind = "a generated component" if comp.first(ast.Prompt) else "a component without an image"
+                yield error("E314", f"{what} {kind}, not the brand's logo", fix, rule.span)
+                continue
+            placed = resolve(scope.folder, asset.path.value, scope.program.root, scope.program.allow_outside).path
+            try:
+                same = own is None or placed is None or own == placed or file_sha256(own) == file_sha256(placed)
+            except OSError:
+                continue
+            if not same:
+                yield error("E314", f"{what} `{asset.path.value}`, not the brand's logo",
+                            fix + " The two files' bytes differ.", rule.span)
