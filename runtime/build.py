@@ -16,13 +16,14 @@ from brief.lang import ast
 from brief.lang.check import check_program
 from brief.lang.compile import OpGraph, Variant, compile_program
 from brief.lang.diagnostics import Diagnostic, DiagnosticError, error
-from brief.lang.load import Program, load
+from brief.lang.load import Program, load, read_source
+from brief.lang.parser import parse
 
 from . import lockfile
 from .backends import load_backend
 from .context import OpError
 from .cache import Cache, default_cache_dir
-from .conditions import UsageError, diagnosed, writable_folder
+from .conditions import MALFORMED, UsageError, diagnosed, writable_folder
 from .execute import Executor, Run
 from .tiles import Unreadable
 from .export import export_variant
@@ -125,9 +126,9 @@ def _check_out_folders(compiled: Compiled, out: Path) -> None:
             continue
         try:
             other = json.loads((out / v.name / "manifest.json").read_text()).get("file")
-        except (OSError, ValueError, AttributeError):
+        except (OSError, AttributeError, *MALFORMED):
             continue
-        if isinstance(other, str) and other != v.file:
+        if isinstance(other, str) and other != v.file and _declares(compiled.program.root, other, v.brief):
             brief = next(b for b in compiled.program.module.briefs if b.name.value == v.brief)
             found.append(error("E420", f"{out / v.name} holds the export of {other}, another brief named "
                                        f"`{v.brief}`; this one ({v.file}) would overwrite it",
@@ -136,6 +137,19 @@ def _check_out_folders(compiled: Compiled, out: Path) -> None:
             named.add(v.brief)
     if found:
         raise DiagnosticError(found)
+
+
+def _declares(root: Path, rel: str, name: str) -> bool:
+    """Whether the brief file `rel` (relative to the project root) still exists and declares a brief
+    `name` (a renamed or deleted brief no longer owns its old output folder). A file that cannot be
+    read or parsed is taken at its word."""
+    path = Path(root) / rel
+    if not path.is_file():
+        return False
+    try:
+        return any(b.name.value == name for b in parse(read_source(str(path)), str(path)).briefs)
+    except DiagnosticError:
+        return True
 
 
 def select_variants(variants: list[Variant], wanted: list[str]) -> list[Variant]:

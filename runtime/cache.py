@@ -45,6 +45,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
+from .conditions import MALFORMED
+
 TEMP_PREFIX = ".tmp-"
 SWEEP_AGE_S = 3600  # temp files of live processes older than this are swept too
 PNG_LEVEL = 1  # fast zlib: cache objects are written often and read locally
@@ -53,13 +55,19 @@ LEASE_TTL_S = 300  # a lease not renewed for this long is stale (its holder died
 
 
 def host_tag() -> str:
-    """This machine in file names: its name's letters and digits, and a hash that tells apart two
-    names that differ only in punctuation."""
+    """This machine in file names, telling its process ids from other machines': its name's letters
+    and digits, and a hash of the name, the boot and the pid namespace (two containers with one
+    host name and their own pids are two hosts)."""
     name = socket.gethostname() or "localhost"
-    return "".join(ch for ch in name if ch.isalnum())[:24] + "_" + hashlib.sha256(name.encode()).hexdigest()[:6]
+    parts = [name]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        with contextlib.suppress(OSError):
+            parts.append(open(source).read().strip() if source.endswith("boot_id") else str(os.stat(source).st_ino))
+    return "".join(ch for ch in name if ch.isalnum())[:24] + "_" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
 
 
 HOST = host_tag()
+_KEY = re.compile(r"[0-9A-Za-z_-]{8,200}")  # what a key looks like (a ref that is not one is corrupt)
 
 
 def default_cache_dir(brief_path: str | os.PathLike) -> Path:
@@ -70,11 +78,13 @@ def default_cache_dir(brief_path: str | os.PathLike) -> Path:
 
 
 def parse_size(text: str) -> int:
-    """'500M', '2G', '1.5GiB', '4096' → bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    """'500M', '2G', '1.5GiB', '4096' → bytes (exactly, however many digits)."""
+    m = re.fullmatch(r"\s*(\d{1,30}(?:\.\d{1,30})?)\s*([kmgt]?)(i?b)?\s*", text.lower())
     if not m:
         raise ValueError(f"not a size: {text!r} (use e.g. 500M, 2G, 1.5GiB)")
-    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2) or " "))
+    whole, _, frac = m.group(1).partition(".")
+    unit = 1024 ** " kmgt".index(m.group(2) or " ")
+    return int(whole) * unit + int(frac or "0") * unit // 10 ** len(frac)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -188,11 +198,13 @@ class Cache:
             record = json.loads(self._meta_path(key).read_bytes())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except (OSError, *MALFORMED):
             self._corrupt(key, "its metadata is unreadable")
             return None
-        if not isinstance(record, dict) or not isinstance(record.get("ext"), str) \
-                or not isinstance(record.get("refs", []), list) or not isinstance(record.get("meta", {}), dict):
+        refs = record.get("refs", []) if isinstance(record, dict) else None
+        if not isinstance(record, dict) or not isinstance(record.get("ext"), str) or not isinstance(refs, list) \
+                or not all(isinstance(r, str) and _KEY.fullmatch(r) for r in refs) \
+                or not isinstance(record.get("meta", {}), dict):
             self._corrupt(key, "its metadata is malformed")
             return None
         if record.get("key") != key:
@@ -246,8 +258,10 @@ class Cache:
         self.evicted.append(key)
 
     def evict(self, key: str) -> None:
+        """Remove an object: its .meta (the commit marker) first, so a kill mid-way leaves no record
+        whose data is gone."""
         folder = self.objects / key[:2]
-        for path in list(folder.glob(f"{key}.*")) if folder.exists() else []:
+        for path in sorted(folder.glob(f"{key}.*"), key=lambda p: p.suffix != ".meta") if folder.exists() else []:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
@@ -261,7 +275,7 @@ class Cache:
             return None
         try:
             return json.loads(got[0])
-        except ValueError:
+        except MALFORMED:
             self._corrupt(key, "it is not valid JSON")
             return None
 
@@ -300,7 +314,7 @@ class Cache:
         try:
             record = json.loads((self.root / "state" / f"{name}.json").read_bytes())
             return record if isinstance(record, dict) else None
-        except (OSError, ValueError):
+        except (OSError, *MALFORMED):
             return None
 
     def write_state(self, name: str, record: dict) -> None:
@@ -355,7 +369,11 @@ class Cache:
                 fresh = now - path.stat().st_mtime < LEASE_TTL_S
                 ours = record.get("host") == HOST
                 alive = fresh and (not ours or _pid_alive(int(record.get("pid", 0))))
-            except (OSError, ValueError, TypeError, AttributeError):
+                keys, started = record.get("keys", []), record.get("started", 0)
+                if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+                        and isinstance(started, (int, float))):
+                    raise ValueError("not a lease")
+            except (OSError, TypeError, AttributeError, OverflowError, *MALFORMED):
                 continue
             if alive:
                 live.append(record)
@@ -395,7 +413,7 @@ class Cache:
                 st = meta_path.stat()
                 out[key] = _Entry(key, st.st_mtime, int(record.get("size", 0)) + st.st_size, str(record.get("ext", "?")),
                                   [r for r in record.get("refs", []) if isinstance(r, str)])
-            except (OSError, ValueError, TypeError, AttributeError):
+            except (OSError, TypeError, AttributeError, OverflowError, *MALFORMED):
                 continue
         return out
 

@@ -15,6 +15,9 @@ from typing import Iterator
 
 from brief.lang.diagnostics import Diagnostic, DiagnosticError, error
 
+# what json and tomllib raise for a damaged or hostile file (nested 100,000 deep: RecursionError)
+MALFORMED = (ValueError, RecursionError)
+
 # errno → (what happened, how to fix it)
 EXPECTED = {
     errno.ENOSPC: ("no space left on the device", "Free some space, or trim the cache: brief cache gc --max-size 2G."),
@@ -29,6 +32,8 @@ EXPECTED = {
     errno.EISDIR: ("a folder stands where a file is needed", "Move the folder away, or choose another --out."),
     errno.EMFILE: ("too many open files", "Raise the limit (ulimit -n) or render fewer variants at once."),
     errno.EIO: ("an input/output error of the device", "Check the disk; then build again."),
+    errno.EXDEV: ("the folder cannot be replaced on this file system (an overlay's lower layer?)",
+                  "Delete the output folder once, or choose another --out."),
 }
 
 

@@ -26,6 +26,7 @@ from PIL import Image
 
 from . import pngstream, publish, report
 from .cache import png_bytes
+from .conditions import MALFORMED
 from .execute import Executor
 from .plan import VariantPlan
 from .tiles import Layer
@@ -53,7 +54,7 @@ def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: b
     try:
         before = json.loads((folder / "manifest.json").read_text())
         before = before if isinstance(before, dict) and isinstance(before.get("files"), dict) else {}
-    except (OSError, ValueError):
+    except (OSError, *MALFORMED):
         before = {}
     try:
         return folder, _export(executor, plan, folder, before, psd)

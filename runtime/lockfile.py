@@ -36,7 +36,7 @@ def read(path: Path) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise Unreadable(f"{path} is not valid TOML ({exc}); fix it, or delete it and build with --update-lock") from None
     except OSError as exc:
         raise Unreadable(f"cannot read {path}: {exc.strerror}") from None

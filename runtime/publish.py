@@ -87,8 +87,8 @@ def _exchange(a: Path, b: Path) -> bool:
     if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
     err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+        return False  # the two-rename path says what it can
     raise OSError(err, os.strerror(err), str(a))
 
 
@@ -128,8 +128,8 @@ class Stage:
     def commit(self) -> None:
         for sub in [p for p in self.path.rglob("*") if p.is_dir()] + [self.path]:
             _fsync_dir(sub)
-        if not self.folder.exists():
-            os.rename(self.path, self.folder)
+        if not self.folder.exists() and _rename_new(self.path, self.folder):
+            pass
         elif _exchange(self.path, self.folder):
             shutil.rmtree(self.path, ignore_errors=True)  # now the old version
         else:
@@ -150,7 +150,18 @@ def stage(folder: Path) -> Iterator[Stage]:
     s = Stage(folder)
     try:
         yield s
+        s.commit()
     except BaseException:
         s.abort()
         raise
-    s.commit()
+
+
+def _rename_new(src: Path, dst: Path) -> bool:
+    """Put a first export in place; False when another export got there first (then exchange)."""
+    try:
+        os.rename(src, dst)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise

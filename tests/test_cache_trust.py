@@ -127,6 +127,20 @@ def test_lease_and_temp_names_carry_host_and_pid(tmp_path):
     assert not other.exists()
 
 
+def test_records_with_odd_refs_and_leases_with_odd_fields_are_not_trusted(tmp_path):
+    cache = Cache(tmp_path / "c", warn=lambda m: None)
+    cache.put_json("a" * 64, {"x": 1}, refs=["tile-" + "1" * 59])
+    meta = tmp_path / "c" / "objects" / "aa" / ("a" * 64 + ".meta")
+    meta.write_text(meta.read_text().replace('"tile-' + "1" * 59 + '"', "1"))
+    assert not cache.complete("a" * 64) and cache.get_json("a" * 64) is None
+    (tmp_path / "c" / "leases" / "h~1~x.json").write_text('{"host": "h", "pid": 1, "started": "x", "keys": [3]}')
+    (tmp_path / "c" / "leases" / "h~2~x.json").write_text("[" * 100_000 + "]" * 100_000)
+    cache.put_json("b" * 64, {"x": 2})
+    os.utime(cache._meta_path("b" * 64), (1000, 1000))  # last used long ago
+    cache.gc(0)
+    assert not cache.has("b" * 64), "gc went on past the odd leases"
+
+
 def test_a_lease_of_another_host_protects_until_it_goes_stale(tmp_path):
     cache = Cache(tmp_path / "c")
     cache.put_png("tile-" + "1" * 59, np.zeros((4, 4, 3), np.uint8))

@@ -93,10 +93,17 @@ def test_garbage_meta_files_are_warned_and_recomputed(project):
     args = ("build", path, "--cache", project.root / "c", "--out", project.root / "out", "-q", "--no-checks")
     assert run(*args).returncode == 0
     for i, meta in enumerate(sorted((project.root / "c" / "objects").glob("*/*.meta"))):
-        meta.write_bytes([b"\xff\xfe garbage", b"[1, 2]", b'{"key": 5, "ext": []}', b"{}"][i % 4])
+        meta.write_bytes([b"\xff\xfe garbage", b"[1, 2]", b'{"key": 5, "ext": []}', b"{}",
+                          b"[" * 100_000 + b"]" * 100_000, b'{"key": "x", "ext": "png", "refs": [1]}'][i % 6])
     shutil.rmtree(project.root / "out")
     res = run(*args)
     assert res.returncode == 0 and "corrupt" in res.stderr and no_traceback(res.stderr)
+
+
+def test_a_400_digit_size_is_one_line(project):
+    (project.root / "c").mkdir()
+    res = run("cache", "gc", "--cache", project.root / "c", "--max-size", "9" * 400)
+    assert res.returncode == 2 and "not a size" in res.stderr and no_traceback(res.stderr)
 
 
 def test_check_render_before_any_build_is_a_diagnostic(project):

@@ -288,3 +288,12 @@ def test_verify_rehashes_even_when_the_memo_says_otherwise(dproject):
     diffusers_model.forget_hashes()
     assert dbuild(dproject, verify=True)  # re-hashed: the files match the lock
     assert json.loads(diffusers_model.HASH_MEMO.read_text()) == memo, "--verify repairs the memo"
+
+
+def test_a_model_changed_on_disk_is_loaded_again_by_a_long_lived_process(dproject):
+    dbuild(dproject)
+    loads = diffusers_model.load_pipeline.cache_info().misses
+    config = dproject.root / "model" / "vae" / "config.json"
+    config.write_text(config.read_text().replace('"scaling_factor": 0.18215', '"scaling_factor": 0.2'))
+    dbuild(dproject, update_lock=True)  # as `brief watch --update-lock` would, in the same process
+    assert diffusers_model.load_pipeline.cache_info().misses > loads, "the old pipeline rendered the new keys"

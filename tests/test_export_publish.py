@@ -117,3 +117,20 @@ def test_two_briefs_of_one_name_writing_one_folder_are_refused(project):
     shutil.rmtree(project.root / "out" / SUMMER)  # only the folder of another brief's variant refuses
     with pytest.raises(DiagnosticError):
         build_file(other, Options(cache=project.root / "cache", out=project.root / "out"))
+
+
+def test_a_renamed_brief_keeps_its_output_folder(project):
+    build(project, SCENE)
+    (project.root / "scene.brief").rename(project.root / "scene-v2.brief")
+    assert build_file(project.root / "scene-v2.brief", Options(cache=project.root / "cache", out=project.root / "out"))
+
+
+def test_two_first_exports_of_one_folder_both_publish(tmp_path):
+    folder = tmp_path / "out" / "x"
+    first, second = publish.Stage(folder), publish.Stage(folder)
+    first.write("main.png", b"one")
+    second.write("main.png", b"two")
+    first.commit()
+    second.commit()  # the folder appeared meanwhile: exchanged, not an error
+    assert (folder / "main.png").read_bytes() == b"two"
+    assert [p.name for p in folder.parent.iterdir()] == ["x"]

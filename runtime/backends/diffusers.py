@@ -33,10 +33,11 @@ MASK_BLUR = 4  # px
 EDIT_PAD = 32
 
 
-def _model(ctx: OpContext) -> tuple[str, str, str]:
-    """(folder, device, dtype) of the model this node's lock names; `lock` resolved the folder."""
+def _model(ctx: OpContext) -> tuple[str, str, str, str]:
+    """(folder, device, dtype, content hash) of the model this node's lock names; `lock` resolved the
+    folder. The content hash keys the loaded pipeline: a model changed on disk is loaded again."""
     device, dtype = device_and_dtype(ctx.options)
-    return ctx.options["model_paths"][ctx.node["lock"]["model"]], device, dtype
+    return ctx.options["model_paths"][ctx.node["lock"]["model"]], device, dtype, ctx.node["lock"]["files"]
 
 
 def _identity(declared: dict, options: dict) -> tuple[Path, dict, dict[str, str]]:

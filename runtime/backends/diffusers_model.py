@@ -23,6 +23,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..conditions import MALFORMED
 from ..context import OpError
 
 ALLOWED_PIPELINES = {
@@ -96,7 +97,7 @@ def inspect_model(path: Path) -> dict:
 def _json_object(file: Path) -> dict:
     try:
         value = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, *MALFORMED) as exc:
         raise OpError(f"{file} is not readable JSON: {exc}") from None
     if not isinstance(value, dict):
         raise OpError(f"{file} is not a JSON object (found {type(value).__name__})")
@@ -127,7 +128,7 @@ def _check_safetensors_header(file: Path) -> None:
             if not 2 <= n <= min(SAFETENSORS_MAX_HEADER, size - 8):
                 raise OpError(f"{file} is not a safetensors file (its header length is {n} in a file of {size} bytes)")
             header = json.loads(fh.read(n).decode("utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, *MALFORMED) as exc:
         raise OpError(f"{file} has an unreadable safetensors header: {exc}") from None
     if not isinstance(header, dict):
         raise OpError(f"{file} has an unreadable safetensors header (not a JSON object)")
@@ -152,7 +153,7 @@ def _memo() -> dict:
     try:
         memo = json.loads(HASH_MEMO.read_text())
         return memo if isinstance(memo, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, *MALFORMED):
         return {}
 
 
@@ -224,8 +225,9 @@ def device_and_dtype(options: dict) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=2)
-def load_pipeline(path: str, device: str, dtype: str):
-    """The model's pipeline, loaded once per process (the class comes from model_index.json)."""
+def load_pipeline(path: str, device: str, dtype: str, content: str = ""):
+    """The model's pipeline, loaded once per process and content (`file_hashes`, hashed: a long-lived
+    process whose model changed on disk loads it again). The class comes from model_index.json."""
     quiet_libraries()
     import torch
     from diffusers import DiffusionPipeline
@@ -244,11 +246,11 @@ def load_pipeline(path: str, device: str, dtype: str):
 
 
 @lru_cache(maxsize=2)
-def inpaint_pipeline(path: str, device: str, dtype: str):
+def inpaint_pipeline(path: str, device: str, dtype: str, content: str = ""):
     """An inpainting pipeline sharing the model's parts: a real inpainting UNet (9 channels) if the
     model has one, else masked latent blending with the base UNet."""
     from diffusers import AutoPipelineForInpainting
 
-    pipe = AutoPipelineForInpainting.from_pipe(load_pipeline(path, device, dtype))
+    pipe = AutoPipelineForInpainting.from_pipe(load_pipeline(path, device, dtype, content))
     pipe.set_progress_bar_config(disable=True)
     return pipe
