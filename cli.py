@@ -25,7 +25,7 @@ from .lang.compile import compile_program
 from .lang.diagnostics import DiagnosticError
 from .lang.emit import json_schema, relative_root, to_dot, to_json
 from .lang.fmt import format_module
-from .lang.load import load, read_source
+from .lang.load import decode_source, load, read_source
 from .lang.parser import parse
 
 def cmd_check(args) -> int:
@@ -56,25 +56,25 @@ def cmd_fmt(args) -> int:
     changed = 0
     for path in args.files:
         shown = "<stdin>" if path == "-" else path
+        if args.textconv:
+            _textconv(path)
+            continue
         source = ""
         try:
             source = read_stdin() if path == "-" else read_source(path)
             formatted = format_module(parse(source, shown), source)
         except DiagnosticError as exc:
-            if args.textconv:  # for git: a brief that does not parse is shown as it is
-                sys.stdout.write(source)
-                continue
             reporter.add(exc.diagnostics, {shown: source})
             continue
         if formatted == source:
-            if args.stdout or args.textconv or (path == "-" and not args.check):
+            if args.stdout or (path == "-" and not args.check):
                 sys.stdout.write(formatted)
             continue
         if args.check:
             changed += 1
             sys.stdout.writelines(difflib.unified_diff(
                 source.splitlines(True), formatted.splitlines(True), f"{shown} (original)", f"{shown} (formatted)"))
-        elif args.stdout or args.textconv or path == "-":
+        elif args.stdout or path == "-":
             sys.stdout.write(formatted)
         else:
             changed += 1
@@ -85,6 +85,24 @@ def cmd_fmt(args) -> int:
         print(f"{changed} file{'s' * (changed != 1)} would be reformatted.", file=sys.stderr)
         return EXIT_DIAGNOSTICS
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+
+def _textconv(path: str) -> None:
+    """For git's diff.brief.textconv: the canonical text of a brief; a file that does not read or
+    parse as one (binary, another encoding, too large, broken) is shown exactly as it is."""
+    if path == "-":
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    else:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    try:
+        source = decode_source(data, path)
+        text = format_module(parse(source, path), source)
+    except DiagnosticError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data) if hasattr(sys.stdout, "buffer") else sys.stdout.write(data.decode("utf-8", "replace"))
+        return
+    sys.stdout.write(text)
 
 
 def cmd_compile(args) -> int:
@@ -128,14 +146,14 @@ def _diff_usage(message: str):
     raise SystemExit(EXIT_USAGE)
 
 
-def _git(*args: str, failure: str) -> str:
+def _git(*args: str, failure: str) -> bytes:
     """stdout of `git ARGS`; on failure one line on stderr (`failure`, then what git said), exit 2."""
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(["git", *args], capture_output=True, check=True).stdout
     except FileNotFoundError:
         _diff_usage("git is not installed")
     except subprocess.CalledProcessError as exc:
-        said = " ".join(exc.stderr.split())
+        said = " ".join(exc.stderr.decode("utf-8", "replace").split())
         _diff_usage(failure + (f" (git: {said})" if said else ""))
 
 
@@ -153,9 +171,14 @@ def _read_side(spec: str, other: str | None) -> tuple[str, str]:
     if rev.startswith("-"):
         _diff_usage(not_rev)
     commit = _git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
-                  failure=not_rev).strip() if rev else ""
+                  failure=not_rev).decode().strip() if rev else ""
     rel = path if path.startswith("./") else f"./{path}"
-    text = _git("show", f"{commit}:{rel}", failure=f"cannot read `{path}` at `{rev or 'the index'}`")
+    missing = f"cannot read `{path}` at `{rev or 'the index'}`"
+    kind = _git("cat-file", "-t", f"{commit}:{rel}", failure=missing).decode().strip()
+    if kind != "blob":
+        _diff_usage(f"`{path}` at `{rev or 'the index'}` is a {'folder' if kind == 'tree' else kind}, not a brief")
+    data = _git("cat-file", "blob", f"{commit}:{rel}", failure=missing)
+    text = decode_source(data, spec)  # a binary file or another encoding is E004, as from a file
     # resolve its `use`s and assets against the working tree, where the file lives now
     return (path if os.path.exists(path) else (other or path)), text
 
@@ -163,9 +186,14 @@ def _read_side(spec: str, other: str | None) -> tuple[str, str]:
 def cmd_diff(args) -> int:
     from .lang.diff import diff
 
-    old_path, old_text = _read_side(args.old, None)
-    new_path, new_text = _read_side(args.new, old_path)
     reporter = Reporter(args.format, args.color)
+    try:
+        old_path, old_text = _read_side(args.old, None)
+        new_path, new_text = _read_side(args.new, old_path)
+    except DiagnosticError as exc:  # not a brief's text (binary, another encoding, too large)
+        reporter.add(exc.diagnostics, {})
+        reporter.flush()
+        return EXIT_USAGE
     sides = []
     for path, text in ((old_path, old_text), (new_path, new_text)):
         try:
@@ -199,6 +227,23 @@ def cmd_diff(args) -> int:
     return EXIT_OK if result.equal else EXIT_DIAGNOSTICS
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one (`--out ''`) is a usage error, not the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535; 0 picks a free one)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--format", choices=("text", "json"), default="text",
@@ -224,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help=".brief files, or - for standard input")
     p.add_argument("--render", action="store_true",
                    help="evaluate the brand checks on the last render (nothing is rendered)")
-    p.add_argument("--cache", type=Path, help="with --render: the cache folder")
+    p.add_argument("--cache", type=_path, help="with --render: the cache folder")
     p.add_argument("--variant", action="append", metavar="NAME", help="with --render: only this variant")
     p.set_defaults(func=cmd_check)
 
@@ -246,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="the .brief file (several with --emit openjd)")
     p.add_argument("--emit", choices=("json", "dot", "openjd"), default="json",
                    help="output format (default: json); openjd: an Open Job Description job template")
-    p.add_argument("--cache", type=Path, help="openjd: the shared cache folder (default: .brief/cache beside the first brief)")
-    p.add_argument("--out", type=Path, help="openjd: the output folder (default: out/ beside the first brief)")
+    p.add_argument("--cache", type=_path, help="openjd: the shared cache folder (default: .brief/cache beside the first brief)")
+    p.add_argument("--out", type=_path, help="openjd: the output folder (default: out/ beside the first brief)")
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.add_argument("--backend", choices=("draft", "diffusers"), help="override the briefs' backend")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of the --emit json document")
@@ -255,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runtime = argparse.ArgumentParser(add_help=False)
     runtime.add_argument("--backend", choices=("draft", "diffusers"), help="override the briefs' backend")
-    runtime.add_argument("--cache", type=Path, help="cache folder (default: .brief/cache beside the brief, "
+    runtime.add_argument("--cache", type=_path, help="cache folder (default: .brief/cache beside the brief, "
                                                     "or $BRIEF_CACHE)")
     runtime.add_argument("--variant", action="append", metavar="NAME",
                          help="only this variant: its full name or axis=value (repeatable)")
@@ -277,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Render every variant of a brief, re-rendering only what changed since "
                                    "the last build, and write out/<brief>[<variant>]/.")
     p.add_argument("file", metavar="FILE", help="the .brief file")
-    p.add_argument("--out", type=Path, help="output folder (default: out/ beside the brief)")
+    p.add_argument("--out", type=_path, help="output folder (default: out/ beside the brief)")
     p.add_argument("--no-checks", action="store_true", help="do not let brand checks fail the build")
     p.add_argument("--psd", action="store_true", help="also write a layered PSD")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -290,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", help="ray: a running cluster's address ('auto' joins one); default: start a local one")
     p.add_argument("--workers", type=int, help="ray: worker processes (default: one per CPU)")
-    p.add_argument("--out", type=Path, help="output folder (default: out/ beside each brief)")
+    p.add_argument("--out", type=_path, help="output folder (default: out/ beside each brief)")
     p.add_argument("--no-checks", action="store_true", help="build without the brand checks")
     p.add_argument("--shared-only", action="store_true",
                    help="only render the nodes several variants share, into the cache (a farm's first step)")
@@ -301,9 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Watch a brief (or every brief under a folder) and the files it uses; "
                                    "rebuild what changed on each save. --serve shows a live preview.")
     p.add_argument("target", metavar="FILE|DIR")
-    p.add_argument("--out", type=Path, help="output folder (default: out/ beside each brief)")
+    p.add_argument("--out", type=_path, help="output folder (default: out/ beside each brief)")
     p.add_argument("--no-checks", action="store_true", help="build without the brand checks")
-    p.add_argument("--serve", type=int, nargs="?", const=8377, metavar="PORT",
+    p.add_argument("--serve", type=_port, nargs="?", const=8377, metavar="PORT",
                    help="serve a live preview on 127.0.0.1 (default port 8377; 0 picks a free one)")
     p.set_defaults(func=cmd_watch)
 
@@ -321,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "
                                    "objects (never those a running build holds) until it fits.")
     p.add_argument("action", choices=("stats", "gc"))
-    p.add_argument("--cache", type=Path, help="cache folder (default: $BRIEF_CACHE or ./.brief/cache)")
+    p.add_argument("--cache", type=_path, help="cache folder (default: $BRIEF_CACHE or ./.brief/cache)")
     p.add_argument("--max-size", default="2G", help="gc: the size to trim to, e.g. 500M, 2G (default: 2G)")
     p.set_defaults(func=cmd_cache)
     return parser

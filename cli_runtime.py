@@ -222,8 +222,8 @@ def cmd_cache(args) -> int:
     from .runtime.cache import Cache, parse_size
 
     root = args.cache or Path(os.environ.get("BRIEF_CACHE") or Path(".brief") / "cache")
-    if not root.exists():
-        print(f"brief cache: no cache at {root}", file=sys.stderr)
+    if not (root / "objects").is_dir():  # never turn some other folder into a cache
+        print(f"brief cache: no cache at {root} (a cache folder holds objects/; builds make it)", file=sys.stderr)
         return EXIT_USAGE
     cache = Cache(root)
     if args.action == "stats":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
+import stat
 import sys
 import tempfile
 import time
@@ -11,7 +13,8 @@ import traceback
 from pathlib import Path
 
 from .lang.diagnostics import Diagnostic, DiagnosticError, render_json, render_text, sort_key
-from .lang.load import Program, load
+from .lang.load import Program, decode_source, load
+from .lang.parser import MAX_SOURCE_BYTES
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -44,15 +47,18 @@ class Reporter:
 
 
 def read_stdin() -> str:
-    """An editor's buffer piped in: like a file, a UTF-8 byte-order mark is not part of the text."""
-    return sys.stdin.read().removeprefix("\ufeff")
+    """An editor's buffer piped in, read as a file is: UTF-8 (else E004), a byte-order mark dropped."""
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read(MAX_SOURCE_BYTES + 1) if stream is not None else \
+        sys.stdin.read().encode("utf-8", "surrogateescape")
+    return decode_source(data, "<stdin>")
 
 
 def load_program(path: str, args, reporter: Reporter) -> Program | None:
     text = None
-    if path == "-":  # an editor piping the buffer: paths resolve from the working directory
-        path, text = os.path.join(os.getcwd(), "<stdin>"), read_stdin()
     try:
+        if path == "-":  # an editor piping the buffer: paths resolve from the working directory
+            path, text = os.path.join(os.getcwd(), "<stdin>"), read_stdin()
         program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
     except DiagnosticError as exc:
         reporter.add(exc.diagnostics, sources_of(exc))
@@ -80,6 +86,16 @@ def require_files(paths: list[str]) -> None:
 
 
 def atomic_write(path: str, text: str) -> None:
+    """Replace the file `path` whole (a temp file beside it, renamed over it). What is not a regular
+    file — `/dev/stdout`, a FIFO, a device, a symlink to one — is written to, never replaced."""
+    real = os.path.realpath(path)
+    if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
+        if os.path.isdir(real):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        with open(real, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        return
+    path = real
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".brief-fmt-", dir=folder)

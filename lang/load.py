@@ -65,6 +65,16 @@ def read_source(path: str) -> str:
         raise DiagnosticError([error("E003", f"{path} is a folder", "Name a .brief file.", None)]) from None
     except OSError as exc:
         raise DiagnosticError([error("E003", f"cannot read {path}: {exc.strerror}", "Check the file's permissions.", None)]) from None
+    return decode_source(data, path)
+
+
+def decode_source(data: bytes, path: str) -> str:
+    """A brief's bytes (a file's, standard input's, a git revision's) as text: UTF-8, a byte-order
+    mark dropped; anything else, or more than the size limit, is a diagnostic."""
+    if len(data) > MAX_SOURCE_BYTES:
+        raise DiagnosticError([error(
+            "E001", f"text is too large (over {MAX_SOURCE_BYTES // 2**20} MiB)",
+            "Split it into several briefs that `use` a shared brand file.", ast.Span(path, 1, 1, 1, 2, 0, 1))])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -119,24 +119,49 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
 
 
 def _check_out_folders(compiled: Compiled, out: Path) -> None:
-    """Refuse to export into a folder that holds another brief's export (two briefs of one name)."""
+    """Refuse to export into a folder that is not this brief's last export: one that holds another
+    brief's export (two briefs of one name), or anything brief did not write there (an export
+    replaces the whole folder, so it would be lost)."""
     found, named = [], set()
     for v in compiled.variants:
         if v.brief in named:
             continue
-        try:
-            other = json.loads((out / v.name / "manifest.json").read_text()).get("file")
-        except (OSError, AttributeError, *MALFORMED):
-            continue
-        if isinstance(other, str) and other != v.file and _declares(compiled.program.root, other, v.brief):
+        folder = out / v.name
+        problem = _foreign(folder, v, compiled.program.root)
+        if problem:
+            code, summary, detail = problem
             brief = next(b for b in compiled.program.module.briefs if b.name.value == v.brief)
-            found.append(error("E420", f"{out / v.name} holds the export of {other}, another brief named "
-                                       f"`{v.brief}`; this one ({v.file}) would overwrite it",
-                               "Rename one of the two briefs, or build this one with --out to another folder.",
-                               brief.name.span))
+            found.append(error(code, summary, detail, brief.name.span))
             named.add(v.brief)
     if found:
         raise DiagnosticError(found)
+
+
+def _foreign(folder: Path, v: Variant, root: Path) -> tuple[str, str, str] | None:
+    """(code, summary, detail) when `folder` may not be replaced by `v`'s export; None when it may."""
+    if not os.path.lexists(folder):
+        return None
+    move = "Move it away, or build with --out to another folder."
+    if folder.is_symlink() or not folder.is_dir():
+        return "E421", f"{folder} is in the way of the export: it is not a folder", move
+    files = {str(p.relative_to(folder).as_posix()) for p in folder.rglob("*") if not p.is_dir()}
+    try:
+        manifest = json.loads((folder / "manifest.json").read_bytes()) if "manifest.json" in files else {}
+    except (OSError, *MALFORMED):
+        manifest = {}
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    other = manifest.get("file") if isinstance(manifest, dict) else None
+    if isinstance(other, str) and other != v.file and _declares(root, other, v.brief):
+        return ("E420", f"{folder} holds the export of {other}, another brief named `{v.brief}`; this one "
+                        f"({v.file}) would overwrite it",
+                "Rename one of the two briefs, or build this one with --out to another folder.")
+    unknown = sorted(f for f in files - {"manifest.json"} - set(listed or {})
+                     if not os.path.basename(f).startswith(".tmp-"))  # a killed in-place export's leftovers
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        return ("E421", f"{folder} holds files brief did not write ({shown}); an export replaces the whole "
+                        "folder, so they would be lost", move)
+    return None
 
 
 def _declares(root: Path, rel: str, name: str) -> bool:
@@ -155,10 +180,18 @@ def _declares(root: Path, rel: str, name: str) -> bool:
 def select_variants(variants: list[Variant], wanted: list[str]) -> list[Variant]:
     if not wanted:
         return variants
+    filters = []
+    for w in wanted:
+        pairs = [part.split("=", 1) for part in w.strip("[]").split(",") if "=" in part]
+        axes = dict(pairs)
+        if len(axes) < len(pairs):  # season=summer,season=autumn: no variant is both
+            raise UsageError([error("E430", f"--variant {w} names an axis twice",
+                                    "Repeat --variant to build several: --variant season=summer "
+                                    "--variant season=autumn.", None)])
+        filters.append((w, axes))
     chosen = []
     for v in variants:
-        for w in wanted:
-            axes = dict(part.split("=", 1) for part in w.strip("[]").split(",") if "=" in part)
+        for w, axes in filters:
             if w == v.name or (axes and all(v.axes.get(k) == val for k, val in axes.items())):
                 chosen.append(v)
                 break

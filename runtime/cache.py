@@ -35,6 +35,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import sys
 import threading
 import time
@@ -95,6 +96,20 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class NotRegular(ValueError):
+    """A FIFO, device or folder stands where a cache file should be."""
+
+
+def read_regular(path: Path) -> bytes:
+    """A regular file's bytes; a FIFO or device in its place is refused (`NotRegular`) without
+    blocking on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(f"{path} is not a regular file")
+        return fh.read()
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -195,7 +210,7 @@ class Cache:
         """The .meta record of `key`, checked to belong to it; None when absent, foreign or unreadable
         (the last two evicted, with a warning for a foreign one)."""
         try:
-            record = json.loads(self._meta_path(key).read_bytes())
+            record = json.loads(read_regular(self._meta_path(key)))
         except FileNotFoundError:
             return None
         except (OSError, *MALFORMED):
@@ -232,9 +247,12 @@ class Cache:
             self._corrupt(key, f"it is a .{record['ext']} object, not the .{ext} asked for")
             return None
         try:
-            data = self._paths(key, record["ext"])[0].read_bytes()
+            data = read_regular(self._paths(key, record["ext"])[0])
         except FileNotFoundError:
             self.evict(key)
+            return None
+        except NotRegular:
+            self._corrupt(key, "its data is not a regular file")
             return None
         if hashlib.sha256(data).hexdigest() != record.get("sha256"):
             self._corrupt(key, f"its data does not match its hash ({len(data)} bytes, expected {record.get('size')})")
@@ -312,7 +330,7 @@ class Cache:
     # ── small mutable records ──
     def read_state(self, name: str) -> dict | None:
         try:
-            record = json.loads((self.root / "state" / f"{name}.json").read_bytes())
+            record = json.loads(read_regular(self.root / "state" / f"{name}.json"))
             return record if isinstance(record, dict) else None
         except (OSError, *MALFORMED):
             return None
@@ -365,7 +383,7 @@ class Cache:
         live, now = [], self._fs_now()
         for path in (self.root / "leases").glob("*.json"):
             try:
-                record = json.loads(path.read_bytes())
+                record = json.loads(read_regular(path))
                 fresh = now - path.stat().st_mtime < LEASE_TTL_S
                 ours = record.get("host") == HOST
                 alive = fresh and (not ours or _pid_alive(int(record.get("pid", 0))))
@@ -409,7 +427,7 @@ class Cache:
         for meta_path in self.objects.glob("*/*.meta"):
             key = meta_path.stem
             try:
-                record = json.loads(meta_path.read_bytes())
+                record = json.loads(read_regular(meta_path))
                 st = meta_path.stat()
                 out[key] = _Entry(key, st.st_mtime, int(record.get("size", 0)) + st.st_size, str(record.get("ext", "?")),
                                   [r for r in record.get("refs", []) if isinstance(r, str)])
@@ -444,8 +462,8 @@ class Cache:
             return seen
 
         held = closure([k for r in leases for k in r.get("keys", [])] + [k for k, e in entries.items() if e.used >= since])
-        wanted = closure(n.get("key") for record in self._states() for n in record.get("nodes", {}).values()
-                         if isinstance(n, dict))
+        wanted = closure(n.get("key") for record in self._states() if isinstance(record.get("nodes"), dict)
+                         for n in record["nodes"].values() if isinstance(n, dict) and isinstance(n.get("key"), str))
         referrers: dict[str, int] = {}
         for e in entries.values():
             for r in e.refs:

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -22,9 +23,10 @@ MALFORMED = (ValueError, RecursionError)
 EXPECTED = {
     errno.ENOSPC: ("no space left on the device", "Free some space, or trim the cache: brief cache gc --max-size 2G."),
     errno.EDQUOT: ("the disk quota is exceeded", "Free some space, or trim the cache: brief cache gc --max-size 2G."),
-    errno.EACCES: ("permission denied", "Check the folder's permissions, or choose another with --out or --cache."),
-    errno.EPERM: ("the operation is not permitted", "Check the folder's permissions, or choose another with --out "
-                                                    "or --cache."),
+    errno.EACCES: ("permission denied", "Check the permissions of that file or folder (for a build: or choose "
+                                        "another with --out or --cache)."),
+    errno.EPERM: ("the operation is not permitted", "Check the permissions of that file or folder (for a build: or "
+                                                    "choose another with --out or --cache)."),
     errno.EROFS: ("the file system is read-only", "Choose a writable folder with --out or --cache."),
     errno.ENAMETOOLONG: ("the file name is too long", "Shorten the brief's or the variant's name, or the --out path."),
     errno.ENOTDIR: ("a file stands where a folder is needed", "Move the file away, or choose another --out or --cache."),
@@ -32,6 +34,10 @@ EXPECTED = {
     errno.EISDIR: ("a folder stands where a file is needed", "Move the folder away, or choose another --out."),
     errno.EMFILE: ("too many open files", "Raise the limit (ulimit -n) or render fewer variants at once."),
     errno.EIO: ("an input/output error of the device", "Check the disk; then build again."),
+    errno.EFBIG: ("the file is larger than this system allows (ulimit -f?)", "Raise the limit, or render smaller."),
+    errno.ELOOP: ("a symbolic link on the way loops", "Fix or remove the symbolic link."),
+    errno.ENOENT: ("it does not exist (removed meanwhile, or a folder that cannot hold files)",
+                   "Check the path; for a build, choose another --out or --cache."),
     errno.EXDEV: ("the folder cannot be replaced on this file system (an overlay's lower layer?)",
                   "Delete the output folder once, or choose another --out."),
 }
@@ -46,8 +52,23 @@ def os_diagnostic(exc: OSError, code: str = "E440") -> Diagnostic | None:
     if exc.errno not in EXPECTED:
         return None
     what, fix = EXPECTED[exc.errno]
-    where = exc.filename if exc.filename is not None else ""
+    where = shown_path(exc.filename) if exc.filename is not None else ""
     return error(code, f"cannot write or read {where}: {what}" if where else f"{what}", fix, None)
+
+
+_TEMP = re.compile(r"^(?:\.tmp-[^-]*-(?P<file>.+)|\.brief-fmt-.*|\.(?P<folder>.+)\.(?:new|old)~[^/]*)$")
+
+
+def shown_path(path) -> str:
+    """A path as a message should name it: a temp file or staging folder by what it stands for."""
+    path = Path(os.fsdecode(path))
+    for i, part in enumerate(path.parts):
+        m = _TEMP.match(part)
+        if m:
+            base = Path(*path.parts[:i])
+            return str(base / m.group("file")) if m.group("file") else \
+                str(base / m.group("folder")) if m.group("folder") else str(base)
+    return str(path)
 
 
 @contextlib.contextmanager
@@ -66,6 +87,9 @@ def writable_folder(path: Path, flag: str) -> None:
     """Refuse, before any work, a folder argument that names a file (`--out report.png`)."""
     path = Path(path)
     for p in (path, *path.parents):
+        if os.path.islink(p) and not p.exists():
+            raise UsageError([error("E441", f"{flag} {path}: {p} is a symbolic link to nothing (or a loop)",
+                                    "Fix the link, or choose another folder.", None)])
         if p.exists():
             if not p.is_dir():
                 raise UsageError([error(

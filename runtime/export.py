@@ -51,24 +51,34 @@ def _canvas_rgba(layer: Layer, canvas: tuple[int, int]) -> np.ndarray:
 def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: bool = False) -> tuple[Path, dict]:
     folder = variant_dir(out_root, plan.variant.name)
     publish.recover(folder)
+    now = publish.Current(folder)
     try:
-        before = json.loads((folder / "manifest.json").read_text())
-        before = before if isinstance(before, dict) and isinstance(before.get("files"), dict) else {}
-    except (OSError, *MALFORMED):
-        before = {}
-    try:
-        return folder, _export(executor, plan, folder, before, psd)
+        return folder, _export(executor, plan, folder, now, psd)
     except _Vanished:  # the last export's files were deleted while being carried over: write them all
-        return folder, _export(executor, plan, folder, {}, psd)
+        return folder, _export(executor, plan, folder, None, psd)
+    finally:
+        now.close()
 
 
-def _export(executor: Executor, plan: VariantPlan, folder: Path, before: dict, psd: bool) -> dict:
+def _manifest_of(now: publish.Current | None) -> dict:
+    try:
+        before = json.loads(now.read("manifest.json") or b"") if now is not None else {}
+    except MALFORMED:
+        return {}
+    ok = isinstance(before, dict) and all(isinstance(before.get(k), dict) for k in ("files", "fingerprints"))
+    return before if ok else {}
+
+
+def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Current | None, psd: bool) -> dict:
     v = plan.variant
+    before = _manifest_of(now)
     written: dict[str, str] = {}  # file (relative) → node key it holds
     jobs: list[tuple[list[str], object]] = []  # (files, make() → their bytes)
 
     def current(rel: str, key: str) -> bool:
-        return before.get("files", {}).get(rel) == key and (folder / rel).is_file()
+        """The folder holds `rel` as the last export wrote it, for the same node."""
+        return (before.get("files", {}).get(rel) == key and now is not None
+                and now.fingerprint(rel) == before.get("fingerprints", {}).get(rel))
 
     def stale(rel: str, key: str) -> bool:
         written[rel] = key
@@ -104,7 +114,7 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, before: dict, p
     elif not psd and current(psd_name, v.export):
         written[psd_name] = v.export
     made = {rel for files, _ in jobs for rel in files}
-    with publish.stage(folder) as stage:
+    with publish.stage(folder, now) as stage:
         if not all(stage.keep(rel) for rel in written if rel not in made):  # deleted under us: start over
             raise _Vanished()
         with ThreadPoolExecutor(max_workers=EXPORT_THREADS) as pool:  # PNG encoding releases the GIL
@@ -112,6 +122,7 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, before: dict, p
                 for rel, blob in zip(files, data):
                     stage.write(rel, blob)
         manifest = _manifest(executor, plan, written, results)
+        manifest["fingerprints"] = stage.fingerprints(written)
         stage.write("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 

@@ -19,7 +19,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from brief.lang.diagnostics import error
+
 from .build import Options, build_file, build_shared, compile_file, shared_waves
+from .conditions import UsageError
 
 
 @dataclass
@@ -96,7 +99,13 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
 
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            _reachable(address)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except ConnectionError as exc:
+                raise UsageError([error("E450", f"cannot join a Ray cluster at {address}: {exc}",
+                                        "Start one (ray start --head), or leave out --address to start a "
+                                        "local one.", None)]) from None
         else:
             ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
     resources = ray.available_resources()
@@ -149,18 +158,18 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
             def shared_part(actor, part, p=p):
                 return actor.nodes.remote(p, options, part)
 
-            for part, result, error in _pull(actors, spawn, parts, shared_part, max_retries):
+            for part, result, lost in _pull(actors, spawn, parts, shared_part, max_retries):
                 batch.shared += len(part)
                 batch.shared_rendered += result[1] if result else 0
-                batch.shared_failed += len(part) if error else 0
+                batch.shared_failed += len(part) if lost else 0
     # phase 2: every variant; a free worker takes the next one
     jobs = [(p, v) for p in absolute for v in variants_of(p, options)]
 
     def one_variant(actor, job):
         return actor.variant.remote(job[0], options, job[1])
 
-    for (p, v), outcome, error in _pull(actors, spawn, jobs, one_variant, max_retries):
-        outcome = outcome or Outcome(os.path.basename(p), v, error=error)
+    for (p, v), outcome, lost in _pull(actors, spawn, jobs, one_variant, max_retries):
+        outcome = outcome or Outcome(os.path.basename(p), v, error=lost)
         batch.outcomes.append(outcome)
         if on_done:
             on_done(outcome)
@@ -168,6 +177,22 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
     batch.outcomes.sort(key=lambda o: order[(o.brief, o.variant)])  # as the local executor lists them
     batch.seconds = time.perf_counter() - started
     return batch
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse an address nothing answers at, at once (Ray itself would retry for minutes)."""
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise UsageError([error("E450", f"no Ray cluster answers at {address} ({why})",
+                                "Give the head node's address (HOST:PORT, e.g. 10.0.0.5:6379), `auto` for "
+                                "one started on this machine, or leave out --address.", None)]) from None
 
 
 def actor_plan(resources: dict[str, float], *, gpu_backend: bool, workers: int | None) -> tuple[int, int]:

@@ -68,7 +68,7 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict |
     """`reads` is the backend's table of the box each edit op reads (see the draft backend);
     `checks=False` leaves the brand checks out (`--no-checks`)."""
     g = opgraph.graph
-    previous = (cache.read_state(state_name(variant)) or {}).get("nodes", {})
+    previous = previous_nodes(cache.read_state(state_name(variant)))
     run, cached = set(), set()
     stack = targets(variant, checks)
     while stack:
@@ -85,6 +85,26 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, reads: dict |
     steps = [_step(g, k, previous, W * H) for k in order if k in run]
     share = _predict_reuse(g, steps, previous, (W, H), reads or {})
     return VariantPlan(variant, order, steps, [k for k in order if k in cached], share, previous, checks)
+
+
+def previous_nodes(record: dict | None) -> dict[str, dict]:
+    """The node records of a variant's last build (`state_record`'s), by identity; entries that are
+    not in that shape (a damaged or hand-edited state file) are left out: those nodes count as new."""
+    nodes = record.get("nodes") if isinstance(record, dict) else None
+    if not isinstance(nodes, dict):
+        return {}
+
+    def strings(value) -> bool:
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+    def sound(n) -> bool:
+        region = n.get("region") if isinstance(n, dict) else None
+        return (isinstance(n, dict) and isinstance(n.get("key"), str) and isinstance(n.get("params"), dict)
+                and strings(n.get("inputs")) and strings(n.get("input_ids", [])) and isinstance(n.get("lock", {}), dict)
+                and (region is None or (isinstance(region, list) and len(region) == 4
+                                        and all(isinstance(x, int) for x in region))))
+
+    return {k: n for k, n in nodes.items() if isinstance(k, str) and sound(n)}
 
 
 def _step(g: nx.DiGraph, key: str, previous: dict, canvas_area: int) -> Step:

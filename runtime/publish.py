@@ -3,7 +3,10 @@ export whole or the new one whole, never a mix, whatever happens mid-export (a k
 
 The new folder is assembled beside the old one (`.<name>.new~<host>~<pid>~<id>`, on the same file
 system): files that did not change are hard-linked from the old folder (copied where links are not
-possible), new ones written and fsynced, the manifest last. Then the two folders are exchanged in
+possible), new ones written and fsynced, the manifest last. The old folder is read through one
+open handle (`Current`), so what is carried over comes from the very folder whose manifest said it
+was unchanged, even if another build publishes meanwhile; each file's size and mtime are kept in
+the manifest, so a file damaged or replaced by hand is not carried over. Then the two folders are exchanged in
 one atomic step (`renameat2(RENAME_EXCHANGE)` on Linux), or, where the file system cannot, by two
 renames whose gap the next export (or `recover`) closes. Files of outputs and components that no
 longer exist are simply not carried over. Leftovers of a killed export are swept by the next one.
@@ -17,6 +20,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
@@ -92,30 +96,74 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
+def fingerprint(st: os.stat_result) -> list[int]:
+    """What tells a file written by an export from one changed since: its size and mtime."""
+    return [st.st_size, st.st_mtime_ns]
+
+
+class Current:
+    """The folder as it is now, held open: its manifest, and its files as that manifest knew them."""
+
+    def __init__(self, folder: Path):
+        self.fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def read(self, rel: str) -> bytes | None:
+        """A regular file's bytes (None when absent or not a regular file: a FIFO never blocks)."""
+        if self.fd is None:
+            return None
+        try:
+            fd = os.open(rel, os.O_RDONLY | os.O_NONBLOCK, dir_fd=self.fd)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+    def fingerprint(self, rel: str) -> list[int] | None:
+        try:
+            st = os.stat(rel, dir_fd=self.fd, follow_symlinks=False) if self.fd is not None else None
+        except OSError:
+            return None
+        return fingerprint(st) if st is not None and stat.S_ISREG(st.st_mode) else None
+
+
 class Stage:
     """A new version of `folder`, assembled aside; `commit` puts it in place."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, current: Current | None = None):
         self.folder = folder
+        self.current = current
         folder.parent.mkdir(parents=True, exist_ok=True)
         recover(folder)
         self.path = _sibling(folder, NEW)
         self.path.mkdir()
 
     def keep(self, rel: str) -> bool:
-        """Carry an unchanged file over from the current folder; False if it is not there."""
-        src, dst = self.folder / rel, self.path / rel
+        """Carry an unchanged file over from the folder as it was read; False if it is not there."""
+        dst = self.path / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
+        src_fd = self.current.fd if self.current is not None else None
         try:
-            os.link(src, dst)
+            if src_fd is None:
+                return False
+            os.link(rel, dst, src_dir_fd=src_fd, follow_symlinks=False)
         except FileNotFoundError:
             return False
         except OSError:  # no hard links here (another file system, FAT): copy
-            try:
-                shutil.copyfile(src, dst)
-            except FileNotFoundError:
+            data = self.current.read(rel)
+            if data is None:
                 return False
+            dst.write_bytes(data)
         return True
+
+    def fingerprints(self, rels) -> dict[str, list[int]]:
+        return {rel: fingerprint(os.stat(self.path / rel)) for rel in rels}
 
     def write(self, rel: str, data: bytes) -> None:
         dst = self.path / rel
@@ -144,10 +192,11 @@ class Stage:
 
 
 @contextlib.contextmanager
-def stage(folder: Path) -> Iterator[Stage]:
-    """`with stage(folder) as s:` write and keep files, and the folder is replaced when the block
-    ends without an error; on an error (or a kill) the old folder stays as it was."""
-    s = Stage(folder)
+def stage(folder: Path, current: Current | None = None) -> Iterator[Stage]:
+    """`with stage(folder, current) as s:` write files and keep those of `current` (the folder as it
+    was read), and the folder is replaced when the block ends without an error; on an error (or a
+    kill) the old folder stays as it was."""
+    s = Stage(folder, current)
     try:
         yield s
         s.commit()

@@ -152,3 +152,29 @@ def test_a_lease_of_another_host_protects_until_it_goes_stale(tmp_path):
     os.utime(lease, (old, old))
     cache.gc(0)
     assert not cache.has("tile-" + "1" * 59), "a lease whose holder stopped renewing it is stale"
+
+
+def test_state_records_of_the_wrong_shape_count_as_no_last_build(project):
+    build(project, SCENE)
+    for i, state in enumerate(sorted((project.root / "cache" / "state").glob("*.json"))):
+        state.write_text(['{"nodes": [1, 2]}', '"abc"', "null", '{"nodes": {"x": {"key": 3, "params": []}}}'][i % 4])
+    assert build(project, SCENE.replace("seed 5", "seed 6"))
+    Cache(project.root / "cache").gc(0)
+
+
+def test_a_fifo_in_the_cache_never_blocks(project):
+    build(project, SCENE)
+    root = project.root / "cache"
+    meta = sorted(root.glob("objects/*/*.meta"))[0]
+    tile = sorted(root.glob("objects/*/tile-*.png"))[0]
+    state = sorted(root.glob("state/*.json"))[0]
+    for path in (meta, tile, state):
+        path.unlink()
+        os.mkfifo(path)
+    shutil.rmtree(project.root / "out")
+    code = ("import sys; from brief.runtime.build import Options, build_file; from brief.runtime.cache import Cache; "
+            "build_file(sys.argv[1], Options(cache=sys.argv[2], out=sys.argv[3])); c = Cache(sys.argv[2]); "
+            "c.stats(); c.gc(0)")
+    done = subprocess.run([sys.executable, "-c", code, str(project.root / "scene.brief"), str(root),
+                           str(project.root / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

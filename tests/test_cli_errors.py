@@ -101,7 +101,7 @@ def test_garbage_meta_files_are_warned_and_recomputed(project):
 
 
 def test_a_400_digit_size_is_one_line(project):
-    (project.root / "c").mkdir()
+    (project.root / "c" / "objects").mkdir(parents=True)
     res = run("cache", "gc", "--cache", project.root / "c", "--max-size", "9" * 400)
     assert res.returncode == 2 and "not a size" in res.stderr and no_traceback(res.stderr)
 
@@ -149,6 +149,7 @@ def test_read_only_folders_and_files_are_one_line(project):
         assert res.returncode == 2 and "not writable" in res.stderr and no_traceback(res.stderr), res.stderr
         res = _unprivileged([BRIEF_CMD, "fmt", str(path)], project.root)
         assert res.returncode == 1 and "permission denied" in res.stderr and no_traceback(res.stderr), res.stderr
+        assert ".brief-fmt" not in res.stderr, "messages name the file, not a temp file"
     finally:
         os.chmod(project.root, 0o755)
 
@@ -198,3 +199,64 @@ def test_watch_survives_a_variant_that_vanishes_a_full_disk_and_a_bug(project, m
         assert w.wait(5).built, "the watcher builds again once the causes are gone"
     finally:
         w.close()
+
+
+def test_odd_arguments_are_usage_errors(project):
+    path = project.write("scene.brief", SCENE)
+    res = run("build", path, "--variant", "season=summer,season=autumn", "--cache", project.root / "c")
+    assert res.returncode == 2 and "names an axis twice" in res.stderr
+    assert run("build", path, "--cache", "").returncode == 2
+    assert run("build", path, "--out", " ").returncode == 2
+    for port in ("-1", "70000", "http"):
+        assert run("watch", path, "--serve", port).returncode == 2
+    (project.root / "notes").mkdir()
+    res = run("cache", "stats", "--cache", project.root / "notes")
+    assert res.returncode == 2 and "no cache at" in res.stderr
+    assert list((project.root / "notes").iterdir()) == [], "a folder that is not a cache is left alone"
+
+
+def test_non_utf8_on_stdin_is_e004_everywhere(project):
+    text = 'brief x {\n  canvas 64 x 64\n  component a {\n    prompt "\udcff"\n  }\n}\n'.encode("utf-8", "surrogateescape")
+    for args in (("compile", "-"), ("check", "-"), ("fmt", "-")):
+        res = run_bytes(args, text, cwd=project.root)
+        assert res.returncode == 1 and "E004" in res.stderr and no_traceback(res.stderr), (args, res.stderr)
+
+
+def run_bytes(args, data: bytes, cwd):
+    """`brief ARGS` as a process, `data` on its standard input (bytes: not necessarily UTF-8)."""
+    res = subprocess.run([BRIEF_CMD, *args], input=data, capture_output=True, cwd=cwd, timeout=60)
+    res.stderr, res.stdout = res.stderr.decode("utf-8", "replace"), res.stdout.decode("utf-8", "replace")
+    return res
+
+
+def test_machine_limits_and_link_loops_are_one_line(project):
+    import resource
+
+    path = project.write("scene.brief", SCENE)
+    small = subprocess.run([BRIEF_CMD, "build", str(path), "-q", "--cache", str(project.root / "c1"),
+                            "--out", str(project.root / "o1")], capture_output=True, text=True, timeout=120,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192)))
+    assert small.returncode == 1 and "larger than this system allows" in small.stderr, small.stderr
+    assert no_traceback(small.stderr)
+    os.symlink("l2", project.root / "l1")
+    os.symlink("l1", project.root / "l2")
+    res = run("build", path, "-q", "--cache", project.root / "l1")
+    assert res.returncode == 2 and "symbolic link" in res.stderr and no_traceback(res.stderr), res.stderr
+
+
+def test_compile_output_into_a_fifo_writes_into_it(project, tmp_path):
+    path = project.write("scene.brief", SCENE)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    res = run("compile", path, "--emit", "dot", "-o", fifo)
+    reader.join(timeout=30)
+    assert res.returncode == 0 and got and b"digraph" in got[0][:40] and stat_is_fifo(fifo)
+
+
+def stat_is_fifo(path) -> bool:
+    import stat
+
+    return stat.S_ISFIFO(os.lstat(path).st_mode)

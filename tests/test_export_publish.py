@@ -134,3 +134,43 @@ def test_two_first_exports_of_one_folder_both_publish(tmp_path):
     second.commit()  # the folder appeared meanwhile: exchanged, not an error
     assert (folder / "main.png").read_bytes() == b"two"
     assert [p.name for p in folder.parent.iterdir()] == ["x"]
+
+
+def test_a_folder_brief_did_not_write_is_never_replaced(project):
+    (project.root / "assets" / "notes.txt").write_text("my notes")
+    path = project.write("assets.brief", 'brief assets {\n  canvas 64 x 64\n  component product {\n'
+                                         '    asset "assets/product.png"\n  }\n}\n')
+    with pytest.raises(DiagnosticError) as info:  # `--out .` would make out/assets the user's assets/
+        build_file(path, Options(cache=project.root / "cache", out=project.root))
+    (d,) = info.value.diagnostics
+    assert d.code == "E421" and "notes.txt" in d.summary and "would be lost" in d.summary
+    assert (project.root / "assets" / "notes.txt").read_text() == "my notes"
+    build(project, SCENE)
+    (project.root / "out" / SUMMER / "my-retouch.psd").write_bytes(b"precious")
+    with pytest.raises(DiagnosticError) as info:  # a file dropped into an export folder
+        build(project, SCENE.replace("seed 5", "seed 6"))
+    assert "my-retouch.psd" in info.value.diagnostics[0].summary
+
+
+def test_a_damaged_output_file_is_written_again(project):
+    build(project, SCENE)
+    good = (project.root / "out" / SUMMER / "square.png").read_bytes()
+    (project.root / "out" / SUMMER / "square.png").write_bytes(b"garbage")
+    build(project)
+    assert (project.root / "out" / SUMMER / "square.png").read_bytes() == good
+
+
+def test_files_are_carried_over_from_the_folder_whose_manifest_was_read(tmp_path):
+    folder = tmp_path / "out" / "x"
+    first = publish.Stage(folder)
+    first.write("a.png", b"one")
+    first.commit()
+    seen = publish.Current(folder)  # this export reads the folder: a.png is "one"
+    other = publish.Stage(folder)  # another build publishes meanwhile
+    other.write("a.png", b"two")
+    other.commit()
+    late = publish.Stage(folder, seen)
+    kept = late.keep("a.png")
+    assert not kept or (late.path / "a.png").read_bytes() == b"one", "never another export's file"
+    late.abort()
+    seen.close()

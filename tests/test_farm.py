@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -145,3 +146,14 @@ def test_openjd_template_validates_and_runs(project, tmp_path):
     again = subprocess.run([openjd, "run", str(job), "--step", "Render-1-m", "--task-param",
                             "Variant=m[season=summer,sku=red]"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and output_bytes(tmp_path / "out") == before
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once():
+    from brief.runtime.conditions import UsageError
+    from brief.runtime.farm import _reachable
+
+    started = time.time()
+    with pytest.raises(UsageError) as info:
+        _reachable("127.0.0.1:1")
+    assert "no Ray cluster answers at 127.0.0.1:1" in info.value.diagnostics[0].summary
+    assert time.time() - started < 10

@@ -89,3 +89,17 @@ def test_a_revision_that_is_not_a_commit_or_a_missing_path_is_one_clear_line(rep
         res = run("diff", spec, "campaign/runner.brief", cwd=repo)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("brief diff: error:"), res.stderr
+
+
+def test_diff_of_a_binary_or_a_folder_at_a_revision_is_one_clear_error(repo):
+    res = run("diff", "HEAD:assets/runner.png", "campaign/runner.brief", cwd=repo)
+    assert res.returncode == 2 and "E004" in res.stderr and "Traceback" not in res.stderr
+    res = run("diff", "HEAD:campaign", "campaign/runner.brief", cwd=repo)
+    assert res.returncode == 2 and "is a folder, not a brief" in res.stderr
+
+
+def test_textconv_shows_a_file_that_is_not_a_brief_unchanged(tmp_path):
+    data = b'brief x {\n  prompt "\xff"\n}\n'
+    (tmp_path / "bad.brief").write_bytes(data)
+    res = subprocess.run([BRIEF_BIN, "fmt", "--textconv", str(tmp_path / "bad.brief")], capture_output=True, timeout=60)
+    assert res.returncode == 0 and res.stdout == data

@@ -20,6 +20,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def _check_file(file: Path) -> None:
     """A model file is sound before its hash is remembered: configs are JSON objects, weight files
     have a safetensors header that fits the file. A damaged or hostile model is refused at the
     `backend` line, before anything runs."""
+    if not stat.S_ISREG(file.stat().st_mode):
+        raise OpError(f"{file} is not a regular file")
     if file.suffix == ".json":
         _json_object(file)
     elif file.suffix == ".safetensors":
@@ -172,8 +175,13 @@ def _sha256_file(file: Path) -> str:
 
 def model_files(path: Path) -> list[Path]:
     """Every file of the model folder that can change the output (`MODEL_FILES`), sorted."""
-    found = []
+    found, seen = [], set()
     for folder, dirs, files in os.walk(path, followlinks=True):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop: each folder once
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             rel = Path(folder, name).relative_to(path).as_posix()
