@@ -31,7 +31,7 @@ from .lang.parser import parse
 def cmd_check(args) -> int:
     if args.render:
         return cmd_check_render(args)
-    from .runtime.images import diagnose as decode_problems
+    from .runtime.render.images import diagnose as decode_problems
 
     require_files(args.files)
     reporter = Reporter(args.format, args.color)

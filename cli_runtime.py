@@ -31,7 +31,7 @@ def diagnostics_or(args, fn):
     met (exit 1; 2 when the command's arguments do not fit the brief), and failed nodes (exit 1).
     Anything else is not expected: it reaches `main` as an internal error."""
     from .runtime.conditions import UsageError
-    from .runtime.execute import BuildError
+    from .runtime.render.execute import BuildError
 
     reporter = Reporter(args.format, args.color)
     try:
@@ -103,7 +103,7 @@ def cmd_build(args) -> int:
 def _check_table(variant: str, results: list[dict]) -> None:
     from rich.console import Console
 
-    from .runtime.report import table
+    from .runtime.brand.report import table
 
     from rich.markup import escape
 
@@ -111,7 +111,7 @@ def _check_table(variant: str, results: list[dict]) -> None:
 
 
 def cmd_watch(args) -> int:
-    from .runtime.watch import Watcher
+    from .runtime.live.watch import Watcher
 
     if not os.path.exists(args.target):
         print(f"brief watch: error: {args.target} does not exist", file=sys.stderr)
@@ -142,7 +142,7 @@ def cmd_watch(args) -> int:
             server.publish(r)
 
     if args.serve is not None:  # before watching anything: a port in use is one line, exit 2
-        from .runtime.serve import PreviewServer, ServeError
+        from .runtime.live.serve import PreviewServer, ServeError
 
         try:
             server = PreviewServer(args.serve)
@@ -219,7 +219,7 @@ def cmd_render(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from .runtime.cache import Cache, parse_size
+    from .runtime.store.cache import Cache, parse_size
 
     root = args.cache or Path(os.environ.get("BRIEF_CACHE") or Path(".brief") / "cache")
     if not (root / "objects").is_dir():  # never turn some other folder into a cache

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from brief.runtime.build import Options
-from brief.runtime.watch import DEBOUNCE_S, Watcher
+from brief.runtime.live.watch import DEBOUNCE_S, Watcher
 
 REPO = Path(__file__).resolve().parent.parent
 BRIEF_BIN = os.path.join(os.path.dirname(sys.executable), "brief")

@@ -1,6 +1,6 @@
 """Checks of the files a brief names: asset, mask and logo files exist inside the project and are
 images by their contents, and the component a clear-space rule measures places the brand kit's
-own logo. (The runtime decodes the images fully: `runtime/images.py`.)
+own logo. (The runtime decodes the images fully: `runtime/render/images.py`.)
 """
 
 from __future__ import annotations

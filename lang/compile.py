@@ -28,7 +28,7 @@ from .load import Program
 from .parser import paused_gc
 from .paths import file_sha256, resolve
 
-# 2: assets and masks read upright, in sRGB, 16-bit scaled (runtime/images.py); old results stale
+# 2: assets and masks read upright, in sRGB, 16-bit scaled (runtime/render/images.py); old results stale
 OP_VERSIONS = {
     "encode_prompt": 1, "load_asset": 2, "generate": 2, "composite": 1, "inpaint": 2, "remove": 2,
     "recolor": 1, "harmonize": 1, "outpaint": 1, "reframe": 1, "check": 1, "export": 1,

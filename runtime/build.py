@@ -22,12 +22,12 @@ from brief.lang.parser import parse
 from . import lockfile
 from .backends import load_backend
 from .context import OpError
-from .cache import Cache, default_cache_dir
+from .store.cache import Cache, default_cache_dir
 from .conditions import MALFORMED, UsageError, diagnosed, writable_folder
-from .execute import Executor, Run
-from .tiles import Unreadable
-from .export import export_variant
-from .plan import VariantPlan, plan_variant
+from .render.execute import Executor, Run
+from .store.tiles import Unreadable
+from .deliver.export import export_variant
+from .render.plan import VariantPlan, plan_variant
 from .progress import Progress, Quiet
 
 

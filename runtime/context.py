@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import Cache
+from .store.cache import Cache
 
 
 class OpError(Exception):

@@ -55,7 +55,7 @@ def build_one(path: str, options: Options, variant: str, compiled=None) -> Outco
     """Build one variant (a farm task). Never raises for the brief's own problems: reports them."""
     from brief.lang.diagnostics import DiagnosticError
 
-    from .execute import BuildError
+    from .render.execute import BuildError
 
     started = time.perf_counter()
     out = Outcome(os.path.basename(path), variant)

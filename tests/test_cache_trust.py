@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from brief.runtime.build import Options, build_file, plan_file
-from brief.runtime.cache import Cache
+from brief.runtime.store.cache import Cache
 from runtime_helpers import SCENE, build, output_bytes
 
 BUILD = ("import sys; from brief.runtime.build import Options, build_file; "
@@ -172,7 +172,7 @@ def test_a_fifo_in_the_cache_never_blocks(project):
         path.unlink()
         os.mkfifo(path)
     shutil.rmtree(project.root / "out")
-    code = ("import sys; from brief.runtime.build import Options, build_file; from brief.runtime.cache import Cache; "
+    code = ("import sys; from brief.runtime.build import Options, build_file; from brief.runtime.store.cache import Cache; "
             "build_file(sys.argv[1], Options(cache=sys.argv[2], out=sys.argv[3])); c = Cache(sys.argv[2]); "
             "c.stats(); c.gc(0)")
     done = subprocess.run([sys.executable, "-c", code, str(project.root / "scene.brief"), str(root),

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage.color import deltaE_ciede2000
 
-from brief.runtime import checks, imaging
-from brief.runtime.tiles import Layer
+from brief.runtime.brand import checks
+from brief.runtime.render import imaging
+from brief.runtime.store.tiles import Layer
 from test_cli import run
 
 # Sharma, Wu & Dalal (2005), CIEDE2000 test data: (Lab1, Lab2, ΔE00)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from brief.runtime import publish
+from brief.runtime.deliver import publish
 from brief.runtime.backends import draft
 from brief.runtime.build import Options
-from brief.runtime.watch import Watcher
+from brief.runtime.live.watch import Watcher
 from runtime_helpers import SCENE
 from test_cli import run
 

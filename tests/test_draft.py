@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from brief.runtime import imaging
+from brief.runtime.render import imaging
 from brief.runtime.backends import draft_textures as tex
-from brief.runtime.tiles import Layer, TiledImage
+from brief.runtime.store.tiles import Layer, TiledImage
 
 
 def test_recolor_moves_the_dominant_colour_within_delta_e_and_leaves_others():
@@ -47,7 +47,7 @@ def test_compositing_is_exact_integer_alpha():
 
 
 def test_tiled_image_replace_shares_untouched_tiles(tmp_path):
-    from brief.runtime.cache import Cache
+    from brief.runtime.store.cache import Cache
     cache = Cache(tmp_path / "c")
     arr = np.random.default_rng(0).integers(0, 255, (600, 700, 3), np.uint8)
     img = TiledImage.from_array(arr)
@@ -91,8 +91,8 @@ def test_band_mask_surrounds_alpha():
 
 def test_banded_png_decodes_to_the_same_pixels_and_reuses_bands(tmp_path):
     import io
-    from brief.runtime import pngstream
-    from brief.runtime.cache import Cache
+    from brief.runtime.deliver import pngstream
+    from brief.runtime.store.cache import Cache
     cache = Cache(tmp_path / "c")
     rng = np.random.default_rng(3)
     arr = (rng.integers(0, 40, (700, 530, 3)) + np.linspace(0, 200, 530)[None, :, None]).astype(np.uint8)

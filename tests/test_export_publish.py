@@ -16,7 +16,7 @@ import time
 import pytest
 
 from brief.lang.diagnostics import DiagnosticError
-from brief.runtime import publish
+from brief.runtime.deliver import publish
 from brief.runtime.build import Options, build_file
 from runtime_helpers import SCENE, build
 

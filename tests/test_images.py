@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from brief.runtime.build import Options, build_file
-from brief.runtime.execute import BuildError
+from brief.runtime.render.execute import BuildError
 from test_cli import run
 
 # ── ICC v2 matrix/TRC profiles, built by hand (ImageCms.createProfile makes only sRGB, LAB, XYZ) ──
@@ -195,7 +195,7 @@ def test_palette_png_with_a_transparent_index(project):
 def test_ordinary_8_bit_images_decode_exactly_as_before(tmp_path):
     """Untagged 8-bit files give the pixels Pillow's plain convert gives (what the reader did
     before), as assets (RGBA) and as masks (L): existing renders do not change."""
-    from brief.runtime import images
+    from brief.runtime.render import images
 
     rng = np.random.default_rng(9)
     rgb = Image.fromarray(rng.integers(0, 256, (30, 40, 3), np.uint8))

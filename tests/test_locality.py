@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from brief.lang.compile import LAYER_OPS, PIXEL_OPS
-from brief.runtime.plan import identity
+from brief.runtime.render.plan import identity
 from runtime_helpers import build, pixels
 
 BASE = {

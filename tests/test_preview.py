@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from brief.runtime.serve import PreviewServer
+from brief.runtime.live.serve import PreviewServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BRIEF_BIN = os.path.join(os.path.dirname(sys.executable), "brief")

@@ -17,8 +17,8 @@ from brief.lang.compile import node_key
 from brief.lang.diagnostics import DiagnosticError
 from brief.runtime.backends import draft
 from brief.runtime.build import Options
-from brief.runtime.cache import Cache, parse_size
-from brief.runtime.execute import BuildError
+from brief.runtime.store.cache import Cache, parse_size
+from brief.runtime.render.execute import BuildError
 from runtime_helpers import SCENE, build, output_bytes
 
 
@@ -82,7 +82,7 @@ def test_two_builds_at_once_on_one_cache_both_succeed_identically(project, tmp_p
 
 def test_same_key_written_twice_concurrently_stays_whole(tmp_path):
     cache = Cache(tmp_path / "c")
-    code = ("import sys, numpy as np; from brief.runtime.cache import Cache; c = Cache(sys.argv[1]); "
+    code = ("import sys, numpy as np; from brief.runtime.store.cache import Cache; c = Cache(sys.argv[1]); "
             "[c.put_png('k' * 64, np.full((300, 300, 3), 7, np.uint8)) for _ in range(30)]")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c")]) for _ in range(3)]
     for p in procs:

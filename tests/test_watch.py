@@ -13,7 +13,7 @@ import time
 import pytest
 
 from brief.runtime.build import Options
-from brief.runtime.watch import Watcher, ignored
+from brief.runtime.live.watch import Watcher, ignored
 
 BRIEF = '''use "brands/acme.brief"
 brief w {

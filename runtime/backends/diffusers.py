@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .. import imaging
+from ..render import imaging
 from ..context import OpContext
-from ..tiles import Layer, TiledImage
+from ..store.tiles import Layer, TiledImage
 from . import draft
 from .diffusers_model import (device_and_dtype, file_hashes, inpaint_pipeline, inspect_model, load_pipeline,
                               quiet_libraries, resolve_model)

@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .. import checks, images, imaging
+from ..brand import checks
+from ..render import images, imaging
 from ..context import OpContext
-from ..tiles import Layer, TiledImage
+from ..store.tiles import Layer, TiledImage
 from . import draft_textures as tex
 
 REMOVE_PAD = 16  # px of surroundings Telea in-painting reads around a removed region
@@ -178,7 +179,7 @@ def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
 
 
 def check(ctx: OpContext, params: dict, inputs: list) -> dict:
-    """A brand rule measured on the rendered image and layers (runtime/checks.py)."""
+    """A brand rule measured on the rendered image and layers (runtime/brand/checks.py)."""
     image, layers = inputs[0], inputs[1:]
     return checks.evaluate(params, image.to_array(), layers, params.get("layers", []))
 

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .cache import Cache
-from .tiles import TILE, TiledImage
+from ..store.cache import Cache
+from ..store.tiles import TILE, TiledImage
 
 ADLER_BASE = 65521
 SUB_FILTER = 1

@@ -33,7 +33,7 @@ from brief.lang.diagnostics import Diagnostic, error
 from brief.lang.load import Program
 from brief.lang.paths import resolve
 
-from .context import OpError
+from ..context import OpError
 
 MAX_PIXELS = 64 * 1024 * 1024  # larger (or a decompression bomb) is refused
 MAX_FILE_BYTES = 512 * 1024 * 1024  # more than any PNG, JPEG or WebP of MAX_PIXELS needs

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .cache import HOST, SWEEP_AGE_S, _pid_alive
+from ..store.cache import HOST, SWEEP_AGE_S, _pid_alive
 
 NEW, OLD = "new", "old"
 

@@ -16,7 +16,7 @@ from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 from brief.lang import geometry
 
 from . import images
-from .tiles import Layer
+from ..store.tiles import Layer
 
 Box = tuple[int, int, int, int]
 BACKGROUND = (255, 255, 255)  # what shows where no layer covers the canvas

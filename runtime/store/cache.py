@@ -46,7 +46,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from .conditions import MALFORMED
+from ..conditions import MALFORMED
 
 TEMP_PREFIX = ".tmp-"
 SWEEP_AGE_S = 3600  # temp files of live processes older than this are swept too

@@ -28,8 +28,8 @@ from watchdog.observers.polling import PollingObserver
 
 from brief.lang.diagnostics import DiagnosticError
 
-from .build import Built, Options, build_file
-from .execute import BuildError, Superseded
+from ..build import Built, Options, build_file
+from ..render.execute import BuildError, Superseded
 
 IGNORED = (".*.sw?", "*~", "*___jb_tmp___", "*___jb_old___", ".goutputstream-*", "4913", ".#*", "*.tmp",
            ".tmp-*", ".brief-fmt-*")

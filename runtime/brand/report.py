@@ -9,7 +9,7 @@ import base64
 import html
 import json
 
-from .cache import png_bytes
+from ..store.cache import png_bytes
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
 

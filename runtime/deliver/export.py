@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import pngstream, publish, report
-from .cache import png_bytes
-from .conditions import MALFORMED
-from .execute import Executor
-from .plan import VariantPlan
-from .tiles import Layer
+from . import pngstream, publish
+from ..brand import report
+from ..store.cache import png_bytes
+from ..conditions import MALFORMED
+from ..render.execute import Executor
+from ..render.plan import VariantPlan
+from ..store.tiles import Layer
 
 OUTPUT_PNG_LEVEL = 1  # fast zlib; the pixels are lossless whatever the level
 EXPORT_THREADS = 2
@@ -177,7 +178,7 @@ def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> byte
     from psd_tools.constants import Resource
     from psd_tools.psd.image_resources import ImageResource
 
-    from .images import srgb_profile
+    from ..render.images import srgb_profile
 
     doc = PSDImage.new("RGBA", canvas)
     for name, layer in layers:

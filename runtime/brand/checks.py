@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from . import imaging
-from .tiles import Layer
+from ..render import imaging
+from ..store.tiles import Layer
 
 WARN_FACTOR = 1.75
 SAMPLE = 256  # longest side of the downsample used for palette statistics

@@ -19,11 +19,11 @@ import numpy as np
 
 from brief.lang.compile import OpGraph
 
-from .cache import Cache
-from .context import OpContext, OpError
+from ..store.cache import Cache
+from ..context import OpContext, OpError
 from .plan import VariantPlan, identity, state_name, state_record
-from .progress import Progress
-from .tiles import Layer, TiledImage, Unreadable
+from ..progress import Progress
+from ..store.tiles import Layer, TiledImage, Unreadable
 
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from brief.lang.compile import LAYER_OPS, PIXEL_OPS, OpGraph, Variant
 from brief.lang.geometry import intersects
 
-from .cache import Cache
+from ..store.cache import Cache
 
 PARAM_WORDS = {"box": "region", "crop": "region", "shape": "region", "sha256": "asset file", "mask_sha256": "mask file",
                "band": "band", "fit": "fit", "canvas": "canvas", "size": "size", "target": "colour",

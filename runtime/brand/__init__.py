@@ -1,0 +1,1 @@
+"""Brand rules measured on the render, and their report."""

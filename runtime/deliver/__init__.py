@@ -1,0 +1,1 @@
+"""Delivering a variant: its files, encoded, published whole."""

@@ -1,0 +1,1 @@
+"""Watch mode and its live preview."""

@@ -1,0 +1,1 @@
+"""Rendering a compiled graph: planning, executing, pixel operations and reading user images."""

@@ -1,0 +1,1 @@
+"""Where results live: the content-addressed cache (objects, leases, gc) and tiled images."""
