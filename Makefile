@@ -1,4 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both create .venv when missing.
+# `make lint`: ruff over the repository and mypy over lang/ (CI runs it before `make test`).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -6,7 +7,7 @@ PIP     := $(BIN)/python -m pip
 EXAMPLE := examples/campaign/runner.brief
 OUT     ?= out
 
-.PHONY: run test install install-test bench clean
+.PHONY: run test lint install install-test bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +33,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/compile.py

@@ -8,10 +8,7 @@ Diagnostics go to stderr, as text (ruff-style) or, with `--format json`, as one 
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,17 +17,15 @@ from .cli_runtime import (cmd_build, cmd_cache, cmd_check_render, cmd_plan, cmd_
                           compile_openjd)
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
                           load_program, read_stdin, require_files, sources_of)
-from .lang.check import check_program, diagnose
-from .lang.compile import compile_program
-from .lang.diagnostics import DiagnosticError
-from .lang.emit import json_schema, relative_root, to_dot, to_json
-from .lang.fmt import format_module
-from .lang.load import decode_source, load, read_source
-from .lang.parser import parse
+
+# Each command imports what it uses when it runs (`brief --help` needs none of it, `check` and
+# `fmt` no graph library); tests/test_startup.py holds them to it.
+
 
 def cmd_check(args) -> int:
     if args.render:
         return cmd_check_render(args)
+    from .lang.check import diagnose
     from .runtime.render.images import diagnose as decode_problems
 
     require_files(args.files)
@@ -51,6 +46,13 @@ def cmd_check(args) -> int:
 
 
 def cmd_fmt(args) -> int:
+    import difflib
+
+    from .lang.diagnostics import DiagnosticError
+    from .lang.fmt import format_module
+    from .lang.load import read_source
+    from .lang.parser import parse
+
     require_files(args.files)
     reporter = Reporter(args.format, args.color)
     changed = 0
@@ -90,6 +92,11 @@ def cmd_fmt(args) -> int:
 def _textconv(path: str) -> None:
     """For git's diff.brief.textconv: the canonical text of a brief; a file that does not read or
     parse as one (binary, another encoding, too large, broken) is shown exactly as it is."""
+    from .lang.diagnostics import DiagnosticError
+    from .lang.fmt import format_module
+    from .lang.load import decode_source
+    from .lang.parser import parse
+
     if path == "-":
         data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
     else:
@@ -106,6 +113,8 @@ def _textconv(path: str) -> None:
 
 
 def cmd_compile(args) -> int:
+    from .lang.emit import json_schema
+
     if args.schema:
         sys.stdout.write(json_schema())
         return EXIT_OK
@@ -118,6 +127,11 @@ def cmd_compile(args) -> int:
     if len(args.files) > 1:
         print("brief compile: error: --emit json and dot take one FILE (openjd takes several)", file=sys.stderr)
         return EXIT_USAGE
+    from .lang.check import check_program
+    from .lang.compile import compile_program
+    from .lang.diagnostics import DiagnosticError
+    from .lang.emit import relative_root, to_dot, to_json
+
     args.file = args.files[0]
     reporter = Reporter(args.format, args.color)
     program = load_program(args.file, args, reporter)
@@ -148,6 +162,8 @@ def _diff_usage(message: str):
 
 def _git(*args: str, failure: str) -> bytes:
     """stdout of `git ARGS`; on failure one line on stderr (`failure`, then what git said), exit 2."""
+    import subprocess
+
     try:
         return subprocess.run(["git", *args], capture_output=True, check=True).stdout
     except FileNotFoundError:
@@ -163,6 +179,8 @@ def _read_side(spec: str, other: str | None) -> tuple[str, str]:
     User text never reaches git as an option: REV is resolved to a commit id first (refused when
     it starts with `-`; `--end-of-options` besides), and only that id is given to `git show`;
     an empty REV (`:path`) reads the index."""
+    from .lang.load import decode_source, read_source
+
     if os.path.isfile(spec) or ":" not in spec:
         require_files([spec])
         return spec, read_source(spec)
@@ -184,7 +202,13 @@ def _read_side(spec: str, other: str | None) -> tuple[str, str]:
 
 
 def cmd_diff(args) -> int:
+    import json
+
+    from .lang.check import check_program
+    from .lang.compile import compile_program
+    from .lang.diagnostics import DiagnosticError
     from .lang.diff import diff
+    from .lang.load import load
 
     reporter = Reporter(args.format, args.color)
     try:
@@ -375,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .lang.diagnostics import DiagnosticError  # after --help and usage errors, which need none of brief
+
     root = getattr(args, "root", None)
     if root is not None and not root.is_dir():
         parser.error(f"--root {root}: not a folder")

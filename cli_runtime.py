@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
                           require_files, sources_of)
-from .lang.compile import PIXEL_OPS
-from .lang.diagnostics import DiagnosticError, render_text
+
+# Every command imports the language and the runtime when it runs: `brief --help` loads neither.
+
 
 def runtime_options(args):
     from .runtime.build import Options
@@ -30,6 +31,7 @@ def diagnostics_or(args, fn):
     """Run `fn`; render the diagnostics of a brief that does not check and of conditions the build
     met (exit 1; 2 when the command's arguments do not fit the brief), and failed nodes (exit 1).
     Anything else is not expected: it reaches `main` as an internal error."""
+    from .lang.diagnostics import DiagnosticError
     from .runtime.conditions import UsageError
     from .runtime.render.execute import BuildError
 
@@ -111,6 +113,8 @@ def _check_table(variant: str, results: list[dict]) -> None:
 
 
 def cmd_watch(args) -> int:
+    from .lang.diagnostics import render_text
+    from .lang.impact import PIXEL_OPS
     from .runtime.live.watch import Watcher
 
     if not os.path.exists(args.target):
@@ -133,8 +137,7 @@ def cmd_watch(args) -> int:
             print(f"[{stamp}] {r.brief.name}: not built\n{text}", file=sys.stderr, flush=True)
         else:
             for b in r.built:
-                ran = [f"{b.graph.nodes[k]['op']} {b.graph.nodes[k]['label']}" for k in b.run.ran
-                       if b.graph.nodes[k]["op"] in PIXEL_OPS]
+                ran = [f"{s.op} {s.label}" for s in b.plan.steps if s.op in PIXEL_OPS and not s.reuse]
                 print(f"[{stamp}] {b.variant.name}: {len(b.run.ran)} nodes in {r.seconds:.2f} s, "
                       f"{b.plan.pixel_share * 100:.1f}% of pixels" + (f" ({', '.join(ran)})" if ran else ""),
                       file=sys.stderr, flush=True)
@@ -261,6 +264,7 @@ def compile_openjd(args) -> int:
     """One job template for the given briefs (JSON, which OpenJD reads as well as YAML)."""
     import shutil
 
+    from .lang.diagnostics import DiagnosticError
     from .lang.emit import to_openjd
     from .runtime.build import Options, compile_file, shared_nodes
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 import stat
 import sys
-import tempfile
-import time
-import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .lang.diagnostics import Diagnostic, DiagnosticError, render_json, render_text, sort_key
-from .lang.load import Program, decode_source, load
-from .lang.parser import MAX_SOURCE_BYTES
+if TYPE_CHECKING:  # imported where used: `brief --help` loads no part of the language
+    from .lang.diagnostics import Diagnostic, DiagnosticError
+    from .lang.load import Program
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -34,6 +31,8 @@ class Reporter:
 
     def flush(self) -> bool:
         """Print everything; True if any error."""
+        from .lang.diagnostics import render_json, render_text, sort_key
+
         found = sorted(self.found, key=sort_key)
         if self.fmt == "json":
             sys.stderr.write(render_json(found))
@@ -48,6 +47,9 @@ class Reporter:
 
 def read_stdin() -> str:
     """An editor's buffer piped in, read as a file is: UTF-8 (else E004), a byte-order mark dropped."""
+    from .lang.load import decode_source
+    from .lang.parser import MAX_SOURCE_BYTES
+
     stream = getattr(sys.stdin, "buffer", None)
     data = stream.read(MAX_SOURCE_BYTES + 1) if stream is not None else \
         sys.stdin.read().encode("utf-8", "surrogateescape")
@@ -55,6 +57,9 @@ def read_stdin() -> str:
 
 
 def load_program(path: str, args, reporter: Reporter) -> Program | None:
+    from .lang.diagnostics import DiagnosticError
+    from .lang.load import load
+
     text = None
     try:
         if path == "-":  # an editor piping the buffer: paths resolve from the working directory
@@ -95,6 +100,8 @@ def atomic_write(path: str, text: str) -> None:
         with open(real, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         return
+    import tempfile
+
     path = real
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -120,6 +127,11 @@ def atomic_write(path: str, text: str) -> None:
 def internal_error(exc: BaseException) -> int:
     """A failure brief did not expect is a bug of brief's, not the user's: say so in a few lines, keep
     the traceback in a file (or print it with BRIEF_DEBUG=1), and exit 3."""
+    import platform
+    import tempfile
+    import time
+    import traceback
+
     from . import __version__
 
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -9,8 +9,9 @@ one silently winning.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator, TypeVar, Union
+from typing import ClassVar, Protocol, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ class Around:
     band: Num
 
 
-RegionSpec = Union[Full, Box, Anchor, Mask, Around]
+RegionSpec = Full | Box | Anchor | Mask | Around
 
 
 # ── settings (one line each inside a block) ───────────────────────────────────
@@ -299,7 +300,7 @@ class Harmonize:
     band: Num
 
 
-EditOp = Union[Inpaint, Remove, Recolor, Harmonize]
+EditOp = Inpaint | Remove | Recolor | Harmonize
 EDIT_OPS = (Inpaint, Remove, Recolor, Harmonize)
 
 
@@ -344,13 +345,22 @@ class CheckMinsize:
     size: Size
 
 
-CheckRule = Union[CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize]
+CheckRule = CheckPalette | CheckColor | CheckClearspace | CheckSafezone | CheckMinsize
 CHECK_RULES = (CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize)
 
 
 # ── blocks ────────────────────────────────────────────────────────────────────
 
 T = TypeVar("T")
+
+
+class Keyworded(Protocol):
+    """A setting or operation line, whatever its kind: the keyword that starts it and where it is."""
+
+    keyword: ClassVar[str]
+
+    @property
+    def span(self) -> Span: ...
 
 
 class _Block:

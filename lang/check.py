@@ -13,11 +13,10 @@ import os
 import re
 from typing import Iterator
 
-import networkx as nx
-
 from . import ast
 from .check_files import check_clearspace_logo, check_paths
 from .check_values import check_values
+from .cycles import cycles
 from .diagnostics import Diagnostic, DiagnosticError, did_you_mean, error, sort_key, warning
 from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, intersects
 from .load import Program
@@ -75,6 +74,7 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
 
 def check_brands(scope: Scope) -> Iterator[Diagnostic]:
     """Brand references resolve; brand colours are valid hex; colour names exist in the brand."""
+    brand: ast.Brand | None
     for brand in scope.module.brands:
         for c in brand.all(ast.BrandColor):
             yield from _hex(c.color)
@@ -156,6 +156,7 @@ def check_references(scope: Scope) -> Iterator[Diagnostic]:
     """Edits, checks and regions name components that exist (and suitable ones)."""
     for brief in scope.module.briefs:
         comps = {c.name.value: c for c in brief.components}
+        comp: ast.Component | None
 
         def known(name: ast.Name, role: str) -> Iterator[Diagnostic]:
             if name.value not in comps:
@@ -189,17 +190,13 @@ def check_region_cycles(scope: Scope) -> Iterator[Diagnostic]:
     around a component that is itself generated over this one (a cycle through pixels)."""
     for brief in scope.module.briefs:
         yield from _around_generated_over(brief)
-        graph = nx.DiGraph()
-        spans = {}
+        edges, spans = [], {}
         for comp in brief.components:
             region = comp.first(ast.Region)
             if region and isinstance(region.spec, ast.Around):
-                graph.add_edge(comp.name.value, region.spec.component.value)
+                edges.append((comp.name.value, region.spec.component.value))
                 spans[comp.name.value] = region.spec.span
-        for cycle in nx.simple_cycles(graph):
-            start = min(cycle)
-            i = cycle.index(start)
-            cycle = cycle[i:] + cycle[:i]
+        for cycle in cycles(edges):
             names = " → ".join(cycle + [cycle[0]])
             yield error("E312", f"region cycle: {names}",
                         "A component cannot be placed around itself, directly or through others; "
@@ -237,7 +234,7 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
         for comp in brief.components:
             prompt, asset = comp.first(ast.Prompt), comp.first(ast.Asset)
             if prompt and asset:
-                later = max(prompt, asset, key=lambda s: s.span.start)
+                later = asset if asset.span.start > prompt.span.start else prompt
                 yield error("E320", f"component `{comp.name.value}` has both a prompt and an asset",
                             "A component is generated (prompt) or placed (asset), never both; "
                             "split it into two components.", later.span)
@@ -246,7 +243,8 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                             'Add prompt "…" to generate it, or asset "file.png" to place an image.',
                             comp.name.span)
             if asset:
-                for kind in (ast.Negative, ast.Steps, ast.Strength, ast.Context):
+                kinds: tuple[type[ast.Keyworded], ...] = (ast.Negative, ast.Steps, ast.Strength, ast.Context)
+                for kind in kinds:
                     for s in comp.all(kind):
                         yield warning("W322", f"`{s.keyword}` has no effect on an asset component",
                                       "Remove it; it only applies to generated (prompt) components.", s.span)
@@ -295,7 +293,8 @@ def check_edits(scope: Scope) -> Iterator[Diagnostic]:
                 yield error("E332", f"inpaint edit `{edit.name.value}` needs a prompt",
                             'Say what to paint: prompt "soft contact shadow".', ops[0].span)
             if ops and not isinstance(ops[0], ast.Inpaint):
-                for kind in (ast.Prompt, ast.Negative, ast.Steps, ast.Strength, ast.Seed):
+                kinds: tuple[type[ast.Keyworded], ...] = (ast.Prompt, ast.Negative, ast.Steps, ast.Strength, ast.Seed)
+                for kind in kinds:
                     for s in edit.all(kind):
                         yield warning("W333", f"`{s.keyword}` has no effect on a {ops[0].keyword} edit",
                                       "Remove it; only inpaint edits generate pixels from a prompt.", s.span)

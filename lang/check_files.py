@@ -69,7 +69,7 @@ def check_clearspace_logo(scope: Scope) -> Iterator[Diagnostic]:
         comps = {c.name.value: c for c in brief.components}
         for rule in brief.checks:
             comp = comps.get(rule.component.value) if isinstance(rule, ast.CheckClearspace) else None
-            if logo is None or comp is None:
+            if brand is None or logo is None or comp is None:  # (no brand: no logo)
                 continue
             what, asset = f"`check clearspace {comp.name.value}` measures", comp.first(ast.Asset)
             own = resolve(Path(os.path.realpath(brand.span.file)).parent, logo.path.value, scope.program.root,

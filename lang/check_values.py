@@ -105,7 +105,7 @@ def _within_canvas(box: tuple[int, int, int, int], canvas: tuple[int, int], span
 
 def _region(spec: ast.RegionSpec, canvas: tuple[int, int], what: str) -> Iterator[Diagnostic]:
     if isinstance(spec, ast.Box):
-        found = []
+        found: list[Diagnostic] = []
         for num in (spec.x0, spec.y0, spec.x1, spec.y1):
             found += number(num, Rule("a box coordinate", ("%", "px"), 0, 100 if num.unit == "%" else None,
                                       example="box 10% 10% 50% 40%"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import json
 import os
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ import networkx as nx
 
 from . import ast
 from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
-from .geometry import CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, grow, length, region_box
+from .geometry import (CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, edit_read_pad, grow, intersects,
+                       length, region_box)
 from .load import Program
 from .parser import paused_gc
 from .paths import file_sha256, resolve
@@ -31,13 +33,13 @@ from .paths import file_sha256, resolve
 # 2: assets and masks read upright, in sRGB, 16-bit scaled (runtime/render/images.py); old results stale
 OP_VERSIONS = {
     "encode_prompt": 1, "load_asset": 2, "generate": 2, "composite": 1, "inpaint": 2, "remove": 2,
-    "recolor": 1, "harmonize": 1, "outpaint": 1, "reframe": 1, "check": 1, "export": 1,
+    "recolor": 1, "harmonize": 1, "outpaint": 2, "reframe": 2, "check": 1, "export": 1,
 }
-PIXEL_OPS = ("generate", "load_asset", "inpaint", "remove", "recolor", "harmonize")  # ops that paint the canvas
-LAYER_OPS = ("generate", "load_asset")  # ops that make a component's layer
+# outpaint, reframe 2: made tile by tile (runtime/render/formats.py): other resampling, the border's padding
 DEFAULTS = {"seed": 0, "steps": 20, "strength": 1, "context": "scene", "fit": "contain", "opacity": 1,
             "within": 2, "clearspace": 0.5, "safezone": 5, "palette_within": 5, "palette_coverage": 80}
 DEFAULT_OUTPUT = "main"
+THUMBNAIL = 160  # px, the longest side of the canvas image whole-image rules measure
 
 
 def canonical_json(obj) -> str:
@@ -120,11 +122,11 @@ class _Graph:
         self._root = os.path.realpath(program.root)
 
     def add(self, op: str, params: dict, inputs: list[str], lock: dict, *, region: Box | None,
-            span: ast.Span, label: str, files: dict | None = None) -> str:
+            span: ast.Span, label: str, files: dict | None = None, reads: list[Box] = ()) -> str:
         key = node_key(op, params, inputs, lock)
         if key not in self.graph:
             self.graph.add_node(key, op=op, params=params, inputs=list(inputs), lock=lock,
-                                region=list(region) if region else None,
+                                region=list(region) if region else None, reads=[list(b) for b in reads],
                                 span=f"{self.rel(span.file)}:{span.line}:{span.column}",
                                 label=label, files=files or {})
             for i in inputs:
@@ -201,8 +203,9 @@ class _VariantCompiler:
                          dict(axes), self.canvas, dict(lock))
 
     # helpers
-    def add(self, op, params, inputs, *, region, span, label, files=None) -> str:
-        return self.g.add(op, params, inputs, self.lock, region=region, span=span, label=label, files=files)
+    def add(self, op, params, inputs, *, region, span, label, files=None, reads=()) -> str:
+        return self.g.add(op, params, inputs, self.lock, region=region, span=span, label=label, files=files,
+                          reads=reads)
 
     def seed(self, block) -> int:
         s = block.first(ast.Seed)
@@ -285,7 +288,8 @@ class _VariantCompiler:
         params.update(crop=list(crop), context=context, seed=self.seed(comp), steps=self.steps(comp),
                       strength=self.strength(comp))
         inputs = [self.encode(comp)] + inputs + [i for i in seen if i not in inputs]  # prompt, around, below
-        return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files)
+        return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files,
+                        reads=[crop] if seen else [])
 
     def edit(self, edit: ast.Edit, image: str) -> str:
         op, label = edit.ops[0], f"edit {edit.name.value}"
@@ -296,7 +300,8 @@ class _VariantCompiler:
             if isinstance(op, ast.Inpaint):
                 params.update(seed=self.seed(edit), steps=self.steps(edit), strength=self.strength(edit))
                 inputs.insert(1, self.encode(edit))
-            return self.add(op.keyword, params, inputs, region=box, span=edit.span, label=label, files=files)
+            return self.add(op.keyword, params, inputs, region=box, span=edit.span, label=label, files=files,
+                            reads=[grow(box, edit_read_pad(self.lock["backend"], op.keyword), self.canvas)])
         name = op.component.value
         layer, box = self.v.layers[name], self.boxes[name]
         W, H = self.canvas
@@ -304,11 +309,12 @@ class _VariantCompiler:
             sku = self.components[name].first(ast.SkuColor)
             params = {"canvas": [W, H], "box": list(box), "target": self.color(op.target),
                       "within": _n(sku.within.value) if sku else DEFAULTS["within"]}
-            return self.add("recolor", params, [image, layer], region=box, span=edit.span, label=label)
+            return self.add("recolor", params, [image, layer], region=box, span=edit.span, label=label,
+                            reads=[box])
         band = length(op.band, self.short)
         grown = grow(box, band, self.canvas)
         return self.add("harmonize", {"canvas": [W, H], "box": list(grown), "band": band}, [image, layer],
-                        region=grown, span=edit.span, label=label)
+                        region=grown, span=edit.span, label=label, reads=[grown])
 
     def color(self, target: ast.Name | ast.HexColor) -> str:
         return hex6(target.text) if isinstance(target, ast.HexColor) else self.colors[target.value]
@@ -320,18 +326,33 @@ class _VariantCompiler:
         if mode == "outpaint":
             params["seed"] = derived_seed(self.base_seed, f"output:{out.name.value}")
         return self.add("outpaint" if mode == "outpaint" else "reframe", params, [image], region=None,
+                        reads=[(0, 0, W, H)],
                         span=out.span, label=f"output {out.name.value}")
+
+    @property
+    def thumb_size(self) -> tuple[int, int]:
+        W, H = self.canvas
+        s = min(1.0, THUMBNAIL / max(W, H))
+        return max(1, round(W * s)), max(1, round(H * s))
+
+    def thumbnail(self) -> str:
+        """The canvas scaled to fit THUMBNAIL px (a `fit` format, made again only where it changed):
+        what rules over the whole image measure."""
+        W, H = self.canvas
+        return self.add("reframe", {"canvas": [W, H], "size": list(self.thumb_size), "mode": "fit"}, [self.v.image],
+                        region=None, reads=[(0, 0, W, H)], span=self.brief.span, label=f"thumbnail {self.v.name}")
 
     def check(self, rule: ast.CheckRule) -> str:
         W, H = self.canvas
-        v, layers = self.v, list(self.v.layers.values())
+        v = self.v
         params: dict = {"rule": rule.keyword, "canvas": [W, H]}
         inputs = [v.image]
         brand_items = self.brand
-        if isinstance(rule, ast.CheckPalette):
+        if isinstance(rule, ast.CheckPalette):  # measured on the canvas's thumbnail, kept up to date by tiles
             params.update(colors=self.colors,
                           within=_n(rule.within.value) if rule.within else DEFAULTS["palette_within"],
                           coverage=_n(rule.coverage.value) if rule.coverage else DEFAULTS["palette_coverage"])
+            inputs = [self.thumbnail()]
         elif isinstance(rule, ast.CheckColor):
             sku = self.components[rule.component.value].first(ast.SkuColor)
             params.update(component=rule.component.value, target=self.colors[sku.color.value],
@@ -340,27 +361,35 @@ class _VariantCompiler:
         elif isinstance(rule, ast.CheckClearspace):
             brand_k = brand_items.first(ast.Clearspace) if brand_items else None
             k = rule.factor or (brand_k.value if brand_k else None)
-            params.update(component=rule.component.value, factor=_n(k.value) if k else DEFAULTS["clearspace"],
-                          layers=list(v.layers))
+            factor = _n(k.value) if k else DEFAULTS["clearspace"]
+            name = rule.component.value
+            logo_box = self.boxes[name]  # the zone can reach no further than the box grown by k × its height
+            zone = grow(logo_box, math.ceil(factor * (logo_box[3] - logo_box[1])), self.canvas)
+            near = [n for n in v.layers if n == name or intersects(self.boxes[n], zone)]
+            params.update(component=name, factor=factor, layers=near)
             logo = brand_items.first(ast.Logo) if brand_items else None
             placed = self.g.graph.nodes[v.layers[rule.component.value]]["params"].get("sha256")
             if logo and placed:  # the bytes it measures, and the brand logo's they must be (E314 in lang/check.py)
                 brand_module = self.g.program.modules[os.path.realpath(brand_items.span.file)]
                 params.update(sha256=placed, logo_sha256=self.g.file(brand_module, logo.path.value)[1])
-            inputs += layers
+            inputs += [v.layers[n] for n in near]
         elif isinstance(rule, ast.CheckSafezone):
             brand_m = brand_items.first(ast.Safezone) if brand_items else None
             margin = rule.margin or (brand_m.value if brand_m else None)
             px = length(margin, self.short) if margin else length(
                 ast.Num(rule.span, DEFAULTS["safezone"], "%", ""), self.short)
-            placed = [n for n, c in self.components.items() if c.first(ast.Asset)]
-            params.update(margin=px, components=placed, layers=list(v.layers))
-            inputs += layers
+            placed = [n for n in v.layers if self.components[n].first(ast.Asset)]  # what it measures
+            params.update(margin=px, components=placed, layers=placed)
+            inputs += [v.layers[n] for n in placed]
         elif isinstance(rule, ast.CheckMinsize):
             params.update(component=rule.component.value,
                           min=[length(rule.size.width, W), length(rule.size.height, H)])
             inputs.append(v.layers[rule.component.value])
-        return self.add("check", params, inputs, region=None, span=rule.span, label=f"check {rule.keyword}")
+        # what of its first input's pixels it measures (clear space, safe zone and size: layers only)
+        reads = [(0, 0, *self.thumb_size)] if isinstance(rule, ast.CheckPalette) else \
+            [self.boxes[rule.component.value]] if isinstance(rule, ast.CheckColor) else []
+        return self.add("check", params, inputs, region=None, span=rule.span, label=f"check {rule.keyword}",
+                        reads=reads)
 
 
 def _around_chain(comp: ast.Component, components: dict, done: dict) -> list[ast.Component]:

@@ -12,8 +12,8 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from .ast import Span
 

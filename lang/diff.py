@@ -1,22 +1,19 @@
 """Semantic diff of two versions of a brief: what changed in meaning (blocks and settings, in
 canonical form, so layout and comments never show), and which graph nodes would re-render, with
-the share of the canvas they touch.
+the share of the canvas they touch — `brief.lang.impact`'s answer, the same `brief plan` gives
+after building the old version.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from . import ast
-from .compile import LAYER_OPS, PIXEL_OPS, OpGraph
+from .compile import OpGraph
 from .fmt import setting_text
-from .geometry import intersects
+from .impact import identity, impact, node_record, targets
 
 BLOCKS = (ast.Component, ast.Edit, ast.Matrix, ast.Output)
-READ_PAD = 32  # an edit reads at most this far around its region (the diffusers backend's context)
-
 
 
 @dataclass
@@ -100,58 +97,29 @@ def structural(old: ast.Module, new: ast.Module) -> list[Change]:
     return changes
 
 
-def union_area(boxes: list[list[int]]) -> int:
-    """Area covered by rectangles (coordinate compression; pure Python)."""
-    if not boxes:
-        return 0
-    xs = sorted({b[0] for b in boxes} | {b[2] for b in boxes})
-    total = 0
-    for x0, x1 in zip(xs, xs[1:]):
-        spans = sorted((b[1], b[3]) for b in boxes if b[0] <= x0 and b[2] >= x1)
-        covered, end = 0, None
-        for y0, y1 in spans:
-            if end is None or y0 > end:
-                covered += y1 - y0
-                end = y1
-            elif y1 > end:
-                covered += y1 - end
-                end = y1
-        total += covered * (x1 - x0)
-    return total
+def _records(graph: OpGraph, variant) -> dict[str, dict]:
+    """The old version's node records of a variant, by identity: what `impact` compares against."""
+    g = graph.graph
+    needed, stack = set(), targets(variant)
+    while stack:
+        k = stack.pop()
+        if k not in needed:
+            needed.add(k)
+            stack.extend(g.nodes[k]["inputs"])
+    return {identity(g, k): node_record(g, k) for k in needed}
 
 
 def rerenders(old: OpGraph, new: OpGraph) -> list[Rerender]:
+    """What building the new version after the old one re-renders, per variant: the plan a build
+    would make with the old version's results in its cache (`brief.lang.impact`, the same answer)."""
     out = []
-    old_nodes = set(old.graph.nodes)
+    old_variants = {v.name: v for v in old.variants}
     for v in new.variants:
-        g = new.graph
-        W, H = v.canvas
-        needed = set()
-        stack = [*v.outputs.values(), *v.layers.values(), *v.checks]
-        while stack:
-            k = stack.pop()
-            if k in needed or k in old_nodes:
-                continue
-            needed.add(k)
-            stack.extend(g.nodes[k]["inputs"])
-        old_regions = {(old.graph.nodes[k]["op"], old.graph.nodes[k]["label"]): old.graph.nodes[k]["region"]
-                       for k in old.graph.nodes}
-        nodes, boxes = [], []
-        for k in nx.topological_sort(g.subgraph(needed)):
-            a = g.nodes[k]
-            region, share, label = a["region"], 0.0, a["label"]
-            if region and a["op"] in PIXEL_OPS:
-                read = [region[0] - READ_PAD, region[1] - READ_PAD, region[2] + READ_PAD, region[3] + READ_PAD]
-                if a["op"] not in LAYER_OPS and not any(intersects(read, b) for b in boxes):
-                    label += " (reuses its pixels)"  # nothing it reads changes
-                else:
-                    share = (region[2] - region[0]) * (region[3] - region[1]) / (W * H)
-                    boxes.append(region)
-                    before = old_regions.get((a["op"], a["label"]))
-                    if a["op"] in LAYER_OPS and before:
-                        boxes.append(before)
-            nodes.append((a["op"], label, share))
-        out.append(Rerender(v.name, nodes, union_area(boxes) / (W * H) if W * H else 0.0))
+        before = old_variants.get(v.name)
+        previous = _records(old, before) if before else {}
+        found = impact(new.graph, v, old.graph.has_node, previous)
+        nodes = [(s.op, s.label + (" (reuses its pixels)" if s.reuse else ""), s.share) for s in found.steps]
+        out.append(Rerender(v.name, nodes, found.share))
     return out
 
 

@@ -1,27 +1,32 @@
 """Emitting a compiled graph: the JSON document (sorted keys, stable order) and Graphviz DOT.
 
 Both are deterministic: the same program gives the same bytes, whatever the order of dict
-insertion or the machine.
+insertion or the machine. The document's models (pydantic) and pydot are imported only by the
+function that needs them: `brief` starts without them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .compile import OP_VERSIONS, OpGraph
-from .schema import GraphDocument, LayerDoc, NodeDoc, VariantDoc
+
+if TYPE_CHECKING:
+    from .schema import GraphDocument
 
 
 def document(graph: OpGraph, project_root: str) -> GraphDocument:
+    from .schema import GraphDocument, LayerDoc, NodeDoc, VariantDoc  # pydantic: only for the document
+
     g = graph.graph
     nodes = {}
     for key in sorted(g.nodes):
         a = g.nodes[key]
         nodes[key] = NodeDoc(op=a["op"], version=OP_VERSIONS[a["op"]], params=a["params"], inputs=a["inputs"],
-                             lock=a["lock"], region=a["region"], span=a["span"], label=a["label"], files=a["files"])
+                             lock=a["lock"], region=a["region"], reads=a["reads"], span=a["span"], label=a["label"],
+                             files=a["files"])
     variants = [VariantDoc(name=v.name, brief=v.brief, file=v.file, axes=v.axes, canvas=v.canvas,
                            backend=v.backend,
                            layers=[LayerDoc(component=k, node=n) for k, n in v.layers.items()], image=v.image, outputs=v.outputs,
@@ -36,8 +41,10 @@ def to_json(graph: OpGraph, project_root: str) -> str:
 
 def to_dot(graph: OpGraph) -> str:
     """Graphviz DOT through pydot: one box per node, labelled with op, what it is and a short id."""
+    import networkx as nx
+
     g = graph.graph
-    view = nx.DiGraph(name="brief")
+    view: nx.DiGraph[str] = nx.DiGraph(name="brief")
     for key in sorted(g.nodes):
         a = g.nodes[key]
         view.add_node(key[:12], label=f'"{a["op"]}\\n{a["label"]}\\n{key[:8]}"', shape="box")
@@ -48,6 +55,8 @@ def to_dot(graph: OpGraph) -> str:
 
 
 def json_schema() -> str:
+    from .schema import GraphDocument
+
     return json.dumps(GraphDocument.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n"
 
 
@@ -68,7 +77,7 @@ def to_openjd(briefs: list[tuple[str, OpGraph, int]], project_root: str, brief_c
     any) and a `Render` step, depending on it, has one task per variant running
     `brief build --variant …`; tasks are idempotent, so a retried task rewrites the same bytes.
     """
-    steps = []
+    steps: list[dict[str, object]] = []
     for index, (rel, graph, shared) in enumerate(briefs, 1):
         stem = os.path.splitext(os.path.basename(rel))[0]
         tag = f"{index}-{stem}"[:40]
@@ -81,7 +90,7 @@ def to_openjd(briefs: list[tuple[str, OpGraph, int]], project_root: str, brief_c
                           "script": {"actions": {"onRun": {"command": "{{Param.BriefCommand}}",
                                                            "args": ["render", brief, "--shared-only", *common]}}}})
             depends = [{"dependsOn": f"Shared-{tag}"}]
-        step = {"name": f"Render-{tag}", "description": f"every variant of {rel}",
+        step: dict[str, object] = {"name": f"Render-{tag}", "description": f"every variant of {rel}",
                 "parameterSpace": {"taskParameterDefinitions": [
                     {"name": "Variant", "type": "STRING", "range": [v.name for v in graph.variants]}]},
                 "script": {"actions": {"onRun": {"command": "{{Param.BriefCommand}}",

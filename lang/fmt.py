@@ -125,7 +125,7 @@ def _align(lines: list[_Line], blank_before: list[bool]) -> None:
         if line.aligned is not None:
             runs[-1].append(line)
     for run in runs:
-        width = max((len(ln.aligned.name.value) for ln in run), default=0)
+        width = max((len(ln.aligned.name.value) for ln in run if ln.aligned), default=0)  # (all are)
         for ln in run:
             ln.text = setting_text(ln.aligned, width)
 

@@ -15,6 +15,15 @@ DEFAULT_CANVAS = (1024, 1024)
 MAX_SIDE = 16384
 MAX_PIXELS = 8192 * 8192
 CONTEXT_PAD = 32  # px of surrounding pixels a regional component sees (ADetailer's default)
+# px around its region an in-paint or a removal reads, by backend: the draft backend's in-paint
+# reads only its region and its Telea removal 16 px around it; diffusers reads the context and up to
+# 8 px more where it aligns the crop to its VAE's scale. Each backend's ops keep to these (tested).
+EDIT_READ_PADS = {"draft": {"inpaint": 0, "remove": 16}, "diffusers": {"inpaint": CONTEXT_PAD + 8, "remove": CONTEXT_PAD + 8}}
+EDIT_READ_PAD = CONTEXT_PAD + 8  # for a backend not in the table: the widest
+
+
+def edit_read_pad(backend: str, op: str) -> int:
+    return EDIT_READ_PADS.get(backend, {}).get(op, EDIT_READ_PAD)
 
 Box = tuple[int, int, int, int]
 
@@ -50,6 +59,26 @@ def area(box: Box | None) -> int:
 
 def intersects(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def union_area(boxes) -> int:
+    """Area covered by rectangles (coordinate compression; pure Python)."""
+    if not boxes:
+        return 0
+    xs = sorted({b[0] for b in boxes} | {b[2] for b in boxes})
+    total = 0
+    for x0, x1 in zip(xs, xs[1:]):
+        spans = sorted((b[1], b[3]) for b in boxes if b[0] <= x0 and b[2] >= x1)
+        covered, end = 0, None
+        for y0, y1 in spans:
+            if end is None or y0 > end:
+                covered += y1 - y0
+                end = y1
+            elif y1 > end:
+                covered += y1 - end
+                end = y1
+        total += covered * (x1 - x0)
+    return total
 
 
 def grow(box: Box, by: int, canvas: tuple[int, int]) -> Box:

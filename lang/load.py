@@ -10,15 +10,13 @@ are collected and raised once.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import networkx as nx
-
 from . import ast
+from .cycles import cycles
 from .diagnostics import Diagnostic, DiagnosticError, error
 from .parser import MAX_SOURCE_BYTES, parse
 from .paths import find_root, resolve
@@ -142,12 +140,8 @@ def load(path: str | os.PathLike, *, root: Path | None = None, allow_outside: bo
 
 def _use_cycles(use_spans: dict[tuple[str, str], ast.Span], root: Path) -> list[Diagnostic]:
     """One diagnostic per `use` cycle, at the `use` line that closes it."""
-    graph = nx.DiGraph(list(use_spans))
     found = []
-    for cycle in itertools.islice(nx.simple_cycles(graph), 8):
-        start = min(cycle)  # report each cycle once, from a stable starting file
-        i = cycle.index(start)
-        cycle = cycle[i:] + cycle[:i]
+    for cycle in cycles(use_spans, limit=8):
         names = " → ".join(os.path.relpath(p, root) for p in cycle + [cycle[0]])
         found.append(error("E011", f"`use` cycle: {names}",
                            "Remove one of these `use` lines; keep shared brands in a file that uses nothing.",

@@ -1,6 +1,7 @@
 """Parsing: source text → `ast.Module`, or a `DiagnosticError` with the syntax error.
 
-Owns the Lark parser for `grammar.lark` (LALR, strict, positions propagated), the one
+Owns the Lark parser for `grammar.lark` (LALR, positions propagated; loaded from the per-user cache
+of `lang/parser_cache.py`, and checked `strict` by the tests), the one
 Transformer that turns the parse tree into AST nodes (and does nothing more), the comment
 collection the formatter needs, the input-size limit, what a number token may hold (below
 `MAX_NUMBER`, so that every stage after this one sees finite, exact values: no `inf`, no overflow),
@@ -14,13 +15,15 @@ import dataclasses
 import gc
 import threading
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, VisitError
 
 from . import ast
 from .diagnostics import Diagnostic, DiagnosticError, error
+from .parser_cache import load_or_build
+from .paths import user_cache_dir
 from .syntax_errors import describe_syntax_error
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024  # a brief with thousands of components is ~1 MB
@@ -56,18 +59,30 @@ class _NamesEverywhere:
         return stream
 
 
+# How the parser is built: plain data, part of the parser cache's key. `strict=True` (Lark's
+# collision checks) is added by tests/test_parser.py, which builds the parser the slow way.
+PARSER_OPTIONS = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
+
+
+def grammar_text() -> str:
+    """grammar.lark, shipped at the package's top (the repository root, or site-packages/brief/)."""
+    beside = Path(__file__).resolve().parent.parent / "grammar.lark"
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
+    from importlib import resources  # an unusual install (a zip): ask the import system
+
+    return resources.files("brief").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+def runtime_options() -> dict:
+    """The options that are code, given to the parser whether it is built or loaded."""
+    return {"lexer_callbacks": {"COMMENT": _collect_comment}, "postlex": _NamesEverywhere()}
+
+
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    grammar = resources.files("brief").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        strict=True,
-        propagate_positions=True,
-        maybe_placeholders=True,
-        lexer_callbacks={"COMMENT": _collect_comment},
-        postlex=_NamesEverywhere(),
-    )
+    """The parser, from the per-user cache when it holds this grammar's (`lang/parser_cache.py`)."""
+    return load_or_build(grammar_text(), PARSER_OPTIONS, runtime_options(), user_cache_dir())
 
 
 def _span(path: str, m) -> ast.Span:

@@ -4,6 +4,9 @@ project.
 The project root is the nearest folder, from the entry brief upwards, that holds `brief.toml` or
 `.git`; failing that, the entry brief's own folder. A path that leaves it (`../../etc/passwd`, an
 absolute path elsewhere, a symlink pointing out) is refused unless the caller allows it.
+
+Also where brief keeps its per-user files (the compiled parser, the model hash memo):
+`user_cache_dir()`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT_MARKERS = ("brief.toml", ".git")
+
+
+def user_cache_dir() -> Path | None:
+    """brief's folder in the user's cache: `$XDG_CACHE_HOME/brief` (an absolute path, as the XDG
+    spec asks), else `~/.cache/brief`; None when there is no home to put it in."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = os.path.join(Path.home(), ".cache")
+        except RuntimeError:  # no HOME and no passwd entry
+            return None
+    return Path(base) / "brief"
 
 
 def find_root(start: Path) -> Path:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "brief-graph/1"
+SCHEMA_VERSION: Literal["brief-graph/1"] = "brief-graph/1"
 
 
 class NodeDoc(BaseModel):
@@ -22,7 +22,9 @@ class NodeDoc(BaseModel):
     params: dict[str, Any] = Field(description="everything that decides the op's result; part of the key")
     inputs: list[str] = Field(description="ids of the nodes it reads, in order; part of the key")
     lock: dict[str, Any] = Field(description="backend lock (model, revision, weights, versions); part of the key")
-    region: list[int] | None = Field(description="canvas box [x0, y0, x1, y1] it may touch; null: none or not on the canvas")
+    region: list[int] | None = Field(description="canvas box [x0, y0, x1, y1] it may write; null: none or not on the canvas")
+    reads: list[list[int]] = Field(default_factory=list, description="canvas boxes of its image input it reads "
+                                   "(an edit's surroundings, a component's context, a format's whole canvas)")
     span: str = Field(description="file:line:col of the construct it came from")
     label: str = Field(description="human name: 'component sky', 'edit tidy', …")
     files: dict[str, str] = Field(description="files it reads, relative to the project root (not keyed: the bytes are)")

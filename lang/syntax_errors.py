@@ -9,6 +9,7 @@ the file when the file ends too early.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -45,11 +46,13 @@ EXAMPLES: dict[tuple[str, str], list[str]] = {
         "brief a { matrix m { summer } }",
         "brief a { matrix m { summer autumn } }",
     ],
-    ("`color` in a component needs `within ΔE`", "Write the SKU colour as color NAME within N, for example color red within 2."): [
+    ("`color` in a component needs `within ΔE`",
+     "Write the SKU colour as color NAME within N, for example color red within 2."): [
         "brief a { component c { color red } }",
         "brief a { component c { color red 2 } }",
     ],
-    ("an output needs a name, a size and a mode", "For example: output story 1080 x 1920 outpaint (mode: outpaint, crop or fit)."): [
+    ("an output needs a name, a size and a mode",
+     "For example: output story 1080 x 1920 outpaint (mode: outpaint, crop or fit)."): [
         "brief a { output 1080 x 1080 crop }",
         "brief a { output s 1080 x 1080 }",
     ],
@@ -119,8 +122,10 @@ def _expected_words(parser: Lark, expected: set[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _span_at(path: str, text: str, pos: int, length: int = 1) -> Span:
-    pos = max(0, min(pos, len(text)))
+def _span_at(path: str, text: str, pos: int | None, length: int = 1) -> Span:
+    """A span of `length` characters at `pos` (clamped into the text; None, which Lark's types
+    allow for a position, means the end)."""
+    pos = len(text) if pos is None else max(0, min(pos, len(text)))
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
     return Span(path, line, col, line, col + max(length, 1), pos, pos + max(length, 1))
@@ -148,7 +153,7 @@ def _open_block(exc: UnexpectedToken) -> str:
 
 def _acceptable(exc: UnexpectedToken, parser: Lark) -> set[str]:
     """What the parser could take here (Lark's `expected` also lists the lexer's always-on NAME)."""
-    state = getattr(exc, "state", None)
+    state: Any = getattr(exc, "state", None)
     try:
         return {t for t in _parse_table(parser).states[state.position] if t.isupper()}
     except (AttributeError, KeyError, TypeError):
@@ -162,14 +167,17 @@ def _all_keywords(parser: Lark) -> frozenset[str]:
 
 def describe_syntax_error(exc: UnexpectedInput, text: str, path: str, parser: Lark) -> Diagnostic:
     """Turn any Lark parse error into one diagnostic."""
-    label = exc.match_examples(parser.parse, EXAMPLES, use_accepts=True)
+    # as (label, inputs) pairs: a dict whose keys are pairs of strings also reads as such pairs, and the
+    # type checker cannot tell which of Lark's two accepted shapes is meant
+    label = exc.match_examples(parser.parse, EXAMPLES.items(), use_accepts=True)
     if isinstance(exc, UnexpectedCharacters):
-        span = _span_at(path, text, exc.pos_in_stream, 1)
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = len(text) if exc.pos_in_stream is None else exc.pos_in_stream
+        span = _span_at(path, text, pos, 1)
+        char = text[pos] if pos < len(text) else ""
         if char == '"':
-            end = text.find("\n", exc.pos_in_stream)
+            end = text.find("\n", pos)
             end = len(text) if end < 0 else end
-            span = _span_at(path, text, exc.pos_in_stream, end - exc.pos_in_stream)
+            span = _span_at(path, text, pos, end - pos)
             return error("E101", "unterminated string", 'Close the string with " on the same line.', span)
         if char == "'":
             return error("E102", "strings use double quotes", "Replace the single quotes with double quotes.", span)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -63,6 +64,15 @@ class Built:
     manifest: dict
     graph: object  # the compiled networkx graph the keys belong to
     files: list[str] = field(default_factory=list)  # real paths it read: the brief, its uses, assets
+    seconds: dict[str, float] = field(default_factory=dict)  # by stage: compile (shared), plan, render, export
+
+    def by_op(self) -> dict[str, float]:
+        """Seconds spent running nodes, by op."""
+        out: dict[str, float] = {}
+        for key, s in self.run.seconds.items():
+            op = self.graph.nodes[key]["op"]
+            out[op] = out.get(op, 0.0) + s
+        return out
 
 
 @diagnosed
@@ -218,11 +228,7 @@ def out_root(path: str | os.PathLike, options: Options) -> Path:
 def plan_file(path: str | os.PathLike, options: Options, cache: Cache | None = None) -> tuple[Compiled, list[VariantPlan]]:
     compiled = compile_file(path, options)
     cache = cache or cache_for(path, options, write=False)
-    return compiled, [plan_variant(compiled.graph, v, cache, _reads(v), options.checks) for v in compiled.variants]
-
-
-def _reads(variant: Variant) -> dict:
-    return getattr(load_backend(variant.backend["backend"]), "READS", {})
+    return compiled, [plan_variant(compiled.graph, v, cache, options.checks) for v in compiled.variants]
 
 
 @diagnosed
@@ -232,7 +238,9 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     """Build every selected variant; returns what each did. Raises `DiagnosticError` (the brief),
     `BuildError` (a node failed on its input) or `Superseded` (stopped for a newer build)."""
     cache = cache_for(path, options, warn)
+    started = time.perf_counter()
     compiled = compiled or compile_file(path, options)  # a farm worker passes the one it already made
+    compile_s = time.perf_counter() - started
     compiled = replace(compiled, variants=select_variants(compiled.graph.variants, options.variants))
     progress = progress or Quiet()
     built = []
@@ -245,19 +253,27 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     with cache.lease(held):
         for variant in compiled.variants:
             for attempt in range(VANISHED_RETRIES + 1):
-                plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)  # shared nodes hit
+                clock = [time.perf_counter()]
+                plan = plan_variant(compiled.graph, variant, cache, options.checks)  # shared nodes hit
                 backend = load_backend(variant.backend["backend"])
                 executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress,
-                                    options.backend_options, should_stop, getattr(backend, "READS", {}))
+                                    options.backend_options, should_stop)
                 try:
+                    clock.append(time.perf_counter())
                     run = executor.build(plan)
+                    clock.append(time.perf_counter())
                     folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
+                    clock.append(time.perf_counter())
                     break
                 except Unreadable:
                     if attempt == VANISHED_RETRIES:
                         raise
                     _forget_vanished(executor, cache, warn)
-            built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files))
+            stages = {"compile": compile_s, "plan": clock[1] - clock[0], "render": clock[2] - clock[1],
+                      "export": clock[3] - clock[2]}
+            built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files, stages))
+        if any(b.run.ran for b in built):
+            cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
     return built
 
 
@@ -281,7 +297,7 @@ def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, l
     compiled = compile_file(path, options)
     out = []
     for variant in compiled.variants:
-        plan = plan_variant(compiled.graph, variant, cache, _reads(variant), True)
+        plan = plan_variant(compiled.graph, variant, cache, True)
         missing = [s for s in plan.steps if s.op != "check"]
         if missing:
             raise DiagnosticError([error(
@@ -289,7 +305,7 @@ def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, l
                         f"missing, e.g. {missing[0].op} {missing[0].label})", "Run brief build first.", None)])
         backend = load_backend(variant.backend["backend"])
         executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, Quiet(),
-                           options.backend_options, None, getattr(backend, "READS", {}))
+                           options.backend_options, None)
         executor.build(plan)
         results = [executor.result(k, plan) for k in variant.checks]
         out.append((variant.name, [{k: v for k, v in r.items() if k != "heatmap"} for r in results]))
@@ -337,9 +353,11 @@ def build_shared(path: str | os.PathLike, options: Options, progress: Progress |
         return 0, 0
     variant = compiled.variants[0]
     backend = load_backend(variant.backend["backend"])
-    plan = plan_variant(compiled.graph, variant, cache, _reads(variant), options.checks)
+    plan = plan_variant(compiled.graph, variant, cache, options.checks)
     executor = Executor(compiled.graph, cache, backend.OPS, compiled.program.root, progress or Quiet(),
-                        options.backend_options, None, getattr(backend, "READS", {}))
+                        options.backend_options, None)
     with cache.lease(keys):
         executor.ensure_all(keys, plan)
+        if executor.run.ran:
+            cache.sync()
     return len(keys), len(executor.run.ran)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .store.cache import Cache
+if TYPE_CHECKING:  # `OpError` is raised by modules (reading images) that `brief check` uses without a cache
+    from .store.cache import Cache
 
 
 class OpError(Exception):
@@ -27,6 +28,10 @@ class OpContext:
     previous: dict | None = None  # the last build's record of this node (same op and label), if any
     options: dict[str, Any] = field(default_factory=dict)  # backend options (device, …)
     meta: dict[str, Any] = field(default_factory=dict)  # what the op wants stored beside its result
+    # when only the node's canvas input changed since its last run: the canvas boxes where it did,
+    # and that run's result (an op may make again only what those pixels reach); else None
+    changed: list | None = None
+    before: Any = None
 
     @property
     def params(self) -> dict:

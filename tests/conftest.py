@@ -3,8 +3,14 @@ front end the way the CLI does."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+# The suite runs on two shared cores. OpenMP pools (torch's, OpenBLAS's) that spin-wait against each
+# other or a second process made the diffusers tests 5-10x slower; the tiny test models gain nothing
+# from threads. Set before anything imports torch; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 from PIL import Image

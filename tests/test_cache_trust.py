@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from brief.runtime.build import Options, build_file, plan_file
 from brief.runtime.store.cache import Cache
@@ -51,7 +52,7 @@ def test_objects_swapped_with_their_meta_are_refused_and_recomputed(project, tmp
     warnings = []
     build_file(project.root / "scene.brief", Options(cache=cache_root, out=project.root / "out"), warn=warnings.append)
     assert output_bytes(project.root / "out") == clean
-    assert sum("belongs to another key" in w for w in warnings) >= 3, warnings
+    assert sum("belongs to another key" in w for w in warnings) >= 2, warnings  # each swapped object read is refused
 
 
 def test_a_read_checks_the_kind_of_object_asked_for(tmp_path):
@@ -87,6 +88,7 @@ def test_objects_that_vanish_before_export_are_recomputed(project, tmp_path):
     assert output_bytes(project.root / "out") == clean
 
 
+@pytest.mark.slow
 def test_a_gc_loop_beside_running_builds_never_fails_them(project, tmp_path):
     path = project.write("scene.brief", SCENE.replace("320 x 240", "700 x 500"))
     clean = _clean_outputs(project, tmp_path)
@@ -172,7 +174,8 @@ def test_a_fifo_in_the_cache_never_blocks(project):
         path.unlink()
         os.mkfifo(path)
     shutil.rmtree(project.root / "out")
-    code = ("import sys; from brief.runtime.build import Options, build_file; from brief.runtime.store.cache import Cache; "
+    code = ("import sys; from brief.runtime.build import Options, build_file; "
+            "from brief.runtime.store.cache import Cache; "
             "build_file(sys.argv[1], Options(cache=sys.argv[2], out=sys.argv[3])); c = Cache(sys.argv[2]); "
             "c.stats(); c.gc(0)")
     done = subprocess.run([sys.executable, "-c", code, str(project.root / "scene.brief"), str(root),

@@ -99,7 +99,8 @@ HUGE = "9" * 400
 NUMBER_POSITIONS = [  # every place a number is accepted; NUM marks it
     "  canvas NUM x 10", "  canvas 10 x -NUM", "  seed NUM", "  steps NUM",
     '  component a { prompt "x" region box 0% 0% NUM% 10% }', '  component a { prompt "x" region box 0 0 10 NUMpx }',
-    '  component a { prompt "x" z -NUM }', '  component a { prompt "x" seed NUM }', '  component a { prompt "x" steps NUM }',
+    '  component a { prompt "x" z -NUM }', '  component a { prompt "x" seed NUM }',
+    '  component a { prompt "x" steps NUM }',
     '  component a { prompt "x" strength NUM }', '  component a { prompt "x" opacity NUM% }',
     '  component a { prompt "x" feather NUMpx }', '  component a { asset "assets/product.png" color red within NUM }',
     '  component a { prompt "x" region anchor center NUMpx x 10px }',
@@ -306,7 +307,8 @@ def test_many_uses_of_one_file_check_in_linear_time(project, used):
     here is small (a brand), the file itself, as large as the user, or missing (one diagnostic a line)."""
     def check_and_compile(n: int) -> None:
         project.write("lib.brief", 'use "brands/acme.brief"\n' * n)
-        program = project.load("main.brief", HEAD + f'use "{used}"\n' * n + brief('  component a { prompt "x" }', head=""))
+        program = project.load("main.brief",
+                               HEAD + f'use "{used}"\n' * n + brief('  component a { prompt "x" }', head=""))
         found = diagnose(program)
         render_text(found, program.sources)
         if not any(d.is_error for d in found):
@@ -331,6 +333,7 @@ def test_a_path_too_long_for_the_system_is_a_diagnostic(project):
     """Found by tests/test_fuzz.py: `stat` of a 300-character file name raised OSError (ENAMETOOLONG)."""
     long = "a" * 300
     found = project.diagnostics(f'use "{long}.brief"\nbrand k {{\n  logo "{long}.png"\n}}\nbrief b {{\n'
-                                f'  component c {{\n    asset "{"d/" * 2100}c.png"\n    region mask "{long}.png"\n  }}\n}}\n')
+                                f'  component c {{\n    asset "{"d/" * 2100}c.png"\n'
+                                f'    region mask "{long}.png"\n  }}\n}}\n')
     assert [(d.code, d.span.line) for d in found] == [("E010", 1), ("E360", 3), ("E360", 7), ("E360", 8)]
     assert "File name too long" in found[0].summary

@@ -60,11 +60,12 @@ def test_sku_color_p95_of_dominant_cluster_known_answer():
     expected = float(deltaE_ciede2000(imaging.to_lab(np.array([[[200, 16, 46]]], np.uint8))[0, 0],
                                       imaging.to_lab(np.array([[[180, 30, 50]]], np.uint8))[0, 0]))
     params = {"rule": "color", "component": "shoe", "color": "red", "target": "#C8102E", "canvas": [100, 80]}
-    result = checks.sku_color({**params, "within": 2}, image, layer)
+    over = image[10:50, 10:70]  # the canvas's pixels over the layer's box
+    result = checks.sku_color({**params, "within": 2}, over, layer)
     assert result["measured"] == pytest.approx(expected, abs=0.01)
     assert result["status"] == ("fail" if expected > 3.5 else "warn")
     assert result["fix"] == "edit fix_shoe { recolor shoe to red }"
-    assert checks.sku_color({**params, "within": expected + 0.1}, image, layer)["status"] == "pass"
+    assert checks.sku_color({**params, "within": expected + 0.1}, over, layer)["status"] == "pass"
 
 
 def test_clearspace_at_canvas_edge_and_backgrounds_ignored():
@@ -105,7 +106,8 @@ def test_empty_layers_are_skipped_with_a_note():
 def test_safezone_and_minsize():
     inside = Layer((10, 10, 30, 30), solid((0, 0, 0), 20, 20))
     edge = Layer((0, 40, 20, 60), solid((0, 0, 0), 20, 20))
-    zone = checks.safezone({"rule": "safezone", "margin": 5, "components": ["a", "b"]}, {"a": inside, "b": edge}, (100, 100))
+    zone = checks.safezone({"rule": "safezone", "margin": 5, "components": ["a", "b"]}, {"a": inside, "b": edge},
+                           (100, 100))
     assert zone["status"] == "fail" and zone["offenders"] == ["b"] and zone["measured"] == 5 * 20
     sizes = [checks.minsize({"rule": "minsize", "component": "a", "min": m}, inside)["status"]
              for m in ([20, 20], [30, 30], [50, 50])]
@@ -138,7 +140,8 @@ def test_palette_can_fail_and_pass_at_every_coverage(coverage, within):
 @settings(max_examples=30, deadline=None)
 @given(st.floats(0.01, 50))
 def test_sku_color_can_fail_and_pass_at_every_tolerance(within):
-    params = {"rule": "color", "component": "p", "color": "red", "target": "#C8102E", "within": within, "canvas": [8, 8]}
+    params = {"rule": "color", "component": "p", "color": "red", "target": "#C8102E", "within": within,
+              "canvas": [8, 8]}
     exact = Layer((0, 0, 8, 8), solid(RED, 8, 8))
     assert checks.sku_color(params, exact.rgba[..., :3], exact)["status"] == "pass"
     green = Layer((0, 0, 8, 8), solid((0, 255, 0), 8, 8))  # ΔE00 ≈ 91 from the brand red

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -14,7 +15,14 @@ import pytest
 
 from brief.cli import build_parser, main
 
-COMMANDS = ["check", "fmt", "compile"]
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand the parser has (name → its parser), found in the parser itself."""
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+COMMANDS = sorted(subcommands(build_parser()))
 
 
 def run(*args, cwd=None, stdin=None):
@@ -77,6 +85,10 @@ def test_usage_errors_exit_2(project):
     assert run("compile").returncode == 2
 
 
+def test_the_commands_are_found_in_the_parser():
+    assert {"check", "fmt", "compile", "plan", "build", "render", "watch", "diff", "cache"} <= set(COMMANDS)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as info:
@@ -84,12 +96,18 @@ def test_every_command_has_help(command, capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: brief " + command) and len(out.splitlines()) > 5
+    description = subcommands(build_parser())[command].description
+    assert description and " ".join(description.split()[:4]) in " ".join(out.split()), "--help shows what it does"
 
 
-def test_top_level_help_lists_commands(capsys):
-    help_text = build_parser().format_help()
-    for command in COMMANDS:
-        assert command in help_text
+def test_top_level_help_lists_every_command_with_its_summary():
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    listed = {action.dest: action.help for action in sub._choices_actions}
+    assert sorted(listed) == COMMANDS and all(listed.values()), "each command has a one-line summary"
+    help_text = " ".join(parser.format_help().split())
+    for command, summary in listed.items():
+        assert f"{command} {summary}" in help_text
 
 
 def test_fmt_rewrites_checks_and_prints(project):
@@ -156,7 +174,8 @@ def test_fmt_edge_cases(project, tmp_path):
     (project.root / "link.brief").symlink_to(target)
     assert run("fmt", project.root / "link.brief").returncode == 0
     assert (project.root / "link.brief").is_symlink() and target.read_text() == "brief s {\n  seed 1\n}\n"
-    numbers = run("fmt", "-", stdin="brief s { canvas 0512 x 0512 seed +5 component c { prompt \"x\" opacity .5 strength 1. } }")
+    numbers = run("fmt", "-",
+                  stdin="brief s { canvas 0512 x 0512 seed +5 component c { prompt \"x\" opacity .5 strength 1. } }")
     assert "canvas 512 x 512" in numbers.stdout and "opacity 0.5" in numbers.stdout and "strength 1\n" in numbers.stdout
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from brief.runtime.deliver import publish
 from brief.runtime.backends import draft
 from brief.runtime.build import Options
+from brief.runtime.deliver import publish
 from brief.runtime.live.watch import Watcher
 from runtime_helpers import SCENE
 from test_cli import run
@@ -216,7 +216,8 @@ def test_odd_arguments_are_usage_errors(project):
 
 
 def test_non_utf8_on_stdin_is_e004_everywhere(project):
-    text = 'brief x {\n  canvas 64 x 64\n  component a {\n    prompt "\udcff"\n  }\n}\n'.encode("utf-8", "surrogateescape")
+    text = ('brief x {\n  canvas 64 x 64\n  component a {\n    prompt "\udcff"\n  }\n}\n'
+            .encode("utf-8", "surrogateescape"))
     for args in (("compile", "-"), ("check", "-"), ("fmt", "-")):
         res = run_bytes(args, text, cwd=project.root)
         assert res.returncode == 1 and "E004" in res.stderr and no_traceback(res.stderr), (args, res.stderr)
@@ -249,7 +250,7 @@ def test_compile_output_into_a_fifo_writes_into_it(project, tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
     reader.start()
     res = run("compile", path, "--emit", "dot", "-o", fifo)
     reader.join(timeout=30)

@@ -1,5 +1,10 @@
 """The diffusers backend end to end on CPU, with a tiny random Stable Diffusion pipeline made
-offline by scripts/make_tiny_pipeline.py: every op, the runtime guarantees, the lockfile."""
+offline by scripts/make_tiny_pipeline.py: every op, the runtime guarantees, the lockfile.
+
+One model is made and one build from an empty cache is rendered per session (`warm`); each test's
+project starts as a copy of that build (cache, outputs, lock), so a test renders only what its own
+change makes it render. The tests whose claim is about a cold build (every op runs; a change
+matches a clean build) say so and build from nothing."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +23,7 @@ from brief.lang.diagnostics import DiagnosticError  # noqa: E402
 from brief.runtime.backends import diffusers as backend  # noqa: E402
 from brief.runtime.backends import diffusers_model  # noqa: E402
 from brief.runtime.build import Options, build_file  # noqa: E402
-from conftest import REPO  # noqa: E402
+from conftest import REPO, Project  # noqa: E402
 from runtime_helpers import output_bytes, pixels, ran  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -73,11 +79,32 @@ def tiny_model(tmp_path_factory):
     return make_tiny_pipeline.build(tmp_path_factory.mktemp("tiny") / "model")
 
 
-@pytest.fixture
-def dproject(project, tiny_model, monkeypatch, tmp_path_factory):
+def _new_project(root, tiny_model) -> Project:
+    project = Project(root)
     shutil.copytree(tiny_model, project.root / "model")
-    monkeypatch.setattr(diffusers_model, "HASH_MEMO", tmp_path_factory.mktemp("memo") / "hashes.json")
     project.write("d.brief", BRIEF)
+    return project
+
+
+@pytest.fixture(scope="session")
+def warm(tiny_model, tmp_path_factory):
+    """BRIEF built once from an empty cache: (its project, what the build returned). Read only."""
+    project = _new_project(tmp_path_factory.mktemp("warm"), tiny_model)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(diffusers_model, "HASH_MEMO", tmp_path_factory.mktemp("memo") / "hashes.json")
+        built = dbuild(project)
+    return SimpleNamespace(project=project, built=built)
+
+
+@pytest.fixture
+def dproject(tmp_path, tiny_model, warm, monkeypatch, tmp_path_factory):
+    """A project of its own (model files, hash memo) holding a copy of the warm build: its first
+    `dbuild` renders nothing, as the second build of a project would."""
+    project = _new_project(tmp_path, tiny_model)
+    monkeypatch.setattr(diffusers_model, "HASH_MEMO", tmp_path_factory.mktemp("memo") / "hashes.json")
+    shutil.copytree(warm.project.root / "cache", project.root / "cache")
+    shutil.copytree(warm.project.root / "out", project.root / "out")
+    shutil.copy2(warm.project.root / "brief.lock", project.root / "brief.lock")
     return project
 
 
@@ -87,17 +114,23 @@ def dbuild(project, text=None, cache="cache", out="out", **kw):
     return build_file(project.root / "d.brief", Options(cache=project.root / cache, out=project.root / out, **kw))
 
 
-def test_every_op_runs_end_to_end(dproject):
-    built = dbuild(dproject)
+def test_every_op_runs_end_to_end(warm):
+    built, root = warm.built, warm.project.root  # a build from an empty cache
     ops = {op.split(" ")[0] for op in ran(built)}
     assert {"encode_prompt", "generate", "load_asset", "composite", "inpaint", "remove", "recolor", "harmonize",
             "outpaint", "reframe"} <= ops
-    folder = dproject.root / "out" / "d"
+    folder = root / "out" / "d"
     assert pixels(folder / "wide.png").shape == (96, 160, 3) and pixels(folder / "small.png").shape == (64, 64, 3)
     assert pixels(folder / "layers" / "kite.png")[..., 3].max() == 255
     lock = json.loads(json.dumps(built[0].variant.backend))
     assert {"files", "dtype", "device", "torch", "diffusers", "pipeline"} <= set(lock)
-    assert list(dproject.root.glob("cache/objects/*/latents-*.safetensors"))
+    assert list(root.glob("cache/objects/*/latents-*.safetensors"))
+
+
+def test_a_project_copied_from_the_warm_build_renders_nothing(warm, dproject):
+    """What the other tests stand on: the copy is the warm build's state, not a cold start."""
+    assert ran(dbuild(dproject)) == set()
+    assert output_bytes(dproject.root / "out") == output_bytes(warm.project.root / "out")
 
 
 def test_noop_rebuild_runs_nothing_and_loads_no_model(dproject, monkeypatch):
@@ -115,7 +148,7 @@ def test_prompt_change_rerenders_only_its_region_and_matches_a_clean_build(dproj
     assert "generate component kite" in ran(again)
     assert not ran(again) & {"generate component sky", "generate component bird", "encode_prompt component sky"}
     assert np.array_equal(before, pixels(dproject.root / "out" / "d" / "layers" / "sky.png"))
-    clean = build_file(dproject.root / "d.brief", Options(cache=tmp_path / "c2", out=tmp_path / "o2"))
+    clean = build_file(dproject.root / "d.brief", Options(cache=tmp_path / "c2", out=tmp_path / "o2"))  # cold
     assert clean and output_bytes(tmp_path / "o2") == output_bytes(dproject.root / "out")
 
 

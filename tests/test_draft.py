@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from brief.runtime.render import imaging
 from brief.runtime.backends import draft_textures as tex
+from brief.runtime.render import imaging
 from brief.runtime.store.tiles import Layer, TiledImage
 
 
@@ -62,13 +62,15 @@ def test_tiled_image_replace_shares_untouched_tiles(tmp_path):
 
 
 def test_reframe_and_outpaint_sizes():
-    rgb = np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8)
-    assert imaging.reframe(rgb, (50, 50), "crop").shape == (50, 50, 3)
-    fitted = imaging.reframe(rgb, (100, 40), "fit")
-    assert fitted.shape == (40, 100, 3)
-    out = imaging.outpaint_classical(rgb, (80, 120), seed=1)
+    from brief.runtime.render import formats
+
+    rgb = TiledImage.from_array(np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8))
+    assert formats.reframe(rgb, (50, 50), "crop").to_array().shape == (50, 50, 3)
+    fitted = formats.reframe(rgb, (100, 40), "fit")
+    assert fitted.to_array().shape == (40, 100, 3)
+    out = formats.outpaint(rgb, (80, 120), seed=1).to_array()
     assert out.shape == (120, 80, 3)
-    assert np.array_equal(out, imaging.outpaint_classical(rgb, (80, 120), seed=1))
+    assert np.array_equal(out, formats.outpaint(rgb, (80, 120), seed=1).to_array())
 
 
 def test_placeholders_follow_keywords_and_seeds():
@@ -91,6 +93,7 @@ def test_band_mask_surrounds_alpha():
 
 def test_banded_png_decodes_to_the_same_pixels_and_reuses_bands(tmp_path):
     import io
+
     from brief.runtime.deliver import pngstream
     from brief.runtime.store.cache import Cache
     cache = Cache(tmp_path / "c")

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from brief.lang.diagnostics import DiagnosticError
-from brief.runtime.deliver import publish
 from brief.runtime.build import Options, build_file
+from brief.runtime.deliver import publish
 from runtime_helpers import SCENE, build
 
 BUILD = ("import sys; from brief.runtime.build import Options, build_file; "
@@ -33,6 +33,7 @@ def pixel_files(folder):
     return {k: v for k, v in folder_files(folder).items() if k != "manifest.json"}
 
 
+@pytest.mark.slow
 def test_a_kill_mid_export_leaves_the_last_export_whole(project, tmp_path):
     big = SCENE.replace("320 x 240", "1400 x 1000")
     path = project.write("scene.brief", big)

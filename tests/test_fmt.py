@@ -136,7 +136,8 @@ def components(draw, name):
             "seed": ["seed", draw(spelt(draw(st.integers(0, 2**32 - 1))))],
             "context": ["context", draw(st.sampled_from(["scene", "none"]))],
             "negative": ["negative", draw(PROMPTS)],
-            "strength": ["strength", draw(st.one_of(st.sampled_from(["0.5", "1", "1.0", ".25", "0.00001"]), FRACTIONS))],
+            "strength": ["strength",
+                         draw(st.one_of(st.sampled_from(["0.5", "1", "1.0", ".25", "0.00001"]), FRACTIONS))],
             "opacity": ["opacity", draw(st.one_of(st.sampled_from(["80%", "0.5", "1", "0.00001"]),
                                                   FRACTIONS, FRACTIONS.map(lambda f: f + "%")))],
         }[key]

@@ -25,7 +25,8 @@ def render(graph: OpGraph) -> str:
     short = {n: n[:12] for n in g}
     lines = []
     for v in graph.variants:
-        lines.append(f"variant {v.name}  canvas {v.canvas[0]}x{v.canvas[1]}  backend {json.dumps(v.backend, sort_keys=True)}")
+        backend = json.dumps(v.backend, sort_keys=True)
+        lines.append(f"variant {v.name}  canvas {v.canvas[0]}x{v.canvas[1]}  backend {backend}")
         lines.append("  layers:  " + " ".join(f"{k}={short[n]}" for k, n in v.layers.items()))
         lines.append(f"  image:   {short[v.image]}")
         lines.append("  outputs: " + " ".join(f"{k}={short[n]}" for k, n in v.outputs.items()))

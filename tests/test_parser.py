@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+
 import pytest
 
 from brief.lang import ast
 from brief.lang.diagnostics import DiagnosticError, render_text
-from brief.lang.parser import parse
+from brief.lang.parser import lark_parser, parse
 from conftest import EXAMPLES
 
 
@@ -229,3 +232,126 @@ def test_rendering_many_diagnostics_splits_each_file_once():
     out = render_text([error("E010", "cannot use this file", "Check the path.", s) for s in spans],
                       {"t.brief": Counted(text)})
     assert out.count('| use "nope.brief"') == 1000 and Counted.splits == 1
+
+
+# ── the compiled parser: checked strict here, cached per user at run time ────
+
+def _fresh_parser(**extra):
+    from lark import Lark
+
+    from brief.lang.parser import PARSER_OPTIONS, grammar_text, runtime_options
+
+    return Lark(grammar_text(), **PARSER_OPTIONS, **runtime_options(), **extra)
+
+
+def _corpus() -> list[str]:
+    from conftest import REPO
+
+    files = [f for f in [*EXAMPLES.rglob("*.brief"), *(REPO / "tests" / "fmt_corpus").glob("*.brief")]
+             if f.is_file() and not any(part.startswith(".") for part in f.relative_to(REPO).parts)]
+    return [f.read_text(encoding="utf-8") for f in sorted(files)]
+
+
+def test_grammar_has_no_collisions_under_strict():
+    """Lark's strict mode (terminals whose regular expressions can match the same text, shift/reduce
+    conflicts) is checked here, once, instead of on every start; the parser brief runs is the same
+    LALR table."""
+    strict = _fresh_parser(strict=True)
+    loaded = lark_parser()
+    for text in _corpus():
+        assert loaded.parse(text) == strict.parse(text)
+
+
+def _cache_file(folder):
+    from brief.lang.parser import PARSER_OPTIONS, grammar_text, runtime_options
+    from brief.lang.parser_cache import cache_file, cache_key
+
+    return cache_file(folder, cache_key(grammar_text(), PARSER_OPTIONS, runtime_options()))
+
+
+def _load(folder):
+    from brief.lang.parser import PARSER_OPTIONS, grammar_text, runtime_options
+    from brief.lang.parser_cache import load_or_build
+
+    return load_or_build(grammar_text(), PARSER_OPTIONS, runtime_options(), folder)
+
+
+def _built_afresh(monkeypatch) -> list:
+    """Record every time the parser is built from the grammar (the slow path)."""
+    from lark import Lark
+
+    built, original = [], Lark.__init__
+
+    def init(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lark, "__init__", init)
+    return built
+
+
+def test_parser_is_built_once_then_loaded_from_the_user_cache(tmp_path, monkeypatch):
+    built = _built_afresh(monkeypatch)
+    first = _load(tmp_path)
+    path = _cache_file(tmp_path)
+    assert built == [1] and path.is_file() and path.stat().st_mode & 0o077 == 0  # private to the user
+    second = _load(tmp_path)
+    assert built == [1]  # loaded, not rebuilt
+    for text in _corpus():
+        assert second.parse(text) == first.parse(text)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped", "other key", "empty"])
+def test_damaged_cache_is_rebuilt_and_replaced(tmp_path, monkeypatch, damage):
+    _load(tmp_path)
+    path = _cache_file(tmp_path)
+    data = path.read_bytes()
+    head, _, payload = data.partition(b"\n")
+    broken = {"truncated": data[: len(data) // 2], "garbage": os.urandom(4000), "empty": b"",
+              "flipped": head + b"\n" + payload[:100] + bytes([payload[100] ^ 1]) + payload[101:],
+              "other key": head.replace(head.split()[2], b"0" * 64) + b"\n" + payload}[damage]
+    reference = _fresh_parser().parse(_corpus()[0])
+    path.write_bytes(broken)
+    built = _built_afresh(monkeypatch)
+    parser = _load(tmp_path)
+    assert built == [1] and parser.parse(_corpus()[0]) == reference  # rebuilt
+    _load(tmp_path)
+    assert built == [1] and path.read_bytes() != broken  # and saved whole: the next start loads it
+
+
+def test_a_planted_cache_file_cannot_run_code(tmp_path):
+    """A file with a valid header (anyone can compute one) whose pickle calls a function: refused
+    by the unpickler, which allows no globals at all; the parser is built afresh."""
+    from brief.lang import parser_cache
+    from brief.lang.parser import PARSER_OPTIONS, grammar_text, runtime_options
+
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    payload = pickle.dumps({"data": Exploit(), "memo": {}})
+    path = _cache_file(tmp_path)
+    key = parser_cache.cache_key(grammar_text(), PARSER_OPTIONS, runtime_options())
+    path.write_bytes(parser_cache.header(key, payload) + payload)
+    parser = _load(tmp_path)
+    assert not marker.exists()
+    assert parser.parse(_corpus()[0]) == _fresh_parser().parse(_corpus()[0])
+
+
+def test_a_cache_file_others_may_write_is_not_read(tmp_path, monkeypatch):
+    _load(tmp_path)
+    path = _cache_file(tmp_path)
+    path.chmod(0o666)
+    built = _built_afresh(monkeypatch)
+    _load(tmp_path)
+    assert built == [1] and path.stat().st_mode & 0o077 == 0  # replaced by a private copy
+
+
+def test_unwritable_cache_folder_is_no_error(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("in the way")
+    parser = _load(blocker / "brief")
+    assert parser.parse(_corpus()[0]) == _fresh_parser().parse(_corpus()[0])
+    assert list(tmp_path.iterdir()) == [blocker]

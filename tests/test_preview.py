@@ -11,13 +11,43 @@ import socket
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from brief.runtime.live.serve import PreviewServer
+from runtime_helpers import pixels
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BRIEF_BIN = os.path.join(os.path.dirname(sys.executable), "brief")
+
+
+# The image the page displays, decoded by the browser: drawn on a canvas and read back as RGBA.
+SHOWN_JS = """() => {
+  const img = document.querySelector('.stage img');
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  return {src: img.getAttribute('src'), width: c.width, height: c.height,
+          rgba: Array.from(ctx.getImageData(0, 0, c.width, c.height).data)};
+}"""
+LOADED_JS = """() => {
+  const img = document.querySelector('.stage img');
+  return img && img.complete && img.naturalWidth > 0
+      && img.getAttribute('src').endsWith('?v=' + document.body.dataset.seq);
+}"""
+
+
+def shown(page, out):
+    """What the page displays now (its RGB pixels) beside the file of the last build it names."""
+    page.wait_for_function(LOADED_JS, timeout=60000)
+    got = page.evaluate(SHOWN_JS)
+    rgba = np.array(got["rgba"], np.uint8).reshape(got["height"], got["width"], 4)
+    name = got["src"].split("?")[0].rsplit("/", 1)[-1]
+    (file,) = out.glob(f"*/{name}")
+    return SimpleNamespace(pixels=rgba[..., :3], on_disk=pixels(file)[..., :3])
 
 
 def get(port: int, path: str, host: str) -> tuple[int, bytes]:
@@ -62,11 +92,13 @@ def test_a_preview_port_in_use_is_one_clear_line(project):
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0], res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_preview_page_updates_after_a_save(project):
     playwright = pytest.importorskip("playwright.sync_api")
-    path = project.write("p.brief", 'brief p {\n  canvas 320 x 240\n  component sky {\n    prompt "summer park"\n  }\n'
-                                    '  component kite {\n    prompt "a red kite"\n    region box 50% 10% 90% 50%\n  }\n}\n')
+    path = project.write("p.brief", 'brief p {\n  canvas 320 x 240\n  component sky {\n    prompt "summer park"\n'
+                                    '  }\n  component kite {\n    prompt "a red kite"\n'
+                                    '    region box 50% 10% 90% 50%\n  }\n}\n')
     proc = subprocess.Popen([BRIEF_BIN, "watch", str(path), "--serve", "0", "--cache", str(project.root / "c")],
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -84,11 +116,16 @@ def test_preview_page_updates_after_a_save(project):
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("document.body.dataset.seq >= 1", timeout=60000)
-            first_src = page.get_attribute("img", "src")
+            first = shown(page, project.root / "out")
             assert page.locator("h2").first.inner_text() == "p"
             path.write_text(path.read_text().replace("a red kite", "a blue kite"))
             page.wait_for_function("document.body.dataset.seq >= 2", timeout=60000)
-            assert page.get_attribute("img", "src") != first_src
+            second = shown(page, project.root / "out")
+            # the page shows the new render: its pixels, not only a new URL (the page's own `?v=seq`
+            # cache-buster changes the URL whatever the server answers)
+            assert np.array_equal(second.pixels, second.on_disk), "the page shows an image other than the new render"
+            assert not np.array_equal(second.pixels, first.pixels), "the page still shows the first render"
+            assert np.array_equal(first.pixels, first.on_disk)
             assert page.locator("svg.changed rect").count() >= 1  # the kite's region is highlighted
             page.check("#hl")
             page.uncheck("#hl")

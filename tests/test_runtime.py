@@ -18,18 +18,20 @@ def test_full_build_writes_every_file(project):
     for name, size in (("square", (200, 200)), ("wide", (400, 200)), ("tall", (150, 300))):
         img = pixels(folder / f"{name}.png")
         assert img.shape == (size[1], size[0], 3)
-    for comp in ("sky", "kite", "bird", "product", "logo"):
-        layer = pixels(folder / "layers" / f"{comp}.png")
-        assert layer.shape == (240, 320, 4)
-        assert np.array_equal(pixels(folder / "masks" / f"{comp}.png"), layer[..., 3])
     manifest = json.loads((folder / "manifest.json").read_text())
+    for comp in ("sky", "kite", "bird", "product", "logo"):  # each cropped to its box, placed by its offset
+        layer = pixels(folder / "layers" / f"{comp}.png")
+        x0, y0, x1, y1 = manifest["layers"][comp]["box"]
+        assert layer.shape == (y1 - y0, x1 - x0, 4)
+        assert np.array_equal(pixels(folder / "masks" / f"{comp}.png"), layer[..., 3])
+        assert _offset(folder / "layers" / f"{comp}.png") == (x0, y0)
     assert manifest["order"] == ["sky", "kite", "bird", "product", "logo"]
     assert manifest["layers"]["product"]["box"] == [96, 108, 224, 228]
     assert manifest["cache"]["hits"] == 0 and manifest["cache"]["rendered"] > 10
     assert (folder / "scene.psd").stat().st_size > 1000
-    # the product layer is transparent outside its box and shows the asset inside it
+    # the product layer shows the asset inside its box (canvas pixel 160, 150 lies at 64, 42 of it)
     product = pixels(folder / "layers" / "product.png")
-    assert product[:100, :, 3].max() == 0 and product[150, 160, 3] == 255
+    assert product[150 - 108, 160 - 96, 3] == 255
 
 
 def test_summer_and_autumn_look_different(project):
@@ -91,3 +93,14 @@ def test_plan_explains_why(project):
         f.unlink()
     _, plans = plan_file(project.root / "scene.brief", Options(cache=project.root / "cache"))
     assert any(s.reason == "evicted from the cache" for s in plans[0].steps)
+
+
+def _offset(path) -> tuple[int, int]:
+    """The oFFs chunk of a PNG: where the image lies on the canvas."""
+    import struct
+
+    data = path.read_bytes()
+    at = data.index(b"oFFs")
+    x, y, unit = struct.unpack(">iiB", data[at + 4:at + 13])
+    assert unit == 0  # pixels
+    return x, y

@@ -17,8 +17,8 @@ from brief.lang.compile import node_key
 from brief.lang.diagnostics import DiagnosticError
 from brief.runtime.backends import draft
 from brief.runtime.build import Options
-from brief.runtime.store.cache import Cache, parse_size
 from brief.runtime.render.execute import BuildError
+from brief.runtime.store.cache import Cache, parse_size
 from runtime_helpers import SCENE, build, output_bytes
 
 
@@ -53,6 +53,7 @@ BUILD = ("import sys; from brief.runtime.build import Options, build_file; "
          "build_file(sys.argv[1], Options(cache=sys.argv[2], out=sys.argv[3]))")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_build_then_next_build_succeeds_with_same_bytes(project, tmp_path):
     path = project.write("scene.brief", SCENE.replace("320 x 240", "1600 x 1200"))
     cache, out = project.root / "cache", project.root / "out"
@@ -69,6 +70,7 @@ def test_kill_9_mid_build_then_next_build_succeeds_with_same_bytes(project, tmp_
     assert output_bytes(out) == output_bytes(tmp_path / "clean-out")
 
 
+@pytest.mark.slow
 def test_two_builds_at_once_on_one_cache_both_succeed_identically(project, tmp_path):
     path = project.write("scene.brief", SCENE.replace("320 x 240", "900 x 700"))
     cache = project.root / "cache"
@@ -95,14 +97,14 @@ def test_same_key_written_twice_concurrently_stays_whole(tmp_path):
 def test_gc_evicts_lru_but_never_what_a_running_build_holds(tmp_path):
     cache = Cache(tmp_path / "c")
     for i in range(10):
-        cache.put("%064d" % i, os.urandom(10_000), "bin")
-        os.utime(cache._meta_path("%064d" % i), (1000 + i, 1000 + i))
-    held = {"%064d" % 0, "%064d" % 1}
+        cache.put(f"{i:064d}", os.urandom(10_000), "bin")
+        os.utime(cache._meta_path(f"{i:064d}"), (1000 + i, 1000 + i))
+    held = {f"{0:064d}", f"{1:064d}"}
     with cache.lease(held):
         evicted, freed = cache.gc(35_000)
     assert evicted == 7 and freed > 60_000
     left = {p.stem for p in (tmp_path / "c" / "objects").glob("*/*.meta")}
-    assert held <= left and "%064d" % 9 in left  # the held ones and the most recent stay
+    assert held <= left and f"{9:064d}" in left  # the held ones and the most recent stay
     assert parse_size("1.5G") == int(1.5 * 1024 ** 3) and parse_size("500M") == 500 * 1024 ** 2
 
 

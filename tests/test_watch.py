@@ -37,10 +37,33 @@ brief w {
 
 
 class Running:
+    """A Watcher on its own thread, and ways to wait for it without guessing how long anything takes.
+
+    `settle(n)` waits for the n-th rebuild, then until the watcher has taken in every file event so
+    far and is idle: a marker file written into each watched folder comes through the same inotify
+    stream behind the test's own writes, so once every marker is seen, nothing the test did is still
+    on its way, and once nothing is pending or building, the count is final."""
+
     def __init__(self, project, target=None, debounce=0.15):
         self.path = project.write("w.brief", BRIEF) if target is None else target
         self.watcher = Watcher(self.path, Options(cache=project.root / "cache", out=project.root / "out"),
                                debounce=debounce)
+        self.changed = threading.Condition()
+        self.seen: set[str] = set()
+        self.markers = 0
+        real_touched = self.watcher.touched
+
+        def touched(path: str) -> None:
+            real_touched(path)
+            with self.changed:
+                self.seen.add(path)
+                self.changed.notify_all()
+
+        def report(rebuild) -> None:
+            with self.changed:
+                self.changed.notify_all()
+
+        self.watcher.touched, self.watcher.report = touched, report
         self.watcher.start()
         self.thread = threading.Thread(target=self.watcher.run, daemon=True)
         self.thread.start()
@@ -50,12 +73,39 @@ class Running:
     def count(self) -> int:
         return len(self.watcher.rebuilds)
 
-    def settle(self, expected: int, quiet: float = 0.8, limit: float = 30) -> int:
-        """Wait until at least `expected` rebuilds happened, then for a quiet spell; the count."""
-        start = time.time()
-        while self.count < expected and time.time() - start < limit:
-            time.sleep(0.05)
-        time.sleep(quiet)
+    def wait_for(self, predicate, deadline: float, what: str) -> None:
+        with self.changed:
+            while not predicate():
+                left = deadline - time.monotonic()
+                assert left > 0, f"timed out waiting for {what}"
+                self.changed.wait(timeout=min(left, 0.02))  # woken by events and rebuilds; the tick sees idleness
+
+    def sync(self, limit: float = 30, idle: bool = True) -> None:
+        """Return once the watcher has taken in every file event caused so far, and (`idle`) has
+        nothing pending or building."""
+        deadline = time.monotonic() + limit
+        markers = []
+        for folder in tuple(self.watcher.watched):
+            self.markers += 1
+            marker = os.path.join(folder, f"test-sync-{self.markers}")
+            with open(marker, "w"):
+                pass
+            markers.append(os.path.realpath(marker))
+        self.wait_for(lambda: self.seen.issuperset(markers), deadline, "the marker files' events")
+        for marker in markers:
+            os.unlink(marker)
+
+        def is_idle() -> bool:
+            with self.watcher.lock:
+                return not self.watcher.pending and self.watcher.building is None
+
+        if idle:
+            self.wait_for(is_idle, deadline, "the watcher to finish")
+
+    def settle(self, expected: int, limit: float = 30) -> int:
+        """Wait for at least `expected` rebuilds and then for the watcher to be done; the count."""
+        self.wait_for(lambda: self.count >= expected, time.monotonic() + limit, f"rebuild {expected}")
+        self.sync(limit)
         return self.count
 
     def edit(self, old: str, new: str) -> str:
@@ -64,6 +114,23 @@ class Running:
     def close(self):
         self.watcher.close()
         self.thread.join(timeout=10)
+
+
+class HeldBuild(threading.Event):
+    """The watcher's stop flag, holding its next build at a node boundary (its second check, after
+    the first node ran) until a newer save sets the flag: a save while a build runs, for certain."""
+
+    def __init__(self, hold_at: int = 2, limit: float = 30):
+        super().__init__()
+        self.hold_at, self.limit, self.checks = hold_at, limit, 0
+        self.holding = threading.Event()
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        if self.checks == self.hold_at:
+            self.holding.set()
+            self.wait(timeout=self.limit)
+        return super().is_set()
 
 
 @pytest.fixture
@@ -111,25 +178,30 @@ def test_gedit_temp_rename_is_one_rebuild(watching):
     assert watching.settle(2) == 2
 
 
-def test_rapid_writes_are_debounced(watching):
-    p = watching.path
-    for colour in ("green", "black", "white", "pink", "grey"):
-        p.write_text(watching.edit("a red kite", f"a {colour} kite") if colour == "green" else
-                     p.read_text().replace(p.read_text().split('"')[5], f"a {colour} kite"))
-        time.sleep(0.02)
-    assert watching.settle(2) == 2
-    assert "a grey kite" in watching.watcher.rebuilds[-1].built[0].graph.nodes[
-        next(k for k in watching.watcher.rebuilds[-1].built[0].run.ran
-             if watching.watcher.rebuilds[-1].built[0].graph.nodes[k]["op"] == "encode_prompt")]["params"]["prompt"]
+def test_rapid_writes_are_debounced(project):
+    watching = Running(project, debounce=0.5)
+    try:
+        p = watching.path
+        started = time.monotonic()
+        for colour in ("green", "black", "white", "pink", "grey"):  # five saves, back to back
+            p.write_text(watching.edit("a red kite", f"a {colour} kite") if colour == "green" else
+                         p.read_text().replace(p.read_text().split('"')[5], f"a {colour} kite"))
+        assert time.monotonic() - started < 0.25, "the saves were not rapid: the machine stalled"
+        assert watching.settle(2) == 2
+    finally:
+        watching.close()
+    last = watching.watcher.rebuilds[-1].built[0]
+    assert "a grey kite" in last.graph.nodes[
+        next(k for k in last.run.ran if last.graph.nodes[k]["op"] == "encode_prompt")]["params"]["prompt"]
 
 
 def test_identical_save_does_nothing_and_delete_then_recreate_rebuilds_once(watching):
     p = watching.path
     p.write_text(p.read_text())
-    assert watching.settle(1, quiet=1.0) == 1
+    assert watching.settle(1) == 1
     text = watching.edit("a red kite", "a brown kite")
     p.unlink()
-    time.sleep(0.05)
+    watching.sync(idle=False)  # the watcher has seen the file gone (and keeps looking for it)
     p.write_text(text)
     assert watching.settle(2) == 2
 
@@ -150,29 +222,25 @@ def test_used_files_and_assets_are_watched(watching, project):
     asset = project.root / "assets" / "product.png"
     data = asset.read_bytes()
     asset.write_bytes(data[:-12] + data[-12:])  # same bytes: nothing to do
-    assert watching.settle(2, quiet=1.0) == 2
+    assert watching.settle(2) == 2
     from PIL import Image
     Image.new("RGBA", (64, 48), (10, 200, 46, 255)).save(asset)
     assert watching.settle(3) == 3
 
 
-def test_a_newer_save_supersedes_the_build_in_flight(project):
-    big = BRIEF.replace("canvas 320 x 240", "canvas 2400 x 1800")
-    path = project.write("w.brief", big)
-    running = Running(project, target=path)
-    try:
-        path.write_text(big.replace("summer park", "autumn park"))
-        time.sleep(0.5)  # the sky is being rendered
-        path.write_text(big.replace("summer park", "winter park"))
-        running.settle(3, quiet=2.0, limit=60)
-        kinds = [("superseded" if r.superseded else "built") for r in running.watcher.rebuilds]
-        assert kinds[-1] == "built" and "superseded" in kinds
-        last = running.watcher.rebuilds[-1].built[0]
-        prompts = [last.graph.nodes[k]["params"].get("prompt") for k in last.graph.nodes
-                   if last.graph.nodes[k]["op"] == "encode_prompt"]
-        assert "winter park" in prompts
-    finally:
-        running.close()
+def test_a_newer_save_supersedes_the_build_in_flight(watching):
+    held = HeldBuild()
+    watching.watcher.stop_build = held  # the next build waits after its first node for the next save
+    watching.path.write_text(BRIEF.replace("summer park", "autumn park"))
+    assert held.holding.wait(30), "the build of the first save did not start"
+    watching.path.write_text(BRIEF.replace("summer park", "winter park"))
+    watching.settle(3)
+    kinds = [("superseded" if r.superseded else "built") for r in watching.watcher.rebuilds]
+    assert kinds == ["built", "superseded", "built"]
+    last = watching.watcher.rebuilds[-1].built[0]
+    prompts = [last.graph.nodes[k]["params"].get("prompt") for k in last.graph.nodes
+               if last.graph.nodes[k]["op"] == "encode_prompt"]
+    assert "winter park" in prompts
 
 
 @pytest.mark.skipif(not (shutil.which("vim") and shutil.which("tmux")), reason="needs vim and tmux")
@@ -181,10 +249,14 @@ def test_a_real_vim_save_in_tmux_is_one_rebuild(watching):
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
                     f"vim -u NONE -N -c 'set backup writebackup backupcopy=no' {watching.path}"], check=True)
     try:
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while "a red kite" not in subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                                 capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline, "vim did not show the brief"
+            time.sleep(0.05)  # polling vim's screen until it has loaded the file
         subprocess.run(["tmux", "send-keys", "-t", session, ":%s/a red kite/a violet kite/", "Enter"], check=True)
         subprocess.run(["tmux", "send-keys", "-t", session, ":w", "Enter"], check=True)
-        assert watching.settle(2, quiet=1.5) == 2
+        assert watching.settle(2) == 2
         assert "a violet kite" in watching.path.read_text()
     finally:
         subprocess.run(["tmux", "send-keys", "-t", session, ":qa!", "Enter"])

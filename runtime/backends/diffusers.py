@@ -17,16 +17,20 @@ import hashlib
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
-from PIL import Image
+from brief.lang.geometry import edit_read_pad
 
-from ..render import imaging
-from ..context import OpContext
+from ..context import OpContext, OpError
 from ..store.tiles import Layer, TiledImage
-from . import draft
-from .diffusers_model import (device_and_dtype, file_hashes, inpaint_pipeline, inspect_model, load_pipeline,
-                              quiet_libraries, resolve_model)
+from . import draft, lazy_module, version_of
+from .diffusers_device import check_device, device_and_dtype
+from .diffusers_model import file_hashes, inpaint_pipeline, inspect_model, load_pipeline, quiet_libraries, resolve_model
+
+# imported by the first op that runs (torch, by the ops that use it): a build with nothing to render
+# imports none of them
+np = lazy_module("numpy")
+cv2 = lazy_module("cv2")
+Image = lazy_module("PIL.Image")
+imaging = lazy_module("brief.runtime.render.imaging")
 
 CONTEXT_PAD = 32  # px around a regional component's box that it sees
 MASK_BLUR = 4  # px
@@ -35,9 +39,12 @@ EDIT_PAD = 32
 
 def _model(ctx: OpContext) -> tuple[str, str, str, str]:
     """(folder, device, dtype, content hash) of the model this node's lock names; `lock` resolved the
-    folder. The content hash keys the loaded pipeline: a model changed on disk is loaded again."""
-    device, dtype = device_and_dtype(ctx.options)
-    return ctx.options["model_paths"][ctx.node["lock"]["model"]], device, dtype, ctx.node["lock"]["files"]
+    folder. The content hash keys the loaded pipeline: a model changed on disk is loaded again. The
+    device and precision are those of the key (`--device` may name a GPU of the class it names)."""
+    lock = ctx.node["lock"]
+    device = ctx.options.get("device") or lock["device"]
+    check_device(ctx.options, device)
+    return ctx.options["model_paths"][lock["model"]], device, lock["dtype"], lock["files"]
 
 
 def _identity(declared: dict, options: dict) -> tuple[Path, dict, dict[str, str]]:
@@ -50,11 +57,13 @@ def _identity(declared: dict, options: dict) -> tuple[Path, dict, dict[str, str]
 
 
 def _versions() -> dict[str, str]:
-    import diffusers
-    import torch
-    import transformers
-
-    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__}
+    """The libraries' versions, from their metadata: reading them imports none of them."""
+    try:
+        return {"torch": version_of("torch", "torch"), "diffusers": version_of("diffusers", "diffusers"),
+                "transformers": version_of("transformers", "transformers")}
+    except ImportError as exc:
+        raise OpError(f"the diffusers backend needs torch, diffusers and transformers ({exc.name} is not "
+                      "installed): pip install 'brieflang[diffusers]'") from None
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:
@@ -247,12 +256,8 @@ def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
     return _inpaint_region(ctx, base, (0, 0, ow, oh), margin, desc, params.get("seed", 0), steps, 1.0)
 
 
-def _edit_reads(params: dict) -> tuple:
-    canvas = tuple(params["canvas"])
-    return _align(imaging.grow(tuple(params["box"]), EDIT_PAD, canvas), canvas)
-
-
-READS = {**draft.READS, "inpaint": _edit_reads, "remove": _edit_reads}
+# An edit reads its region grown by EDIT_PAD and aligned to 8 px: inside what lang declares for it.
+assert EDIT_PAD + 8 <= min(edit_read_pad("diffusers", op) for op in ("inpaint", "remove"))
 
 OPS = {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove,
        "outpaint": outpaint}

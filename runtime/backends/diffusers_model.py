@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..conditions import MALFORMED
 from ..context import OpError
+from ..store.memo import memo_path, read_memo, save_memo, stat_identity
 
 ALLOWED_PIPELINES = {
     "StableDiffusionPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionImg2ImgPipeline",
@@ -33,7 +34,7 @@ ALLOWED_PIPELINES = {
 }
 ALLOWED_LIBRARIES = {"diffusers", "transformers"}
 WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2")
-HASH_MEMO = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brief" / "model-file-hashes.json"
+HASH_MEMO = memo_path("model-file-hashes.json")  # None: no home, nothing remembered
 MEMO_ENTRIES = 20_000  # the memo forgets its oldest entries beyond this
 # The files of a model folder that can change what it renders; also what is fetched from the hub.
 MODEL_FILES = ("*.json", "*.txt", "*.safetensors", "*.model", "*.tiktoken", "tokenizer*/*")
@@ -152,19 +153,6 @@ def forget_hashes() -> None:
     _hashed_here.clear()
 
 
-def _memo() -> dict:
-    try:
-        memo = json.loads(HASH_MEMO.read_text())
-        return memo if isinstance(memo, dict) else {}
-    except (OSError, *MALFORMED):
-        return {}
-
-
-def _stat_identity(st: os.stat_result) -> str:
-    """What a file's content hash is memoised under: nothing `touch` can set back."""
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
 def _sha256_file(file: Path) -> str:
     h = hashlib.sha256()
     with open(file, "rb") as fh:
@@ -195,41 +183,17 @@ def file_hashes(path: Path, verify: bool = False) -> dict[str, str]:
     """sha256 of every model file, by its path inside the model, each checked sound when first
     hashed. Memoised by stat identity; `verify` hashes (and checks) every file again whatever the
     memo says, and repairs the memo."""
-    memo = {} if verify else _memo()
+    memo = {} if verify else read_memo(HASH_MEMO)
     out, fresh = {}, {}
     for file in model_files(path):
-        tag = _stat_identity(file.stat())
+        tag = stat_identity(file.stat())
         digest = _hashed_here.get(tag) or memo.get(tag)
         if not (isinstance(digest, str) and len(digest) == 64):  # unknown, or a damaged memo entry
             _check_file(file)
             digest = fresh[tag] = _hashed_here[tag] = _sha256_file(file)
         out[file.relative_to(path).as_posix()] = digest
-    if fresh:
-        _save_memo(fresh)
+    save_memo(HASH_MEMO, fresh, MEMO_ENTRIES)
     return out
-
-
-def _save_memo(fresh: dict[str, str]) -> None:
-    memo = {**_memo(), **fresh}
-    for tag in list(memo)[:max(0, len(memo) - MEMO_ENTRIES)]:
-        del memo[tag]
-    try:
-        HASH_MEMO.parent.mkdir(parents=True, exist_ok=True)
-        tmp = HASH_MEMO.with_name(f".{HASH_MEMO.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, HASH_MEMO)
-    except OSError:
-        pass  # a read-only home: hash again next time
-
-
-def device_and_dtype(options: dict) -> tuple[str, str]:
-    """CUDA in half precision when there is a GPU (bf16 for SDXL-sized models is the caller's
-    choice via --dtype), else CPU in float32; `--device` overrides."""
-    import torch
-
-    device = options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = options.get("dtype") or ("float16" if device.startswith("cuda") else "float32")
-    return device, dtype
 
 
 @lru_cache(maxsize=2)

@@ -7,17 +7,22 @@ backend reuses the ops that need no model (placing assets, compositing, recolour
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-from PIL import Image
+from brief.lang.geometry import edit_read_pad
 
-from ..brand import checks
-from ..render import images, imaging
 from ..context import OpContext
 from ..store.tiles import Layer, TiledImage
-from . import draft_textures as tex
+from . import lazy_module, version_of
 
-REMOVE_PAD = 16  # px of surroundings Telea in-painting reads around a removed region
+# imported by the first op that runs: compiling, planning and a build with nothing to render do without
+np = lazy_module("numpy")
+cv2 = lazy_module("cv2")
+checks = lazy_module("brief.runtime.brand.checks")
+images = lazy_module("brief.runtime.render.images")
+imaging = lazy_module("brief.runtime.render.imaging")
+formats = lazy_module("brief.runtime.render.formats")
+tex = lazy_module("brief.runtime.backends.draft_textures")
+
+REMOVE_PAD = edit_read_pad("draft", "remove")  # px of surroundings Telea in-painting reads around a removed region
 INPAINT_FEATHER = 6  # px: a box in-paint blends into its surroundings
 
 
@@ -170,18 +175,19 @@ def harmonize(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
 
 
 def reframe(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    return TiledImage.from_array(imaging.reframe(inputs[0].to_array(), tuple(params["size"]), params["mode"]))
+    """A `crop` or `fit` format, tile by tile: after a change, only the tiles it reaches."""
+    return formats.reframe(inputs[0], tuple(params["size"]), params["mode"], ctx.before, ctx.changed)
 
 
 def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    return TiledImage.from_array(imaging.outpaint_classical(inputs[0].to_array(), tuple(params["size"]),
-                                                            params.get("seed", 0)))
+    """The classical out-paint, tile by tile: after a change away from the border, only the tiles it reaches."""
+    return formats.outpaint(inputs[0], tuple(params["size"]), params.get("seed", 0), ctx.before, ctx.changed)
 
 
 def check(ctx: OpContext, params: dict, inputs: list) -> dict:
     """A brand rule measured on the rendered image and layers (runtime/brand/checks.py)."""
     image, layers = inputs[0], inputs[1:]
-    return checks.evaluate(params, image.to_array(), layers, params.get("layers", []))
+    return checks.evaluate(params, image, layers, params.get("layers", []))
 
 
 VERSION = 1  # bump when an op's pixels change for the same inputs
@@ -189,23 +195,21 @@ VERSION = 1  # bump when an op's pixels change for the same inputs
 
 def lock(declared: dict, options: dict | None = None) -> dict:
     """What draft results depend on besides the graph: this module's version and the libraries
-    whose arithmetic makes the pixels."""
-    import skimage
-
-    return {**declared, "draft": VERSION, "numpy": np.__version__, "opencv": cv2.__version__,
-            "pillow": Image.__version__, "scikit-image": skimage.__version__}
+    whose arithmetic makes the pixels (from their metadata: nothing is imported to ask)."""
+    return {**declared, "draft": VERSION, **draft_versions()}
 
 
-def _box(params: dict) -> tuple:
-    return tuple(params["box"])
+def draft_versions() -> dict[str, str]:
+    return {"numpy": version_of("numpy", "numpy"),
+            "opencv": version_of("cv2", "opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
+                                 "opencv-contrib-python"),
+            "pillow": version_of("PIL", "pillow"), "scikit-image": version_of("skimage", "scikit-image")}
 
 
-# The canvas box each edit op reads; it writes only inside `box`. When none of the pixels it reads
-# changed, the executor reuses its previous result instead of running it.
-READS = {
-    "inpaint": _box, "recolor": _box, "harmonize": _box,
-    "remove": lambda params: tuple(imaging.grow(_box(params), REMOVE_PAD, tuple(params["canvas"]))),
-}
+# Each edit op writes only inside its region and reads only inside the node's `reads` boxes
+# (lang/compile.py: the region grown by EDIT_READ_PAD for inpaint and remove): the plan reuses an
+# edit's last pixels when nothing it reads changed (lang/impact.py). tests/test_draft.py holds
+# every op to it.
 
 OPS = {
     "encode_prompt": encode_prompt, "load_asset": load_asset, "generate": generate, "composite": composite,

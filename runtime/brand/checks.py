@@ -90,7 +90,8 @@ def palette(params: dict, image: np.ndarray) -> dict:
 
 
 def sku_color(params: dict, image: np.ndarray, layer: Layer) -> dict:
-    """The component's dominant colour cluster against its SKU colour: p95 CIEDE2000."""
+    """The component's dominant colour cluster against its SKU colour: p95 CIEDE2000. `image`:
+    the canvas's pixels over the layer's box."""
     within, target = float(params["within"]), params["target"]
     result = {"rule": "color", "component": params["component"], "unit": "ΔE00",
               "target": f"p95 ΔE00 ≤ {within:g} to {params['color']} {target} (warn to {_band(within * WARN_FACTOR)})"}
@@ -99,7 +100,7 @@ def sku_color(params: dict, image: np.ndarray, layer: Layer) -> dict:
     visible = alpha >= VISIBLE
     if not visible.any():
         return {**result, "status": "skipped", "measured": None, "note": f"`{params['component']}` is fully transparent"}
-    pixels = image[y0:y1, x0:x1][visible]
+    pixels = image[visible]
     lab = imaging.to_lab(pixels.reshape(-1, 1, 3)).reshape(-1, 3)
     _, member = imaging.dominant_cluster(lab)
     ref = imaging.to_lab(np.array(imaging.hex_rgb(target), np.uint8).reshape(1, 1, 3))[0, 0]
@@ -190,14 +191,17 @@ def minsize(params: dict, layer: Layer) -> dict:
     return {**result, "measured": f"{w} x {h}", "status": _status(ratio, 1.0, at_most=False)}
 
 
-def evaluate(params: dict, image: np.ndarray, inputs: list[Layer], names: list[str]) -> dict:
-    """Dispatch one rule. `inputs` are the layers the graph gave the check node, named by `names`."""
+def evaluate(params: dict, image, inputs: list[Layer], names: list[str]) -> dict:
+    """Dispatch one rule. `image` is what the rule measures of the canvas (a tiled image, read only
+    where the rule looks: `palette` gets the canvas's thumbnail); `inputs` are the layers the graph
+    gave the check node, named by `names`."""
     rule = params["rule"]
     canvas = tuple(params["canvas"])
     if rule == "palette":
-        return palette(params, image)
+        return palette(params, image.to_array())
     if rule == "color":
-        return sku_color(params, image, inputs[0])
+        layer = inputs[0]
+        return sku_color(params, image.read(layer.box), layer)
     if rule == "minsize":
         return minsize(params, inputs[0])
     layers = dict(zip(names, inputs))

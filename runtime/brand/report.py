@@ -9,7 +9,6 @@ import base64
 import html
 import json
 
-from ..store.cache import png_bytes
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
 
@@ -47,10 +46,11 @@ def report_json(variant: dict, results: list[dict]) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def report_html(variant: dict, results: list[dict], image) -> bytes:
-    """One HTML file: the canvas image with overlays (SVG) and the table; no network needed."""
+def report_html(variant: dict, results: list[dict], png: bytes) -> bytes:
+    """One HTML file: the canvas image (`png`, the bytes of canvas.png) with overlays (SVG) and the
+    table; no network needed."""
     W, H = variant["canvas"]
-    img64 = base64.b64encode(png_bytes(image, 6)).decode()
+    img64 = base64.b64encode(png).decode()
     groups, toggles = [], []
     for i, r in enumerate(results):
         shapes = []

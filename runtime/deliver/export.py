@@ -2,8 +2,9 @@
 
     <output>.png            one per output format (RGB)
     canvas.png              the canvas after composition and edits (when no output is the canvas)
-    layers/<component>.png  each component's layer, RGBA at canvas size
-    masks/<component>.png   each component's alpha, at canvas size
+    layers/<component>.png  each component's layer, RGBA, cropped to its box (the manifest gives the
+                            box; the PNG's oFFs chunk its offset): its cost is its box's, not the canvas's
+    masks/<component>.png   each component's alpha, the same size
     manifest.json           layer order and boxes, node keys, timings, cache hits, checks
     report.json, .html      the brand checks: figures, and the image with their overlays
     <brief>.psd             with --psd: the layers as a layered Photoshop file
@@ -21,9 +22,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from . import pngstream, publish
 from ..brand import report
 from ..store.cache import png_bytes
@@ -38,15 +36,6 @@ EXPORT_THREADS = 2
 
 def variant_dir(out_root: Path, variant_name: str) -> Path:
     return out_root / variant_name
-
-
-def _canvas_rgba(layer: Layer, canvas: tuple[int, int]) -> np.ndarray:
-    W, H = canvas
-    out = np.zeros((H, W, 4), np.uint8)
-    x0, y0, x1, y1 = layer.box
-    out[max(0, y0):min(H, y1), max(0, x0):min(W, x1)] = layer.rgba[max(0, -y0):min(H, y1) - y0,
-                                                                     max(0, -x0):min(W, x1) - x0]
-    return out
 
 
 def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: bool = False) -> tuple[Path, dict]:
@@ -85,9 +74,16 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
         written[rel] = key
         return not current(rel, key)
 
+    memo: dict[str, bytes] = {}
+
+    def canvas_png() -> bytes:
+        """The edited canvas as PNG, encoded once (unchanged bands come from the cache)."""
+        if "png" not in memo:
+            memo["png"] = pngstream.encode(executor.result(v.image, plan), executor.cache, OUTPUT_PNG_LEVEL)
+        return memo["png"]
+
     if v.image not in v.outputs.values() and stale("canvas.png", v.image):  # the canvas, before formats
-        canvas_image = executor.result(v.image, plan)
-        jobs.append((["canvas.png"], lambda: [pngstream.encode(canvas_image, executor.cache, OUTPUT_PNG_LEVEL)]))
+        jobs.append((["canvas.png"], lambda: [canvas_png()]))
     for name, key in v.outputs.items():
         if stale(f"{name}.png", key):
             image = executor.result(key, plan)
@@ -102,10 +98,8 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
     if results:
         doc = {"name": v.name, "canvas": list(v.canvas)}
         if stale("report.json", report_key) | stale("report.html", report_key):
-            image = executor.result(v.image, plan)
             jobs.append((["report.json", "report.html"],
-                         lambda image=image: [report.report_json(doc, results),
-                                              report.report_html(doc, results, image.to_array())]))
+                         lambda: [report.report_json(doc, results), report.report_html(doc, results, canvas_png())]))
     elif all(current(rel, report_key) for rel in ("report.json", "report.html")):
         written.update({"report.json": report_key, "report.html": report_key})  # still true: kept
     psd_name = f"{v.brief}.psd"
@@ -163,18 +157,23 @@ def _format(node: dict, v) -> dict:
 
 
 def _layer_files(layer: Layer, canvas: tuple[int, int]) -> list[bytes]:
-    rgba = _canvas_rgba(layer, canvas)
-    return [pngstream.tag_srgb(png_bytes(rgba, OUTPUT_PNG_LEVEL)),
-            pngstream.tag_srgb(png_bytes(np.ascontiguousarray(rgba[..., 3]), OUTPUT_PNG_LEVEL))]
+    """A layer's RGBA and its alpha, cropped to its box on the canvas (the offset in oFFs)."""
+    import numpy as np
+
+    W, H = canvas
+    box = (max(0, layer.box[0]), max(0, layer.box[1]), min(W, layer.box[2]), min(H, layer.box[3]))
+    rgba = np.ascontiguousarray(layer.read(box))
+    return [pngstream.tag_srgb(png_bytes(rgba, OUTPUT_PNG_LEVEL), box[:2]),
+            pngstream.tag_srgb(png_bytes(np.ascontiguousarray(rgba[..., 3]), OUTPUT_PNG_LEVEL), box[:2])]
 
 
 def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> bytes:
     """A layered PSD: each component as a pixel layer at its box, bottom to top."""
     import io
 
+    from PIL import Image
     from psd_tools import PSDImage
     from psd_tools.api.layers import PixelLayer
-
     from psd_tools.constants import Resource
     from psd_tools.psd.image_resources import ImageResource
 

@@ -18,11 +18,13 @@ import hashlib
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..store.cache import Cache
 from ..store.tiles import TILE, TiledImage
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ADLER_BASE = 65521
 SUB_FILTER = 1
@@ -54,17 +56,21 @@ def srgb_chunks(colour: bool) -> bytes:
     return chunks + (_chunk(b"cHRM", struct.pack(">8I", *SRGB_CHROMATICITIES)) if colour else b"")
 
 
-def tag_srgb(png: bytes) -> bytes:
-    """PNG bytes (from any encoder, without colour chunks of its own) tagged as sRGB."""
+def tag_srgb(png: bytes, offset: tuple[int, int] | None = None) -> bytes:
+    """PNG bytes (from any encoder, without colour chunks of its own) tagged as sRGB; with `offset`,
+    also where the image lies on the canvas (an `oFFs` chunk, in pixels: a cropped layer's place)."""
     ihdr_end = len(PNG_SIGNATURE) + 8 + 13 + 4  # IHDR always comes first: length, type, 13 bytes, CRC
     if not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
         raise ValueError("not a PNG")
     colour = png[len(PNG_SIGNATURE) + 8 + 9] in (2, 3, 6)  # IHDR colour type: RGB, palette, RGBA
-    return png[:ihdr_end] + srgb_chunks(colour) + png[ihdr_end:]
+    place = _chunk(b"oFFs", struct.pack(">iiB", offset[0], offset[1], 0)) if offset else b""
+    return png[:ihdr_end] + srgb_chunks(colour) + place + png[ihdr_end:]
 
 
 def _scanlines(pixels: np.ndarray) -> bytes:
     """Rows with the Sub filter: each byte minus the byte one pixel to its left."""
+    import numpy as np
+
     h, w, c = pixels.shape
     filtered = pixels.astype(np.int16)
     filtered[:, 1:] -= pixels[:, :-1].astype(np.int16)

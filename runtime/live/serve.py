@@ -16,7 +16,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from brief.lang.compile import PIXEL_OPS
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>brief preview</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.5em}#status{color:#555}.variant{margin:1em 0}
@@ -70,8 +69,7 @@ def state_of(rebuild, seq: int) -> dict:
         return {"seq": seq, "error": rebuild.error}
     variants = []
     for b in rebuild.built:
-        changed = [b.graph.nodes[k]["region"] for k in b.run.ran
-                   if b.graph.nodes[k]["op"] in PIXEL_OPS and k not in b.run.reused and b.graph.nodes[k]["region"]]
+        changed = [list(box) for box in b.plan.boxes]  # where pixels changed: the plan's answer (lang/impact)
         variants.append({"name": b.variant.name, "canvas": list(b.variant.canvas), "changed": changed,
                          "image": f"/files/{len(variants)}/" + ("canvas.png" if (b.folder / "canvas.png").exists()
                                                                 else f"{next(iter(b.variant.outputs))}.png"),

@@ -49,22 +49,15 @@ class Run:
     reused: list[str] = field(default_factory=list)  # edits whose input changed only where they do not read
 
 
-def reuse_edit(cache: Cache, previous: dict, node: dict, image: TiledImage, read_box) -> TiledImage | None:
-    """An edit's result without running it, when the pixels it reads equal those its last run read
-    and everything else about it is unchanged: the previous output inside the region it writes,
-    the new input elsewhere. Exact, because an edit is a function of what it reads."""
-    same = (previous["params"] == node["params"] and previous.get("lock") == node["lock"]
-            and previous["inputs"][1:] == node["inputs"][1:] and previous["inputs"][0] != node["inputs"][0])
-    if not same:
-        return None
-    before_in = load(cache, previous["inputs"][0])
+def reuse_edit(cache: Cache, previous: dict, node: dict, image: TiledImage) -> TiledImage | None:
+    """An edit's result without running it, when the plan found that only its image input changed
+    and only where it does not read (`brief.lang.impact`): its last output inside the region it
+    writes, the new input elsewhere. Exact by construction. None when the last output is gone."""
     before_out = load(cache, previous["key"])
-    if not isinstance(before_in, TiledImage) or not isinstance(before_out, TiledImage) or before_in.size != image.size:
+    if not isinstance(before_out, TiledImage) or before_out.size != image.size:
         return None
     box = tuple(node["params"]["box"])
     try:
-        if not np.array_equal(before_in.read(read_box), image.read(read_box)):
-            return None
         return image.replaced(box, before_out.read(box))
     except Unreadable:  # the last run's pixels are gone: just run the edit
         if image.failed:
@@ -118,11 +111,9 @@ def load(cache: Cache, key: str, op: str | None = None):
 
 class Executor:
     def __init__(self, opgraph: OpGraph, cache: Cache, ops: dict, root: Path, progress: Progress,
-                 options: dict | None = None, should_stop: Callable[[], bool] | None = None,
-                 reads: dict | None = None):
+                 options: dict | None = None, should_stop: Callable[[], bool] | None = None):
         self.g = opgraph.graph
         self.opgraph, self.cache, self.ops, self.root = opgraph, cache, ops, root
-        self.reads = reads or {}
         self.progress, self.options = progress, options or {}
         self.should_stop = should_stop or (lambda: False)
         self.run = Run()
@@ -176,21 +167,34 @@ class Executor:
             self._execute(k, plan)
             stack.pop()
 
-    def _reused(self, ctx: OpContext, inputs: list):
-        read = self.reads.get(ctx.node["op"])
-        if read is None or ctx.previous is None or not isinstance(inputs[0], TiledImage):
+    def _reused(self, ctx: OpContext, inputs: list, plan: VariantPlan):
+        """The last result, where the plan found nothing the node reads changed; None to run it."""
+        if ctx.key not in plan.reused or ctx.previous is None:
             return None
-        return reuse_edit(self.cache, ctx.previous, ctx.node, inputs[0], read(ctx.params))
+        if ctx.node["op"] == "check":
+            last = load(self.cache, ctx.previous["key"])
+            return last if isinstance(last, dict) else None
+        return reuse_edit(self.cache, ctx.previous, ctx.node, inputs[0]) if isinstance(inputs[0], TiledImage) else None
+
+    def _incremental(self, ctx: OpContext, plan: VariantPlan) -> None:
+        """Tell the op what changed in its canvas input since its last run, and give it that run's
+        result, when both are known (formats make again only the tiles a change reaches)."""
+        changed = plan.input_changed.get(ctx.key)
+        if changed is not None and ctx.previous is not None:
+            before = load(self.cache, ctx.previous["key"])
+            if before is not None:
+                ctx.changed, ctx.before = changed, before
 
     def _execute(self, key: str, plan: VariantPlan) -> None:
         a = self.g.nodes[key]
         ctx = OpContext(self.cache, self.root, key, a, plan.previous.get(identity(self.g, key)), self.options)
+        self._incremental(ctx, plan)
         inputs = [self.run.results[i] for i in a["inputs"]]
         self.progress.node_started(key, a)
         started = time.perf_counter()
         for attempt in range(3):
             try:
-                result = self._reused(ctx, inputs)
+                result = self._reused(ctx, inputs, plan)
                 if result is None:
                     result = self.ops[a["op"]](ctx, a["params"], inputs)
                 else:
@@ -208,7 +212,7 @@ class Executor:
                     self.run.recomputed.append(i)
                     self._ensure(i, plan)
                 if not bad:  # what vanished was the last build's result, read to work incrementally
-                    ctx.previous = None
+                    ctx.previous, ctx.changed, ctx.before = None, None, None
                 inputs = [self.run.results[i] for i in a["inputs"]]
                 ctx.meta.clear()
         store(self.cache, key, a["op"], result, ctx.meta)

@@ -22,9 +22,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from brief.lang import ast
 from brief.lang.check_files import IMAGE_SUFFIXES, image_paths, looks_like_image
@@ -34,6 +32,10 @@ from brief.lang.load import Program
 from brief.lang.paths import resolve
 
 from ..context import OpError
+from ..store.memo import memo_path, read_memo, save_memo, stat_identity
+
+if TYPE_CHECKING:  # Pillow is imported by the first image decoded: `brief check` of a brief without images needs none
+    from PIL import Image, ImageCms
 
 MAX_PIXELS = 64 * 1024 * 1024  # larger (or a decompression bomb) is refused
 MAX_FILE_BYTES = 512 * 1024 * 1024  # more than any PNG, JPEG or WebP of MAX_PIXELS needs
@@ -46,6 +48,8 @@ def open_image(path: Path, expected_sha256: str | None = None, mode: str = "RGBA
     values are coverage, not colour, so no profile is applied, though a broken one is refused).
     With `expected_sha256`, the bytes must be those the brief was compiled with. `quick` (for
     checking a file): a JPEG may decode at a reduced scale; every byte is still read."""
+    from PIL import Image, ImageOps
+
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -75,6 +79,8 @@ def open_image(path: Path, expected_sha256: str | None = None, mode: str = "RGBA
 @contextmanager
 def _refusals(name: str) -> Iterator[None]:
     """Pillow's ways of saying a file is unreadable, as one-line `OpError`s."""
+    from PIL import Image, ImageCms, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # metadata Pillow skips (odd EXIF of phones)
@@ -97,6 +103,8 @@ def _profile(img: Image.Image, name: str) -> ImageCms.ImageCmsProfile | None:
     icc = img.info.get("icc_profile")
     if not icc:
         return None
+    from PIL import ImageCms
+
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     space = profile.profile.xcolor_space
     base = img.mode[:-1] if img.mode in ("RGBA", "LA", "PA") else img.mode
@@ -111,6 +119,9 @@ def _eight_bit(img: Image.Image) -> Image.Image:
     """16-bit grey scaled to 8 bits (rounded, with a tRNS colour as alpha); palette images expanded
     with their transparency; bilevel to grey. 8-bit L, LA, RGB, RGBA and CMYK pass unchanged."""
     if img.mode in SIXTEEN_BIT:
+        import numpy as np
+        from PIL import Image
+
         wide = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
         grey = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
         key = img.info.get("transparency")
@@ -129,6 +140,8 @@ def _eight_bit(img: Image.Image) -> Image.Image:
 @functools.cache
 def srgb_profile() -> ImageCms.ImageCmsProfile:
     """The sRGB profile (Little CMS's built-in) that pixels are converted to, and that exports name."""
+    from PIL import ImageCms
+
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -137,6 +150,8 @@ def _to_srgb(img: Image.Image, profile: ImageCms.ImageCmsProfile | None) -> Imag
     do for display profiles); alpha kept as it was."""
     if profile is None:
         return img
+    from PIL import ImageCms
+
     alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
     colour = img.convert(img.mode[:-1]) if alpha is not None else img
     out = ImageCms.profileToProfile(colour, profile, srgb_profile(), outputMode="RGB",
@@ -148,29 +163,47 @@ def _to_srgb(img: Image.Image, profile: ImageCms.ImageCmsProfile | None) -> Imag
 
 # ── `brief check`: every image a brief names, decoded ─────────────────────────
 
+DECODED_MEMO = memo_path("decoded-images.json")  # stat identity of files that decoded cleanly
+DECODE_RULES = 1  # bump when `open_image` refuses more: every file is decoded again
+MEMO_ENTRIES = 20_000
+
+
 def diagnose(program: Program) -> list[Diagnostic]:
     """An error at every asset, mask and logo path whose file does not decode (truncated,
-    garbage, too large, a bomb, a broken profile). Each distinct file is decoded once, quickly;
-    paths the language checks already refuse (missing, outside, not an image) are left to them."""
-    found, verdicts = [], {}
+    garbage, too large, a bomb, a broken profile). Each distinct file is decoded once, quickly,
+    and a file that decoded cleanly is not decoded again while it is unchanged (the user's memo,
+    by `stat_identity`: `brief check` in a pre-commit hook imports no image library); paths the
+    language checks already refuse (missing, outside, not an image) are left to them."""
+    found, verdicts, clean = [], {}, {}
+    memo = read_memo(DECODED_MEMO)
     for scope in scopes(program):
         for path in image_paths(scope.module):
             resolved = resolve(scope.folder, path.value, program.root, program.allow_outside).path
             if resolved is None or resolved.suffix.lower() not in IMAGE_SUFFIXES or not looks_like_image(resolved):
                 continue
             if resolved not in verdicts:
-                verdicts[resolved] = _problem(resolved)
+                verdicts[resolved] = _problem(resolved, memo, clean)
             if verdicts[resolved]:
                 found.append(_diagnostic(path, verdicts[resolved]))
+    save_memo(DECODED_MEMO, clean, MEMO_ENTRIES)
     return found
 
 
-def _problem(path: Path) -> str:
-    """Why the file cannot be used, or ''."""
+def _problem(path: Path, memo: dict, clean: dict) -> str:
+    """Why the file cannot be used, or ''. A clean decode is added to `clean`, under the identity
+    the file had before it was read (a write meanwhile gives it another)."""
+    try:
+        tag = f"{DECODE_RULES}:{stat_identity(path.stat())}"
+    except OSError:
+        tag = None
+    if tag is not None and memo.get(tag) is True:
+        return ""
     try:
         open_image(path, quick=True)
     except OpError as exc:
         return str(exc)
+    if tag is not None:
+        clean[tag] = True
     return ""
 
 

@@ -1,5 +1,5 @@
 """Pixel operations shared by the backends: placing assets, masks and bands, exact integer alpha
-compositing, colour science (sRGB → CIELAB D65, CIEDE2000) and reframing to output formats.
+compositing and colour science (sRGB → CIELAB D65, CIEDE2000). Output formats are formats.py's.
 
 Everything is deterministic and local: an operation on a box reads a fixed neighbourhood of it
 and writes only inside it, so computing a region alone gives the same bytes as computing the
@@ -191,58 +191,3 @@ def recolor_pixels(rgb: np.ndarray, weight: np.ndarray, target_hex: str, within:
     out = rgb.copy()
     out[cluster] = moved
     return out
-
-
-# ── formats ───────────────────────────────────────────────────────────────────
-
-def reframe(rgb: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
-    """crop: scale to cover, centre-crop. fit: scale to fit, pad with the edge colour."""
-    h, w = rgb.shape[:2]
-    ow, oh = size
-    scale = (max if mode == "crop" else min)(ow / w, oh / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    if mode == "crop":
-        x0, y0 = (nw - ow) // 2, (nh - oh) // 2
-        return np.ascontiguousarray(resized[y0:y0 + oh, x0:x0 + ow])
-    edge = np.concatenate([resized[0], resized[-1], resized[:, 0], resized[:, -1]]).mean(axis=0)
-    out = np.empty((oh, ow, 3), np.uint8)
-    out[...] = np.rint(edge).astype(np.uint8)
-    x0, y0 = (ow - nw) // 2, (oh - nh) // 2
-    out[y0:y0 + nh, x0:x0 + nw] = resized
-    return out
-
-
-def _soft_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
-    """A wide Gaussian blur, done at a fraction of the size (cost independent of sigma)."""
-    h, w = rgb.shape[:2]
-    factor = max(1, int(sigma // 4))
-    small = cv2.resize(rgb, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, sigma / factor), borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def outpaint_classical(rgb: np.ndarray, size: tuple[int, int], seed: int) -> np.ndarray:
-    """Extend the image to a new aspect ratio: scale it to fit, then continue its blurred edges
-    outward (no object is mirrored into the margin), with a little seeded grain, blending into
-    the original over a short ramp."""
-    h, w = rgb.shape[:2]
-    ow, oh = size
-    scale = min(ow / w, oh / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    inner = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    x0, y0 = (ow - nw) // 2, (oh - nh) // 2
-    blurred_inner = _soft_blur(inner, max(nw, nh) / 30)
-    margin = cv2.copyMakeBorder(blurred_inner, y0, oh - nh - y0, x0, ow - nw - x0, cv2.BORDER_REPLICATE)
-    margin = _soft_blur(margin, max(ow, oh) / 25)
-    outside = np.ones((oh, ow), np.uint8)
-    outside[y0:y0 + nh, x0:x0 + nw] = 0
-    dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
-    rng = np.random.default_rng(seed)
-    grain = rng.normal(0, 3.0, (oh, ow, 1)).astype(np.float32) * (dist > 0)[..., None]
-    margin = np.clip(margin.astype(np.float32) + grain, 0, 255).astype(np.uint8)
-    out = margin.copy()
-    out[y0:y0 + nh, x0:x0 + nw] = inner
-    inside_ramp = cv2.distanceTransform(1 - outside, cv2.DIST_L2, 3)  # fade the seam from the inside
-    seam = np.clip(1 - inside_ramp / max(4.0, min(nw, nh) / 10), 0, 1) * (outside == 0)
-    return blend_masked(out, margin, seam ** 2 * 0.85)

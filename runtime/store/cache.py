@@ -41,12 +41,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..conditions import MALFORMED
+
+if TYPE_CHECKING:  # numpy, Pillow and OpenCV come with the first pixels: a no-op build reads none
+    import numpy as np
 
 TEMP_PREFIX = ".tmp-"
 SWEEP_AGE_S = 3600  # temp files of live processes older than this are swept too
@@ -98,6 +98,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _syncfs(fd: int) -> bool:
+    """syncfs(2): flush one file system; False where the system has none."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 class NotRegular(ValueError):
     """A FIFO, device or folder stands where a cache file should be."""
 
@@ -112,15 +124,30 @@ def read_regular(path: Path) -> bytes:
         return fh.read()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+_folders: set[Path] = set()  # folders this process made or found (a mkdir per write is a syscall)
+
+
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a torn one
+    (a temp file renamed over it: a kill cannot tear it). `durable`: fsync before the rename, so a
+    power cut cannot either; cache objects skip it (every read verifies them, and a build syncs
+    their file system once at its end: `Cache.sync`)."""
+    if path.parent not in _folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _folders.add(path.parent)
     tmp = path.parent / f"{TEMP_PREFIX}{HOST}~{os.getpid()}~{secrets.token_hex(4)}-{path.name}"
     try:
-        with open(tmp, "wb") as fh:
+        try:
+            fh = open(tmp, "wb")
+        except FileNotFoundError:  # the folder went away since (a cache removed by hand): make it again
+            _folders.discard(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(tmp, "wb")
+        with fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -129,6 +156,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def png_bytes(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
+    from PIL import Image  # on the first PNG written: a build with nothing to render writes none
+
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, "PNG", compress_level=level)
     return buf.getvalue()
@@ -137,6 +166,7 @@ def png_bytes(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
 def png_array(data: bytes) -> np.ndarray:
     """Decode a PNG this cache wrote (8-bit grey, RGB or RGBA) — with OpenCV, the faster decoder."""
     import cv2
+    import numpy as np
 
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
@@ -201,10 +231,10 @@ class Cache:
         """Store `data` under `key`. `refs`: the keys of the objects it refers to (gc keeps them while
         it is kept, and a read of it fails when one of them is gone)."""
         data_path, meta_path = self._paths(key, ext)
-        atomic_write(data_path, data)
+        atomic_write(data_path, data, durable=False)
         record = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "ext": ext,
                   "refs": sorted(set(refs)), "meta": meta or {}}
-        atomic_write(meta_path, json.dumps(record, sort_keys=True).encode())
+        atomic_write(meta_path, json.dumps(record, sort_keys=True).encode(), durable=False)
 
     def _record(self, key: str) -> dict | None:
         """The .meta record of `key`, checked to belong to it; None when absent, foreign or unreadable
@@ -334,6 +364,19 @@ class Cache:
             return record if isinstance(record, dict) else None
         except (OSError, *MALFORMED):
             return None
+
+    def sync(self) -> None:
+        """Make what this process wrote to the cache durable, in one go: `syncfs` of the cache's
+        file system (Linux), else a global sync. Objects are written without an fsync each."""
+        try:
+            fd = os.open(self.root, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            if not _syncfs(fd):
+                os.sync()
+        finally:
+            os.close(fd)
 
     def write_state(self, name: str, record: dict) -> None:
         atomic_write(self.root / "state" / f"{name}.json", json.dumps(record, sort_keys=True).encode())

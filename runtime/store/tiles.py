@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the first pixels handled: a build with nothing to render has none
+    import numpy as np
 
-from .cache import Cache
+    from .cache import Cache
 
 TILE = 256
 Box = tuple[int, int, int, int]
@@ -62,6 +64,8 @@ class Layer:
 
 
 def tile_key(pixels: np.ndarray) -> str:
+    import numpy as np
+
     h = hashlib.sha256(f"{pixels.shape}:{pixels.dtype}".encode())
     h.update(np.ascontiguousarray(pixels).data)
     return "tile-" + h.hexdigest()
@@ -92,6 +96,8 @@ class TiledImage:
 
     @classmethod
     def from_array(cls, array: np.ndarray) -> "TiledImage":
+        import numpy as np
+
         h, w = array.shape[:2]
         img = cls(w, h, array.shape[2])
         for ty in range(-(-h // TILE)):
@@ -123,6 +129,8 @@ class TiledImage:
 
     def read(self, box: Box) -> np.ndarray:
         """A copy of the pixels inside `box` (clipped to the image)."""
+        import numpy as np
+
         self.prefetch(box)
         x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(self.width, box[2]), min(self.height, box[3])
         out = np.empty((max(0, y1 - y0), max(0, x1 - x0), self.channels), np.uint8)

@@ -1,0 +1,217 @@
+"""What a change touches: the one answer, for `brief plan`, `brief diff`, the executor, watch mode and
+its preview.
+
+Given a variant of a compiled graph, the records of its last build (by identity: op and label) and
+which results are available (in the cache; for `brief diff`, in the old graph), `impact` says which
+nodes must run and why, which edits can reuse their last pixels, and where the canvas's pixels
+differ from the last build: the boxes, per node and in all, and their share of the canvas.
+
+Every node carries the canvas boxes it may write (`region`) and read (`reads`), set by the
+compiler. Pixels change where a layer changed (where it is and where it was), where a layer came or
+went, everywhere its stacking moved, and where an edit that really runs writes. An edit whose
+settings are unchanged and whose read boxes meet none of the pixels changed before it reuses its
+last result: its pixels are the same by construction, so nothing needs comparing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .geometry import Box, intersects, union_area
+
+LAYER_OPS = ("generate", "load_asset")  # ops that make a component's layer
+EDIT_OPS = ("inpaint", "remove", "recolor", "harmonize")  # ops that change the canvas inside their region
+PIXEL_OPS = LAYER_OPS + EDIT_OPS  # ops that paint the canvas
+FORMAT_OPS = ("reframe", "outpaint")  # ops that make an output format from the canvas
+REUSABLE = EDIT_OPS + ("check",)  # ops whose last result holds while nothing they read changed
+PARAM_WORDS = {"box": "region", "crop": "region", "shape": "region", "sha256": "asset file", "mask_sha256": "mask file",
+               "band": "band", "fit": "fit", "canvas": "canvas", "size": "size", "target": "colour",
+               "colors": "brand colours"}
+
+
+def identity(graph, key: str) -> str:
+    """A node across versions of a brief: its op and label (its key changes with any setting)."""
+    a = graph.nodes[key]
+    return f"{a['op']} {a['label']}"
+
+
+def node_record(graph, key: str) -> dict:
+    """What the next impact compares a node against (a build's state keeps one per node)."""
+    a = graph.nodes[key]
+    return {"key": key, "params": a["params"], "lock": a["lock"], "region": a["region"],
+            "inputs": list(a["inputs"]), "input_ids": [identity(graph, i) for i in a["inputs"]]}
+
+
+def targets(variant, checks: bool = True) -> list[str]:
+    """The nodes a build of `variant` delivers: outputs, layers and (unless left out) checks."""
+    return list(dict.fromkeys([*variant.outputs.values(), *variant.layers.values(), *(variant.checks if checks else [])]))
+
+
+@dataclass
+class Step:
+    key: str
+    op: str
+    label: str
+    reason: str
+    share: float  # of the canvas this node's pixels change (0 off the canvas, and for a reused edit)
+    reuse: bool = False  # an edit that takes its last pixels instead of running
+
+
+@dataclass
+class Impact:
+    needed: list[str]  # every node the targets depend on, in topological order
+    steps: list[Step]  # the nodes that must run (reused edits among them), in topological order
+    available: list[str]  # needed nodes whose results are at hand
+    boxes: list[Box]  # canvas boxes whose pixels differ from the last build
+    share: float  # their union's share of the canvas
+    changed: dict[str, list[Box]] = field(default_factory=dict)  # per canvas-image node: where it differs
+    # per node that runs with only its canvas input changed since its last run: where that input
+    # differs (an op can make again only what those pixels reach; formats do)
+    input_changed: dict[str, list[Box]] = field(default_factory=dict)
+
+    @property
+    def reused(self) -> list[str]:
+        return [s.key for s in self.steps if s.reuse]
+
+    @property
+    def rendered(self) -> list[str]:
+        return [s.key for s in self.steps if not s.reuse]
+
+
+def impact(graph, variant, available: Callable[[str], bool], previous: dict[str, dict],
+           checks: bool = True) -> Impact:
+    """The impact of building `variant` now, against `previous` (identity → `node_record` of its last
+    build); `available(key)` says whether a result is at hand without running its node."""
+    g = graph
+    run, have = set(), set()
+    stack = targets(variant, checks)
+    while stack:
+        key = stack.pop()
+        if key in run or key in have:
+            continue
+        if available(key):
+            have.add(key)
+        else:
+            run.add(key)
+            stack.extend(g.nodes[key]["inputs"])
+    order = _topological(g, run | have)
+    W, H = variant.canvas
+    area = W * H
+    boxes: list[Box] = []  # pixels changed so far, in topological order
+    changed: dict[str, list[Box]] = {}
+    input_changed: dict[str, list[Box]] = {}
+    steps = []
+    for key in order:
+        a = g.nodes[key]
+        prev = previous.get(identity(g, key))
+        same = prev is not None and prev.get("key") == key  # the very node of the last build (evicted, if it runs)
+        new: list[Box] = []
+        reuse = False
+        if same:
+            pass  # its pixels are those of the last build
+        elif a["op"] == "composite":
+            new = _composite_changes(g, key, prev, previous, (W, H))
+        if not same and key in run and _only_canvas_changed(a, prev) and a["inputs"][0] in changed:
+            input_changed[key] = list(changed[a["inputs"][0]])
+            if a["op"] in REUSABLE and available(prev["key"]):
+                reuse = not any(intersects(r, b) for r in a["reads"] for b in input_changed[key])
+        if a["op"] in EDIT_OPS and not same and not reuse:
+            new = [tuple(a["region"])]
+        for b in new:
+            boxes.append(b)
+        if a["op"] == "composite" or a["op"] in EDIT_OPS:
+            changed[key] = list(boxes)
+        if key in run:
+            share = 0.0 if reuse or same or not a["region"] or a["op"] == "composite" else _area(a["region"]) / area
+            reason = ("nothing it measures changed: reuses its result" if a["op"] == "check" else
+                      "upstream changed elsewhere: reuses its pixels") if reuse else reason_for(g, key, prev)
+            steps.append(Step(key, a["op"], a["label"], reason, share, reuse))
+    return Impact(order, steps, [k for k in order if k in have], boxes,
+                  union_area(boxes) / area if area else 0.0, changed, input_changed)
+
+
+def _composite_changes(g, key: str, prev: dict | None, previous: dict[str, dict],
+                       canvas: tuple[int, int]) -> list[Box]:
+    """Where a composite differs from the last one: each layer that changed, came or went (its new
+    box and its old one), and every layer whose stacking moved; everything when there was none."""
+    W, H = canvas
+    a = g.nodes[key]
+    if prev is None or prev.get("params") != a["params"]:
+        return [(0, 0, W, H)]
+    now = {identity(g, i): i for i in a["inputs"]}
+    before = dict(zip(prev.get("input_ids", []), prev.get("inputs", [])))
+    out: list[Box] = []
+
+    def old_box(ident: str) -> Box | None:
+        rec = previous.get(ident)
+        return tuple(rec["region"]) if rec and rec.get("region") else None
+
+    common_now = [i for i in now if i in before]
+    common_before = [i for i in before if i in now]
+    restacked = common_now != common_before
+    for ident, k in now.items():
+        if restacked or before.get(ident) != k:
+            out.append(tuple(g.nodes[k]["region"]))
+            if ident in before and old_box(ident):
+                out.append(old_box(ident))
+    for ident in before:
+        if ident not in now and old_box(ident):
+            out.append(old_box(ident))
+    return out
+
+
+def _only_canvas_changed(a: dict, prev: dict | None) -> bool:
+    """Since its last run, only the node's first input (the canvas image) changed: same settings,
+    same backend, the same other inputs."""
+    return bool(prev and prev.get("params") == a["params"] and prev.get("lock") == a["lock"]
+                and prev.get("inputs", [None])[1:] == a["inputs"][1:] and prev.get("inputs", [None])[0] != a["inputs"][0])
+
+
+def reason_for(g, key: str, prev: dict | None) -> str:
+    """Why a node runs: new, evicted, which settings changed, or which input."""
+    if prev is None:
+        return "new"
+    if prev.get("key") == key:
+        return "evicted from the cache"
+    a = g.nodes[key]
+    params, old = a["params"], prev.get("params", {})
+    moved = sorted({PARAM_WORDS.get(p, p) for p in set(params) | set(old) if params.get(p) != old.get(p)})
+    if moved:
+        return "changed: " + ", ".join(moved)
+    if a["lock"] != prev.get("lock", a["lock"]):
+        return "backend changed"
+    old_inputs = dict(zip(prev.get("input_ids", []), prev.get("inputs", [])))
+    upstream = [identity(g, i).split(" ", 1)[1] for i in a["inputs"] if old_inputs.get(identity(g, i)) != i]
+    if upstream:
+        return "upstream changed: " + ", ".join(dict.fromkeys(upstream))
+    return "inputs reordered"
+
+
+def _area(box) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def _topological(g, keys: set[str]) -> list[str]:
+    """`keys` in an order where every node comes after its inputs (Kahn's algorithm, stable: the
+    graph's insertion order breaks ties, so the same graph always gives the same order)."""
+    indegree = {k: sum(1 for i in g.nodes[k]["inputs"] if i in keys) for k in keys}
+    users: dict[str, list[str]] = {}
+    for k in keys:
+        for i in g.nodes[k]["inputs"]:
+            if i in keys:
+                users.setdefault(i, []).append(k)
+    position = {k: n for n, k in enumerate(g.nodes)}
+    ready = sorted((k for k, d in indegree.items() if d == 0), key=position.__getitem__)
+    order = []
+    heap = [(position[k], k) for k in ready]
+    heapq.heapify(heap)
+    while heap:
+        _, k = heapq.heappop(heap)
+        order.append(k)
+        for u in users.get(k, []):
+            indegree[u] -= 1
+            if indegree[u] == 0:
+                heapq.heappush(heap, (position[u], u))
+    return order
