@@ -33,9 +33,10 @@ from .paths import file_sha256, resolve
 # 2: assets and masks read upright, in sRGB, 16-bit scaled (runtime/render/images.py); old results stale
 OP_VERSIONS = {
     "encode_prompt": 1, "load_asset": 2, "generate": 2, "composite": 1, "inpaint": 2, "remove": 2,
-    "recolor": 1, "harmonize": 1, "outpaint": 2, "reframe": 2, "check": 1, "export": 1,
+    "recolor": 1, "harmonize": 1, "outpaint": 3, "reframe": 2, "check": 1, "export": 1,
 }
-# outpaint, reframe 2: made tile by tile (runtime/render/formats.py): other resampling, the border's padding
+# reframe 2, outpaint 3: made tile by tile (runtime/render/formats.py): other resampling, the border's padding;
+# a model repaints each margin from the strip beside it
 DEFAULTS = {"seed": 0, "steps": 20, "strength": 1, "context": "scene", "fit": "contain", "opacity": 1,
             "within": 2, "clearspace": 0.5, "safezone": 5, "palette_within": 5, "palette_coverage": 80}
 DEFAULT_OUTPUT = "main"

@@ -330,3 +330,49 @@ def test_a_model_changed_on_disk_is_loaded_again_by_a_long_lived_process(dprojec
     config.write_text(config.read_text().replace('"scaling_factor": 0.18215', '"scaling_factor": 0.2'))
     dbuild(dproject, update_lock=True)  # as `brief watch --update-lock` would, in the same process
     assert diffusers_model.load_pipeline.cache_info().misses > loads, "the old pipeline rendered the new keys"
+
+
+def test_an_interior_change_keeps_the_outpaint_margins_without_a_unet_step(dproject, tmp_path):
+    text = '''brief o {
+  canvas 320 x 160
+  seed 4
+  backend diffusers "model"
+  steps 2
+  component sky {
+    prompt "blue sky"
+  }
+  component spot {
+    prompt "a red spot"
+    region box 40% 44% 55% 56%
+    context none
+  }
+  output tall 320 x 320 outpaint
+}
+'''
+    path = dproject.write("o.brief", text)
+    options = Options(cache=dproject.root / "cache", out=dproject.root / "out")
+    build_file(path, options)
+    painted, inside = [], []  # the model's in-paints made while the out-paint runs
+    real_inpaint, real_outpaint = backend._inpaint_region, backend.OPS["outpaint"]
+
+    def outpaint(ctx, params, inputs):
+        inside.append(True)
+        try:
+            return real_outpaint(ctx, params, inputs)
+        finally:
+            inside.pop()
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(backend, "_inpaint_region", lambda ctx, image, box, *a, **k: (painted.append(box) if inside
+                                                                                       else None) or
+                        real_inpaint(ctx, image, box, *a, **k))
+    monkeypatch.setitem(backend.OPS, "outpaint", outpaint)
+    try:
+        path.write_text(text.replace("a red spot", "a green spot"))
+        (again,) = build_file(path, options)
+    finally:
+        monkeypatch.undo()
+    assert "outpaint output tall" in ran([again])
+    assert painted == [], "the margins were repainted"
+    build_file(path, Options(cache=tmp_path / "clean", out=tmp_path / "clean-out"))
+    assert pixels(dproject.root / "out" / "o" / "tall.png").tobytes() == pixels(tmp_path / "clean-out" / "o" / "tall.png").tobytes()

@@ -31,6 +31,7 @@ np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
 Image = lazy_module("PIL.Image")
 imaging = lazy_module("brief.runtime.render.imaging")
+formats = lazy_module("brief.runtime.render.formats")
 
 CONTEXT_PAD = 32  # px around a regional component's box that it sees
 MASK_BLUR = 4  # px
@@ -239,21 +240,24 @@ def remove(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
     return _inpaint_region(ctx, first, box, mask, desc, seed=0, steps=steps, strength=0.75)
 
 
+OUTPAINT_REACH = EDIT_PAD + 8 + 3 * MASK_BLUR  # output px into the canvas a margin's repaint reads or blends
+
+
 def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    """The classical extension, then the margins repainted by the model (prompt-free, seeded)."""
-    base = draft.outpaint(ctx, params, inputs)
-    ow, oh = params["size"]
-    W, H = ctx.canvas
-    scale = min(ow / W, oh / H)
-    nw, nh = round(W * scale), round(H * scale)
-    x0, y0 = (ow - nw) // 2, (oh - nh) // 2
-    margin = np.ones((oh, ow), np.float32)
-    margin[y0:y0 + nh, x0:x0 + nw] = 0
-    if margin.sum() == 0:
-        return base
+    """The classical extension, then each margin repainted by the model (prompt-free, seeded) from
+    the strip of the canvas beside it: the margins depend on the canvas's border band only, so after
+    a change away from the border the last margins hold and only the interior tiles the change
+    reaches are made again (no UNet step)."""
+    image, size, seed = inputs[0], tuple(params["size"]), params.get("seed", 0)
+    if formats.keeps_margins(image.size, size, ctx.before, ctx.changed, OUTPAINT_REACH):
+        return formats.outpaint(image, size, seed, ctx.before, ctx.changed, OUTPAINT_REACH)
+    out = formats.outpaint(image, size, seed)
     desc = encode_prompt(ctx, {"prompt": "", "negative": ""}, [])
     steps = int(ctx.options.get("outpaint_steps", 8))
-    return _inpaint_region(ctx, base, (0, 0, ow, oh), margin, desc, params.get("seed", 0), steps, 1.0)
+    for i, strip in enumerate(formats.margin_strips(formats.Placement.of(image.size, size, "fit"))):
+        mask = np.ones((strip[3] - strip[1], strip[2] - strip[0]), np.float32)
+        out = _inpaint_region(ctx, out, strip, mask, desc, seed + i, steps, 1.0)
+    return out
 
 
 # An edit reads its region grown by EDIT_PAD and aligned to 8 px: inside what lang declares for it.

@@ -173,10 +173,27 @@ def _border_colour(image: TiledImage) -> np.ndarray:
 EDGE_DEPTH = 8  # output px of the placed canvas along each edge that the margins continue
 
 
-def outpaint_band(place: Placement) -> tuple[int, int]:
-    """(output px, canvas px): how deep into the placed canvas the margins and the seam read."""
-    inner = max(_ramp(place), EDGE_DEPTH) + 4
+def outpaint_band(place: Placement, reach: int = 0) -> tuple[int, int]:
+    """(output px, canvas px): how deep into the placed canvas the margins and the seam read (and
+    `reach` more output px, which a model painting the margins reads or blends in)."""
+    inner = max(_ramp(place), EDGE_DEPTH, reach) + 4
     return inner, math.ceil((inner + 2) * max(place.factors)) + place.reach + 2
+
+
+def margin_strips(place: Placement) -> list[Box]:
+    """The output boxes beyond the placed canvas: the margins an out-paint fills."""
+    x0, y0, x1, y1 = place.box
+    ow, oh = place.size
+    boxes = {"top": (0, 0, ow, y0), "bottom": (0, y1, ow, oh), "left": (0, max(0, y0), x0, min(oh, y1)),
+             "right": (x1, max(0, y0), ow, min(oh, y1))}
+    return [boxes[side] for side in _sides(place)]
+
+
+def keeps_margins(image_size: tuple[int, int], size: tuple[int, int], previous, changed, reach: int = 0) -> bool:
+    """Whether the last out-paint's margins and seam still hold: it is at hand, and nothing changed
+    in the canvas's border band."""
+    place = Placement.of(image_size, size, "fit")
+    return _usable(previous, size, changed) and not _touches_band(changed, image_size, outpaint_band(place, reach)[1])
 
 
 def _ramp(place: Placement) -> int:
@@ -260,13 +277,13 @@ def _margin(place: Placement, image: TiledImage, seed: int) -> np.ndarray:
 
 
 def outpaint(image: TiledImage, size: tuple[int, int], seed: int, previous: TiledImage | None = None,
-             changed: list[Box] | None = None) -> TiledImage:
+             changed: list[Box] | None = None, reach: int = 0) -> TiledImage:
     """Extend the canvas to another aspect ratio: scaled to fit, its edges continued outward, blurred,
     with seeded grain, fading into the canvas over a short ramp. With the last output and the canvas
     boxes changed since, and none of them near the border, only the interior tiles they map to are
     made again."""
     place = Placement.of(image.size, size, "fit")
-    band_out, band_canvas = outpaint_band(place)
+    band_out, band_canvas = outpaint_band(place, reach)
     if _usable(previous, size, changed):
         if not changed:
             return previous
