@@ -140,9 +140,9 @@ def measure_parsers(runs: int) -> list[dict]:
     (as parsing does), interleaved."""
     with tempfile.TemporaryDirectory(prefix="brief-parsers-") as tmp:
         env = environment(Path(tmp) / "user-cache")
+        standalone = Path(tmp) / "brief_standalone.py"
         subprocess.run([sys.executable, "-m", "lark.tools.standalone", "--propagate_positions",
-                        "--maybe_placeholders", str(REPO / "grammar.lark"), "-o", str(Path(tmp) / "brief_standalone.py")],
-                       check=True, env=env)
+                        "--maybe_placeholders", str(REPO / "grammar.lark"), "-o", str(standalone)], check=True, env=env)
         argv = {label: [sys.executable, "-c", code, tmp] for label, code in PARSER_CASES.items()}
         for command in argv.values():  # warm-up: byte code, the per-user cache
             run(command, env, REPO, ok=(0,))

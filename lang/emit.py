@@ -28,9 +28,9 @@ def document(graph: OpGraph, project_root: str) -> GraphDocument:
                              lock=a["lock"], region=a["region"], reads=a["reads"], span=a["span"], label=a["label"],
                              files=a["files"])
     variants = [VariantDoc(name=v.name, brief=v.brief, file=v.file, axes=v.axes, canvas=v.canvas,
-                           backend=v.backend,
-                           layers=[LayerDoc(component=k, node=n) for k, n in v.layers.items()], image=v.image, outputs=v.outputs,
-                           checks=v.checks, export=v.export) for v in graph.variants]
+                           backend=v.backend, layers=[LayerDoc(component=k, node=n) for k, n in v.layers.items()],
+                           image=v.image, outputs=v.outputs, checks=v.checks, export=v.export)
+                for v in graph.variants]
     return GraphDocument(schema="brief-graph/1", project_root=project_root, variants=variants, nodes=nodes)
 
 

@@ -105,9 +105,8 @@ def _trusted(st: os.stat_result) -> bool:
     """A regular file of this user's that no one else may write."""
     if not stat.S_ISREG(st.st_mode):
         return False
-    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
-        return False
-    return True
+    others_may_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return not (hasattr(os, "getuid") and (st.st_uid != os.getuid() or others_may_write))
 
 
 def _write(path: Path, key: str, parser, runtime_names: tuple[str, ...]) -> None:

@@ -205,7 +205,6 @@ def test_noop_diffusers_build_imports_no_torch(tmp_path, monkeypatch):
     pytest.importorskip("diffusers")
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     import make_tiny_pipeline
-
     from brief.runtime.backends import diffusers_model
 
     project = tmp_path / "project"

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from brief.lang.compile import OpGraph
 
 from ..store.cache import Cache
@@ -69,6 +67,8 @@ def store(cache: Cache, key: str, op: str, result, meta: dict) -> None:
     """Keep a result by its type: tensors (prompt embeddings) as safetensors, records as JSON,
     layers and canvas images as tiles. A record refers to its tiles and cached latents, so gc keeps
     them together and a read of it fails when one is gone."""
+    import numpy as np  # here: a build with nothing to render imports no numpy
+
     refs = [meta["latents"]] if isinstance(meta.get("latents"), str) else []
     if isinstance(result, dict) and result and all(isinstance(v, np.ndarray) for v in result.values()):
         cache.put_tensors(key, result, {**meta, "kind": "tensors"})

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 from brief.lang import ast
 from brief.lang.check_files import IMAGE_SUFFIXES, image_paths, looks_like_image
-from brief.lang.scope import scopes
 from brief.lang.diagnostics import Diagnostic, error
 from brief.lang.load import Program
 from brief.lang.paths import resolve
+from brief.lang.scope import scopes
 
 from ..context import OpError
 from ..store.memo import memo_path, read_memo, save_memo, stat_identity
