@@ -258,6 +258,15 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def _size(text: str) -> int:
+    from .runtime.store.cache import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -334,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--verify", action="store_true",
                          help="hash every model file again instead of trusting the hash memo "
                               "(~/.cache/brief), and repair the memo")
+    runtime.add_argument("--cache-budget", type=_size, metavar="SIZE",
+                         help="keep the cache within SIZE after a build (default: $BRIEF_CACHE_BUDGET or 10G); "
+                              "what no recent build uses goes first")
 
     p = sub.add_parser("plan", parents=[common, project, runtime], help="show what a build would render, and why",
                        description="Show, for each node a build would run, why (new, changed, upstream "

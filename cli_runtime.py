@@ -23,7 +23,7 @@ def runtime_options(args):
                    checks=not getattr(args, "no_checks", False), psd=getattr(args, "psd", False),
                    variants=getattr(args, "variant", None) or [], root=args.root,
                    allow_outside=args.allow_outside_root, update_lock=getattr(args, "update_lock", False),
-                   verify=getattr(args, "verify", False),
+                   verify=getattr(args, "verify", False), cache_budget=getattr(args, "cache_budget", None),
                    backend_options=backend_options)
 
 

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import networkx as nx
 
@@ -37,7 +37,7 @@ OP_VERSIONS = {
 }
 # reframe 2, outpaint 3: made tile by tile (runtime/render/formats.py): other resampling, the border's padding;
 # a model repaints each margin from the strip beside it
-DEFAULTS = {"seed": 0, "steps": 20, "strength": 1, "context": "scene", "fit": "contain", "opacity": 1,
+DEFAULTS: dict[str, Any] = {"seed": 0, "steps": 20, "strength": 1, "context": "scene", "fit": "contain", "opacity": 1,
             "within": 2, "clearspace": 0.5, "safezone": 5, "palette_within": 5, "palette_coverage": 80}
 DEFAULT_OUTPUT = "main"
 THUMBNAIL = 160  # px, the longest side of the canvas image whole-image rules measure
@@ -117,13 +117,13 @@ class _Graph:
 
     def __init__(self, program: Program):
         self.program = program
-        self.graph = nx.DiGraph()
+        self.graph: nx.DiGraph = nx.DiGraph()
         self._files: dict[tuple[str, str], tuple[str, str]] = {}
         self._rel: dict[str, str] = {}
         self._root = os.path.realpath(program.root)
 
     def add(self, op: str, params: dict, inputs: list[str], lock: dict, *, region: Box | None,
-            span: ast.Span, label: str, files: dict | None = None, reads: list[Box] = ()) -> str:
+            span: ast.Span, label: str, files: dict | None = None, reads: Sequence[Box] = ()) -> str:
         key = node_key(op, params, inputs, lock)
         if key not in self.graph:
             self.graph.add_node(key, op=op, params=params, inputs=list(inputs), lock=lock,
@@ -230,7 +230,8 @@ class _VariantCompiler:
     def region_params(self, spec, box: Box) -> tuple[dict, list[str], dict]:
         """Params, extra inputs and files of a region: a mask's bytes, an around's layer."""
         W, H = self.canvas
-        params = {"canvas": [W, H], "box": list(box), "shape": type(spec).__name__.lower() if spec else "full"}
+        params: dict[str, Any] = {"canvas": [W, H], "box": list(box),
+                                  "shape": type(spec).__name__.lower() if spec else "full"}
         inputs, files = [], {}
         if isinstance(spec, ast.Mask):
             files["mask"], params["mask_sha256"] = self.g.file(self.scope.module, spec.path.value)
@@ -282,8 +283,8 @@ class _VariantCompiler:
             fit = comp.first(ast.Fit)
             params["fit"] = fit.value.value if fit else DEFAULTS["fit"]
             return self.add("load_asset", params, inputs, region=box, span=comp.span, label=label, files=files)
-        context = comp.first(ast.Context)
-        context = context.value.value if context else DEFAULTS["context"]
+        said = comp.first(ast.Context)
+        context: str = said.value.value if said else DEFAULTS["context"]
         crop = grow(box, CONTEXT_PAD, self.canvas) if context == "scene" else box
         seen = below.below(crop, stacking) if context == "scene" else []  # the pixels it is generated over
         params.update(crop=list(crop), context=context, seed=self.seed(comp), steps=self.steps(comp),
@@ -323,7 +324,8 @@ class _VariantCompiler:
     def output(self, out: ast.Output, image: str) -> str:
         W, H = self.canvas
         mode = out.mode.value
-        params = {"canvas": [W, H], "size": [_int(out.size.width), _int(out.size.height)], "mode": mode}
+        params: dict[str, Any] = {"canvas": [W, H], "size": [_int(out.size.width), _int(out.size.height)],
+                                  "mode": mode}
         if mode == "outpaint":
             params["seed"] = derived_seed(self.base_seed, f"output:{out.name.value}")
         return self.add("outpaint" if mode == "outpaint" else "reframe", params, [image], region=None,
@@ -356,6 +358,7 @@ class _VariantCompiler:
             inputs = [self.thumbnail()]
         elif isinstance(rule, ast.CheckColor):
             sku = self.components[rule.component.value].first(ast.SkuColor)
+            assert sku is not None, "checked: E311"
             params.update(component=rule.component.value, target=self.colors[sku.color.value],
                           color=sku.color.value, within=_n(sku.within.value))
             inputs.append(v.layers[rule.component.value])
@@ -371,6 +374,7 @@ class _VariantCompiler:
             logo = brand_items.first(ast.Logo) if brand_items else None
             placed = self.g.graph.nodes[v.layers[rule.component.value]]["params"].get("sha256")
             if logo and placed:  # the bytes it measures, and the brand logo's they must be (E314 in lang/check.py)
+                assert brand_items is not None
                 brand_module = self.g.program.modules[os.path.realpath(brand_items.span.file)]
                 params.update(sha256=placed, logo_sha256=self.g.file(brand_module, logo.path.value)[1])
             inputs += [v.layers[n] for n in near]
@@ -397,12 +401,13 @@ def _around_chain(comp: ast.Component, components: dict, done: dict) -> list[ast
     """`comp` preceded by the not-yet-compiled components its `region around` refers to, innermost
     first. The checker guarantees the chain has no cycle and that none of them is generated over
     `comp` (which would be a cycle of pixels)."""
-    chain = []
-    while comp is not None and comp.name.value not in done and comp not in chain:
-        chain.append(comp)
-        region = comp.first(ast.Region)
+    chain: list[ast.Component] = []
+    current: ast.Component | None = comp
+    while current is not None and current.name.value not in done and current not in chain:
+        chain.append(current)
+        region = current.first(ast.Region)
         ref = region.spec.component.value if region and isinstance(region.spec, ast.Around) else None
-        comp = components.get(ref) if ref else None
+        current = components.get(ref) if ref else None
     return chain[::-1]
 
 

@@ -113,7 +113,8 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
             pass  # its pixels are those of the last build
         elif a["op"] == "composite":
             new = _composite_changes(g, key, prev, previous, (W, H))
-        if not same and key in run and _only_canvas_changed(a, prev) and a["inputs"][0] in changed:
+        if not same and key in run and prev is not None and _only_canvas_changed(a, prev) \
+                and a["inputs"][0] in changed:
             input_changed[key] = list(changed[a["inputs"][0]])
             if a["op"] in REUSABLE and available(prev["key"]):
                 reuse = not any(intersects(r, b) for r in a["reads"] for b in input_changed[key])
@@ -154,11 +155,11 @@ def _composite_changes(g, key: str, prev: dict | None, previous: dict[str, dict]
     for ident, k in now.items():
         if restacked or before.get(ident) != k:
             out.append(tuple(g.nodes[k]["region"]))
-            if ident in before and old_box(ident):
-                out.append(old_box(ident))
+            if ident in before and (was := old_box(ident)):
+                out.append(was)
     for ident in before:
-        if ident not in now and old_box(ident):
-            out.append(old_box(ident))
+        if ident not in now and (was := old_box(ident)):
+            out.append(was)
     return out
 
 

@@ -23,7 +23,7 @@ from brief.lang.parser import parse
 from . import lockfile
 from .backends import load_backend
 from .context import OpError
-from .store.cache import Cache, default_cache_dir
+from .store.cache import Cache, default_cache_dir, parse_size
 from .conditions import MALFORMED, UsageError, diagnosed, writable_folder
 from .render.execute import Executor, Run
 from .store.tiles import Unreadable
@@ -44,6 +44,7 @@ class Options:
     allow_outside: bool = False
     update_lock: bool = False  # accept a changed model or library versions into brief.lock
     verify: bool = False  # hash every model file again instead of trusting the hash memo
+    cache_budget: int | None = None  # bytes the cache may take after a build (default: $BRIEF_CACHE_BUDGET or 10 GiB)
     backend_options: dict = field(default_factory=dict)  # device, dtype; filled with model folders
 
 
@@ -238,6 +239,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     """Build every selected variant; returns what each did. Raises `DiagnosticError` (the brief),
     `BuildError` (a node failed on its input) or `Superseded` (stopped for a newer build)."""
     cache = cache_for(path, options, warn)
+    budget = cache_budget(options)  # read first: a bad $BRIEF_CACHE_BUDGET stops the build before it renders
     started = time.perf_counter()
     compiled = compiled or compile_file(path, options)  # a farm worker passes the one it already made
     compile_s = time.perf_counter() - started
@@ -274,7 +276,24 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files, stages))
         if any(b.run.ran for b in built):
             cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
+    if any(b.run.ran for b in built):  # the lease let go: what only this build read (last results) may go
+        cache.trim(budget)  # what no last build needs goes first, then the least recent
     return built
+
+
+DEFAULT_CACHE_BUDGET = "10G"
+
+
+def cache_budget(options: Options) -> int:
+    """The cache's size budget: --cache-budget, else $BRIEF_CACHE_BUDGET, else 10 GiB."""
+    if options.cache_budget is not None:
+        return options.cache_budget
+    text = os.environ.get("BRIEF_CACHE_BUDGET") or DEFAULT_CACHE_BUDGET
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise UsageError([error("E442", f"BRIEF_CACHE_BUDGET={text!r} is not a size",
+                                "Write it like 500M, 2G or 1.5GiB.", None)]) from None
 
 
 VANISHED_RETRIES = 3  # a variant is planned again when cached pixels vanish under it (another host's gc)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 # The suite runs on two shared cores. OpenMP pools (torch's, OpenBLAS's) that spin-wait against each
 # other or a second process made the diffusers tests 5-10x slower; the tiny test models gain nothing
 # from threads. Set before anything imports torch; subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The per-user caches (the parsed grammar, model-file hashes, images checked clean) go to a folder of
+# this run's, not the user's ~/.cache; subprocesses inherit it.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="brief-tests-cache-")
 
 import pytest
 from PIL import Image

@@ -3,6 +3,7 @@ it answers only requests addressed to its loopback host (DNS rebinding); a port 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import re
@@ -30,8 +31,10 @@ SHOWN_JS = """() => {
   c.width = img.naturalWidth; c.height = img.naturalHeight;
   const ctx = c.getContext('2d');
   ctx.drawImage(img, 0, 0);
-  return {src: img.getAttribute('src'), width: c.width, height: c.height,
-          rgba: Array.from(ctx.getImageData(0, 0, c.width, c.height).data)};
+  const data = ctx.getImageData(0, 0, c.width, c.height).data;
+  let bytes = '';
+  for (let i = 0; i < data.length; i += 0x8000) bytes += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+  return {src: img.getAttribute('src'), width: c.width, height: c.height, rgba: btoa(bytes)};
 }"""
 LOADED_JS = """() => {
   const img = document.querySelector('.stage img');
@@ -44,7 +47,7 @@ def shown(page, out):
     """What the page displays now (its RGB pixels) beside the file of the last build it names."""
     page.wait_for_function(LOADED_JS, timeout=60000)
     got = page.evaluate(SHOWN_JS)
-    rgba = np.array(got["rgba"], np.uint8).reshape(got["height"], got["width"], 4)
+    rgba = np.frombuffer(base64.b64decode(got["rgba"]), np.uint8).reshape(got["height"], got["width"], 4)
     name = got["src"].split("?")[0].rsplit("/", 1)[-1]
     (file,) = out.glob(f"*/{name}")
     return SimpleNamespace(pixels=rgba[..., :3], on_disk=pixels(file)[..., :3])

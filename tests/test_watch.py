@@ -1,6 +1,6 @@
 """Watch mode, driven by real file events: each editor's way of saving gives exactly one rebuild;
 broken saves are reported and survived; a newer save supersedes a build in flight; `use`d files
-and assets are watched. And the live preview, in headless Chromium."""
+and assets are watched. No test sleeps for a guessed time: they wait for events, with deadlines."""
 
 from __future__ import annotations
 
@@ -117,8 +117,9 @@ class Running:
 
 
 class HeldBuild(threading.Event):
-    """The watcher's stop flag, holding its next build at a node boundary (its second check, after
-    the first node ran) until a newer save sets the flag: a save while a build runs, for certain."""
+    """The watcher's stop flag, holding its next build at a node boundary (its second check, one
+    node in) until a newer save sets the flag: a save while a build runs, for certain, however fast
+    or slow the build."""
 
     def __init__(self, hold_at: int = 2, limit: float = 30):
         super().__init__()

@@ -21,13 +21,18 @@ def load_backend(name: str):
 
 class lazy_module:  # noqa: N801 — stands where a module name stands
     """A module imported on first attribute access (`cv2.GaussianBlur`), through the import system
-    each time (a dictionary lookup once imported), so threads that race to it are safe."""
+    (whose lock makes threads that race to it safe), then kept: later accesses cost an attribute
+    lookup, not an import."""
 
     def __init__(self, name: str):
         self._name = name
+        self._module = None
 
     def __getattr__(self, attr: str):
-        return getattr(importlib.import_module(self._name), attr)
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attr)
 
     def __repr__(self) -> str:
         return f"<lazy module {self._name}>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from brief.lang.geometry import edit_read_pad
 
 from ..context import OpContext
-from ..store.tiles import Layer, TiledImage
+from ..store.tiles import TILE, Layer, TiledImage
 from . import lazy_module, version_of
 
 # imported by the first op that runs: compiling, planning and a build with nothing to render do without
@@ -48,9 +48,20 @@ def _finish_layer(ctx: OpContext, params: dict, rgba: np.ndarray, ref: Layer | N
     return Layer(tuple(params["box"]), imaging.soften(rgba, params.get("feather", 0), params.get("opacity", 1)))
 
 
+_fitted: dict[tuple, object] = {}  # (asset sha256, w, h, fit) → its pixels: one asset placed at one size many times
+
+
 def load_asset(ctx: OpContext, params: dict, inputs: list) -> Layer:
-    img = images.open_image(ctx.path("asset"), params.get("sha256"))
-    rgba = imaging.fit_image(img, tuple(params["box"]), params.get("fit", "contain"))
+    box = tuple(params["box"])
+    memo = (params.get("sha256"), box[2] - box[0], box[3] - box[1], params.get("fit", "contain"))
+    rgba = _fitted.get(memo) if memo[0] else None
+    if rgba is None:
+        img = images.open_image(ctx.path("asset"), params.get("sha256"))
+        rgba = imaging.fit_image(img, box, memo[3])
+        if memo[0] and rgba.size <= 16 * 2**20:
+            if len(_fitted) >= 64:
+                _fitted.pop(next(iter(_fitted)))
+            _fitted[memo] = rgba  # never changed in place: the layer's softening copies it
     return _finish_layer(ctx, params, rgba, inputs[0] if inputs else None)
 
 
@@ -62,9 +73,15 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
     w, h = box[2] - box[0], box[3] - box[1]
     full = box == (0, 0, *ctx.canvas)
     rgb = tex.texture(desc, w, h, params["seed"], full_height=ctx.canvas[1], y_offset=box[1])
-    if below:  # generated over the scene: take on a little of the colour beneath
-        under = imaging.composite_region(box, below).astype(np.float32)
-        rgb = np.clip(np.rint(rgb * 0.85 + under.mean(axis=(0, 1)) * 0.15), 0, 255).astype(np.uint8)
+    if below:  # generated over the scene: take on a little of the colour beneath (a band at a time)
+        total = np.zeros(3, np.float64)
+        for y0 in range(box[1], box[3], tex.BAND):
+            band = (box[0], y0, box[2], min(box[3], y0 + tex.BAND))
+            total += imaging.composite_region(band, below).reshape(-1, 3).sum(axis=0, dtype=np.float64)
+        tint = (total / (w * h) * 0.15).astype(np.float32)
+        for y0 in range(0, h, tex.BAND):
+            rows = rgb[y0:y0 + tex.BAND]
+            rows[...] = np.clip(np.rint(rows * np.float32(0.85) + tint), 0, 255).astype(np.uint8)
     strength = float(params.get("strength", 1))
     if not full:
         rgb = tex.label(rgb, desc["label"])
@@ -72,8 +89,11 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
             np.full((h, w), 255, np.uint8)
     else:
         alpha = np.full((h, w), 255, np.uint8)
-    alpha = np.rint(alpha * min(strength, 1.0)).astype(np.uint8)
-    return _finish_layer(ctx, params, np.dstack([rgb, alpha]), ref)
+    rgba = np.empty((h, w, 4), np.uint8)
+    rgba[..., :3] = rgb
+    del rgb
+    rgba[..., 3] = alpha if strength >= 1 else np.rint(alpha * strength).astype(np.uint8)
+    return _finish_layer(ctx, params, rgba, ref)
 
 
 def composite(ctx: OpContext, params: dict, inputs: list[Layer]) -> TiledImage:
@@ -84,8 +104,16 @@ def composite(ctx: OpContext, params: dict, inputs: list[Layer]) -> TiledImage:
     boxes = [list(layer.box) for layer in inputs]
     ctx.meta.update(layers=[[k, b] for k, b in zip(keys, boxes)])
     dirty = _changed_boxes(ctx, keys, boxes)
-    if dirty is None:
-        return TiledImage.from_array(imaging.composite_region((0, 0, W, H), inputs))
+    if dirty is None:  # every tile, one at a time (memory ∝ a tile, whatever the canvas)
+        out = TiledImage(W, H, 3)
+        on: dict[tuple[int, int], list[Layer]] = {}  # the layers over each tile, bottom to top
+        for layer in inputs:
+            for tile in out.tiles_in(layer.box):
+                on.setdefault(tile, []).append(layer)
+        for ty in range(-(-H // TILE)):
+            for tx in range(-(-W // TILE)):
+                out.pixels[(tx, ty)] = imaging.composite_region(out.tile_box(tx, ty), on.get((tx, ty), []))
+        return out
     base, tiles = dirty
     out = base
     for tx, ty in tiles:
@@ -190,7 +218,7 @@ def check(ctx: OpContext, params: dict, inputs: list) -> dict:
     return checks.evaluate(params, image, layers, params.get("layers", []))
 
 
-VERSION = 1  # bump when an op's pixels change for the same inputs
+VERSION = 2  # bump when an op's pixels change for the same inputs (2: textures by bands, a palette table)
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:

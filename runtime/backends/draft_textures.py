@@ -1,10 +1,11 @@
 """Procedural placeholders for the draft backend: a prompt becomes a palette and a motif, and a
 seeded, smooth texture stands in for the generated image.
 
-Deterministic (numpy's PCG64 from the seed, OpenCV resizes), cheap (cost proportional to the
-box), and recognisable: keywords pick colours (summer is green and gold, autumn orange and
-brown), sky-like prompts get a vertical gradient, and a regional component is a soft-edged shape
-with its prompt written on it, so layout and rules can be reviewed without a model.
+Deterministic (numpy's PCG64 from the seed, OpenCV's bicubic remap), cheap (cost proportional to
+the box, memory to a band of rows of it: a texture is made BAND rows at a time), and
+recognisable: keywords pick colours (summer is green and gold, autumn orange and brown), sky-like
+prompts get a vertical gradient, and a regional component is a soft-edged shape with its prompt
+written on it, so layout and rules can be reviewed without a model.
 """
 
 from __future__ import annotations
@@ -56,54 +57,88 @@ def describe(prompt: str, negative: str = "") -> dict:
             "label": prompt.strip()[:48]}
 
 
+BAND = 256  # rows of a texture made at a time
+LEVELS = 1024  # the palette's gradient, as a lookup table of this many steps
+
+
+class Noise:
+    """Value noise in [0, 1]: a small random grid, read smoothly (bicubic) at any w x h, a band of
+    rows at a time."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int, cells: int):
+        gw, gh = max(2, cells), max(2, round(cells * h / max(w, 1)) or 2)
+        self.grid = rng.random((gh, gw)).astype(np.float32)
+        self.xs = ((np.arange(w, dtype=np.float64) + 0.5) * gw / w - 0.5).astype(np.float32)
+        self.fy = gh / h
+
+    def rows(self, y0: int, y1: int) -> np.ndarray:
+        ys = ((np.arange(y0, y1, dtype=np.float64) + 0.5) * self.fy - 0.5).astype(np.float32)
+        mx, my = np.meshgrid(self.xs, ys)
+        return cv2.remap(self.grid, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).clip(0, 1)
+
+
 def smooth_noise(rng: np.random.Generator, w: int, h: int, cells: int) -> np.ndarray:
-    """Value noise in [0, 1]: a small random grid resized smoothly to w x h."""
-    gw, gh = max(2, cells), max(2, round(cells * h / max(w, 1)) or 2)
-    grid = rng.random((gh, gw)).astype(np.float32)
-    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    """Value noise in [0, 1] over w x h (all rows at once)."""
+    return Noise(rng, w, h, cells).rows(0, h)
 
 
 def texture(desc: dict, w: int, h: int, seed: int, full_height: int | None = None, y_offset: int = 0) -> np.ndarray:
-    """RGB uint8 texture for a w x h box."""
+    """RGB uint8 texture for a w x h box, made a band of rows at a time (memory ∝ a band)."""
     rng = np.random.default_rng([seed, desc["prompt_seed"]])
-    t = 0.55 * smooth_noise(rng, w, h, 4) + 0.3 * smooth_noise(rng, w, h, 9) + 0.15 * smooth_noise(rng, w, h, 23)
-    if desc["motif"] == "sky":  # light at the top, palette colours lower down
-        total = full_height or h
-        ramp = (np.arange(h, dtype=np.float32)[:, None] + y_offset) / max(total - 1, 1)
-        t = 0.6 * ramp + 0.4 * t
+    layers = [(0.55, Noise(rng, w, h, 4)), (0.3, Noise(rng, w, h, 9)), (0.15, Noise(rng, w, h, 23))]
     palette = np.array(desc["palette"], np.float32)
     stops = np.linspace(0, 1, len(palette))
-    rgb = np.stack([np.interp(t, stops, palette[:, c]) for c in range(3)], axis=-1)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    steps = np.linspace(0, 1, LEVELS + 1)
+    lut = np.clip(np.rint(np.stack([np.interp(steps, stops, palette[:, c]) for c in range(3)], axis=-1)),
+                  0, 255).astype(np.uint8)
+    out = np.empty((h, w, 3), np.uint8)
+    total = full_height or h
+    for y0 in range(0, h, BAND):
+        y1 = min(h, y0 + BAND)
+        t = sum(weight * noise.rows(y0, y1) for weight, noise in layers)
+        if desc["motif"] == "sky":  # light at the top, palette colours lower down
+            ramp = (np.arange(y0, y1, dtype=np.float32)[:, None] + y_offset) / max(total - 1, 1)
+            t = 0.6 * ramp + 0.4 * t
+        out[y0:y1] = lut[np.clip(np.rint(t * LEVELS), 0, LEVELS).astype(np.intp)]
+    return out
 
 
 def blob_alpha(w: int, h: int, seed: int) -> np.ndarray:
-    """A soft, slightly irregular rounded shape filling most of a w x h box (uint8 alpha)."""
+    """A soft, slightly irregular rounded shape filling most of a w x h box (uint8 alpha), made a
+    band of rows at a time."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    nx, ny = (xx + 0.5) / w * 2 - 1, (yy + 0.5) / h * 2 - 1
-    r = (np.abs(nx) ** 4 + np.abs(ny) ** 4) ** 0.25
-    wobble = 0.08 * (smooth_noise(rng, w, h, 5) - 0.5)
+    noise = Noise(rng, w, h, 5)
+    nx4 = np.abs((np.arange(w, dtype=np.float32) + 0.5) / w * 2 - 1)[None, :] ** 4
     edge = max(2.0, min(w, h) * 0.04)
-    alpha = np.clip((0.97 + wobble - r) * min(w, h) / (2 * edge), 0, 1)
-    return np.rint(alpha * 255).astype(np.uint8)
+    out = np.empty((h, w), np.uint8)
+    for y0 in range(0, h, BAND):
+        y1 = min(h, y0 + BAND)
+        ny4 = np.abs((np.arange(y0, y1, dtype=np.float32) + 0.5) / h * 2 - 1)[:, None] ** 4
+        r = (nx4 + ny4) ** 0.25
+        wobble = 0.08 * (noise.rows(y0, y1) - 0.5)
+        out[y0:y1] = np.rint(np.clip((0.97 + wobble - r) * min(w, h) / (2 * edge), 0, 1) * 255).astype(np.uint8)
+    return out
 
 
 def label(rgb: np.ndarray, text: str) -> np.ndarray:
-    """Write the prompt small across the middle, on a translucent band (regional placeholders)."""
+    """Write the prompt small across the middle, on a translucent band (regional placeholders).
+    Only the rows around the text are touched (in place)."""
     h, w = rgb.shape[:2]
     if w < 120 or h < 40 or not text:
         return rgb
     size = int(np.clip(h // 14, 11, 28))
-    img = Image.fromarray(rgb).convert("RGBA")
-    overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
     font = ImageFont.load_default(size=size)
     pad = max(4, size // 3)
-    while text and draw.textlength(text, font=font) > w - 4 * pad:
+    measure = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    while text and measure.textlength(text, font=font) > w - 4 * pad:
         text = text[:-2] + "…" if len(text) > 2 else ""
-    tw = int(draw.textlength(text, font=font))
+    tw = int(measure.textlength(text, font=font))
     x, y = (w - tw) // 2, (h - size) // 2
-    draw.rectangle([x - pad, y - pad, x + tw + pad, y + size + pad], fill=(0, 0, 0, 90))
-    draw.text((x, y), text, font=font, fill=(255, 255, 255, 235))
-    return np.asarray(Image.alpha_composite(img, overlay).convert("RGB"))
+    top, bottom = max(0, y - pad - size), min(h, y + 2 * size + pad)  # the band and what glyphs may reach
+    img = Image.fromarray(np.ascontiguousarray(rgb[top:bottom])).convert("RGBA")
+    overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    draw.rectangle([x - pad, y - pad - top, x + tw + pad, y + size + pad - top], fill=(0, 0, 0, 90))
+    draw.text((x, y - top), text, font=font, fill=(255, 255, 255, 235))
+    rgb[top:bottom] = np.asarray(Image.alpha_composite(img, overlay).convert("RGB"))
+    return rgb

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..store.cache import HOST, SWEEP_AGE_S, _pid_alive
+from ..store.cache import HOST, SWEEP_AGE_S, _pid_alive, sync_filesystem
 
 NEW, OLD = "new", "old"
 
@@ -166,14 +166,17 @@ class Stage:
         return {rel: fingerprint(os.stat(self.path / rel)) for rel in rels}
 
     def write(self, rel: str, data: bytes) -> None:
+        """A file of the new version (made durable all at once by `commit`)."""
         dst = self.path / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.parent != self.path:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dst)  # never write through a hard link kept from the live folder
         with open(dst, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
 
     def commit(self) -> None:
+        sync_filesystem(self.path)  # every file of the new version durable before it is swapped in
         for sub in [p for p in self.path.rglob("*") if p.is_dir()] + [self.path]:
             _fsync_dir(sub)
         if not self.folder.exists() and _rename_new(self.path, self.folder):

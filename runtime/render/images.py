@@ -43,11 +43,29 @@ SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 PROFILE_MODES = {"RGB ": ("RGB", "RGBA"), "GRAY": ("L", "LA"), "CMYK": ("CMYK",)}  # ICC space → pixel modes
 
 
+_decoded: dict[tuple[str, str], object] = {}  # (sha256, mode) → image: one asset placed many times decodes once
+DECODED_PIXELS = 32 * 1024 * 1024  # what the memo may hold, in pixels
+
+
 def open_image(path: Path, expected_sha256: str | None = None, mode: str = "RGBA", quick: bool = False) -> Image.Image:
     """The image at `path`, upright, 8-bit: "RGBA" in sRGB (assets, logos) or "L" (masks: their
     values are coverage, not colour, so no profile is applied, though a broken one is refused).
-    With `expected_sha256`, the bytes must be those the brief was compiled with. `quick` (for
-    checking a file): a JPEG may decode at a reduced scale; every byte is still read."""
+    With `expected_sha256`, the bytes must be those the brief was compiled with (and an image of
+    those bytes decoded before in this process is that image again: callers do not change it).
+    `quick` (for checking a file): a JPEG may decode at a reduced scale; every byte is still read."""
+    memo = (expected_sha256, mode) if expected_sha256 and not quick else None
+    if memo in _decoded:
+        return _decoded[memo]
+    img = _open_image(path, expected_sha256, mode, quick)
+    if memo:
+        while _decoded and sum(i.width * i.height for i in _decoded.values()) + img.width * img.height > DECODED_PIXELS:
+            _decoded.pop(next(iter(_decoded)))
+        if img.width * img.height <= DECODED_PIXELS:
+            _decoded[memo] = img
+    return img
+
+
+def _open_image(path: Path, expected_sha256: str | None, mode: str, quick: bool) -> Image.Image:
     from PIL import Image, ImageOps
 
     path = Path(path)

@@ -98,6 +98,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def sync_filesystem(path: Path) -> None:
+    """Flush everything written to the file system holding `path`, in one call: `syncfs` (Linux),
+    else a global sync. One of these instead of an fsync per file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        if not _syncfs(fd):
+            os.sync()
+    finally:
+        os.close(fd)
+
+
 def _syncfs(fd: int) -> bool:
     """syncfs(2): flush one file system; False where the system has none."""
     if not sys.platform.startswith("linux"):
@@ -265,7 +279,24 @@ class Cache:
         """`key` is stored, its record is its own, and everything it refers to is there (its data is
         not read: `get` verifies that)."""
         record = self._record(key)
-        return record is not None and all(self.has(r) for r in record.get("refs", []))
+        if record is None or not all(self.has(r) for r in record.get("refs", [])):
+            return False
+        self.touch(key)  # found by a plan: in use, for LRU, even when nothing needs to read it
+        return True
+
+    def size(self) -> int:
+        """Bytes the objects take (their files' sizes; nothing is parsed: cheap enough per build)."""
+        total = 0
+        for folder in os.scandir(self.objects):
+            if folder.is_dir(follow_symlinks=False):
+                for entry in os.scandir(folder.path):
+                    with contextlib.suppress(OSError):
+                        total += entry.stat(follow_symlinks=False).st_size
+        return total
+
+    def trim(self, budget: int) -> tuple[int, int]:
+        """Keep the cache within `budget` bytes: gc down to 90% of it when it is over."""
+        return self.gc(int(budget * 0.9)) if self.size() > budget else (0, 0)
 
     def get(self, key: str, ext: str | None = None) -> tuple[bytes, dict] | None:
         """The data and caller metadata of `key`, verified (its own record, its hash, the kind `ext` if
@@ -366,17 +397,9 @@ class Cache:
             return None
 
     def sync(self) -> None:
-        """Make what this process wrote to the cache durable, in one go: `syncfs` of the cache's
-        file system (Linux), else a global sync. Objects are written without an fsync each."""
-        try:
-            fd = os.open(self.root, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            if not _syncfs(fd):
-                os.sync()
-        finally:
-            os.close(fd)
+        """Make what this process wrote to the cache durable, in one go (objects are written
+        without an fsync each)."""
+        sync_filesystem(self.root)
 
     def write_state(self, name: str, record: dict) -> None:
         atomic_write(self.root / "state" / f"{name}.json", json.dumps(record, sort_keys=True).encode())

@@ -59,8 +59,12 @@ class Layer:
         return self.tiles.read(local)
 
     def save(self, cache: Cache) -> dict:
+        """Store the layer as tiles; from then on it is read from them (its array is let go: a
+        canvas-size layer is not held twice)."""
         tiles = self.tiles if self.tiles is not None else TiledImage.from_array(self.rgba)
-        return tiles.save(cache)
+        record = tiles.save(cache)
+        self.tiles, self._rgba = tiles, None
+        return record
 
 
 def tile_key(pixels: np.ndarray) -> str:
