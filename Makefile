@@ -40,7 +40,9 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/compile.py
-	$(BIN)/python bench/incremental.py
+	$(BIN)/python bench/startup.py --no-diffusers
+	$(BIN)/python bench/incremental.py --process
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info .pytest_cache

@@ -343,7 +343,7 @@ class _VariantCompiler:
         what rules over the whole image measure."""
         W, H = self.canvas
         return self.add("reframe", {"canvas": [W, H], "size": list(self.thumb_size), "mode": "fit"}, [self.v.image],
-                        region=None, reads=[(0, 0, W, H)], span=self.brief.span, label=f"thumbnail {self.v.name}")
+                        region=None, reads=[(0, 0, W, H)], span=self.brief.span, label="thumbnail")
 
     def check(self, rule: ast.CheckRule) -> str:
         W, H = self.canvas
