@@ -50,13 +50,31 @@ class Run:
 def reuse_edit(cache: Cache, previous: dict, node: dict, image: TiledImage) -> TiledImage | None:
     """An edit's result without running it, when the plan found that only its image input changed
     and only where it does not read (`brief.lang.impact`): its last output inside the region it
-    writes, the new input elsewhere. Exact by construction. None when the last output is gone."""
+    writes, the new input elsewhere. Exact by construction. A tile whose input is the very tile of
+    the last run is the last output's tile, taken by its key without decoding anything. None when
+    the last output is gone."""
     before_out = load(cache, previous["key"])
     if not isinstance(before_out, TiledImage) or before_out.size != image.size:
         return None
+    before_in = load(cache, previous["inputs"][0])
     box = tuple(node["params"]["box"])
+    out = TiledImage(image.width, image.height, image.channels, dict(image.keys), dict(image.pixels), image.cache)
     try:
-        return image.replaced(box, before_out.read(box))
+        for t in image.tiles_in(box):
+            key = image.keys.get(t)
+            if key is not None and isinstance(before_in, TiledImage) and before_in.keys.get(t) == key \
+                    and t in before_out.keys:
+                out.keys[t] = before_out.keys[t]  # the same input tile: the same output tile
+                out.pixels.pop(t, None)
+                continue
+            bx0, by0, bx1, by1 = image.tile_box(*t)
+            inner = (max(box[0], bx0), max(box[1], by0), min(box[2], bx1), min(box[3], by1))
+            tile = image.tile(*t).copy()
+            tile[inner[1] - by0:inner[3] - by0, inner[0] - bx0:inner[2] - bx0] = before_out.read(inner)
+            out.pixels[t] = tile
+            out.keys.pop(t, None)
+        out.cache = image.cache or before_out.cache
+        return out
     except Unreadable:  # the last run's pixels are gone: just run the edit
         if image.failed:
             raise

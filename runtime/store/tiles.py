@@ -9,6 +9,8 @@ the canvas; and pixels outside it are the very same bytes as before. Tiles are r
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -67,6 +69,37 @@ class Layer:
         return record
 
 
+# Tiles decoded or made by this process, by key: a key names its pixels, so a remembered tile is
+# right for as long as the process lives, whatever happens to the cache's files. Watch mode and
+# farm workers, which build again and again, decode a tile once. Held read-only, within a budget.
+_remembered: OrderedDict[str, np.ndarray] = OrderedDict()
+_remembered_bytes = 0
+REMEMBER_BYTES = 128 * 1024 * 1024
+_remember_lock = threading.Lock()
+
+
+def remember(key: str, pixels: np.ndarray) -> np.ndarray:
+    global _remembered_bytes
+    pixels.flags.writeable = False
+    with _remember_lock:
+        if key not in _remembered:
+            _remembered[key] = pixels
+            _remembered_bytes += pixels.nbytes
+            while _remembered_bytes > REMEMBER_BYTES and _remembered:
+                _remembered_bytes -= _remembered.popitem(last=False)[1].nbytes
+        else:
+            _remembered.move_to_end(key)
+    return pixels
+
+
+def recall(key: str) -> np.ndarray | None:
+    with _remember_lock:
+        pixels = _remembered.get(key)
+        if pixels is not None:
+            _remembered.move_to_end(key)
+        return pixels
+
+
 def tile_key(pixels: np.ndarray) -> str:
     import numpy as np
 
@@ -112,24 +145,28 @@ class TiledImage:
 
     def tile(self, tx: int, ty: int) -> np.ndarray:
         if (tx, ty) not in self.pixels:
-            got = self.cache.get_png(self.keys[(tx, ty)]) if self.cache else None
-            if got is None:
-                self.failed = True
-                raise Unreadable(f"tile {tx},{ty} is missing from the cache")
-            self.pixels[(tx, ty)] = got[0]
+            key = self.keys[(tx, ty)]
+            known = recall(key)
+            if known is None:
+                got = self.cache.get_png(key) if self.cache else None
+                if got is None:
+                    self.failed = True
+                    raise Unreadable(f"tile {tx},{ty} is missing from the cache")
+                known = remember(key, got[0])
+            self.pixels[(tx, ty)] = known
         return self.pixels[(tx, ty)]
 
     def prefetch(self, box: Box) -> None:
         """Decode the tiles under `box` that are not in memory, on two threads (file reads, hashing
         and PNG decoding release the GIL)."""
-        missing = [t for t in self.tiles_in(box) if t not in self.pixels]
+        missing = [t for t in self.tiles_in(box) if t not in self.pixels and recall(self.keys[t]) is None]
         if len(missing) < 8 or self.cache is None:
             return
         with ThreadPoolExecutor(max_workers=2) as pool:
             got = list(pool.map(lambda t: self.cache.get_png(self.keys[t]), missing))
         for t, item in zip(missing, got):
             if item is not None:
-                self.pixels[t] = item[0]
+                self.pixels[t] = remember(self.keys[t], item[0])
 
     def read(self, box: Box) -> np.ndarray:
         """A copy of the pixels inside `box` (clipped to the image)."""
@@ -169,6 +206,7 @@ class TiledImage:
                 key = tile_key(pixels)
                 if not cache.touch(key):  # touched: a gc running beside this build keeps it
                     cache.put_png(key, pixels)
+                remember(key, pixels)
                 self.keys[pos] = key
         self.cache = cache
         rows = -(-self.height // TILE)
