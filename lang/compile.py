@@ -393,7 +393,9 @@ class _VariantCompiler:
         # what of its first input's pixels it measures (clear space, safe zone and size: layers only)
         reads = [(0, 0, *self.thumb_size)] if isinstance(rule, ast.CheckPalette) else \
             [self.boxes[rule.component.value]] if isinstance(rule, ast.CheckColor) else []
-        return self.add("check", params, inputs, region=None, span=rule.span, label=f"check {rule.keyword}",
+        named = getattr(rule, "component", None)  # `check color product`: one rule per component, told apart
+        label = f"check {rule.keyword}" + (f" {named.value}" if named is not None else "")
+        return self.add("check", params, inputs, region=None, span=rule.span, label=label,
                         reads=reads)
 
 

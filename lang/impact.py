@@ -70,6 +70,7 @@ class Impact:
     # per node that runs with only its canvas input changed since its last run: where that input
     # differs (an op can make again only what those pixels reach; formats do)
     input_changed: dict[str, list[Box]] = field(default_factory=dict)
+    closure: list[str] = field(default_factory=list)  # every node of the variant, cached or not (a build's state)
 
     @property
     def reused(self) -> list[str]:
@@ -82,8 +83,8 @@ class Impact:
 
 def impact(graph, variant, available: Callable[[str], bool], previous: dict[str, dict],
            checks: bool = True) -> Impact:
-    """The impact of building `variant` now, against `previous` (identity → `node_record` of its last
-    build); `available(key)` says whether a result is at hand without running its node."""
+    """The impact of building `variant` now, against `previous` (identity → `node_record` of every
+    node of its last build); `available(key)` says whether a result is at hand without running it."""
     g = graph
     run, have = set(), set()
     stack = targets(variant, checks)
@@ -96,32 +97,33 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
         else:
             run.add(key)
             stack.extend(g.nodes[key]["inputs"])
-    order = _topological(g, run | have)
+    closure = _closure(g, targets(variant, checks))  # every node of the variant, cached or not: what changes
+    order = _topological(g, closure)
     W, H = variant.canvas
     area = W * H
     boxes: list[Box] = []  # pixels changed so far, in topological order
     changed: dict[str, list[Box]] = {}
     input_changed: dict[str, list[Box]] = {}
     steps = []
+    edits_now = {identity(g, k) for k in closure if g.nodes[k]["op"] in EDIT_OPS}
     for key in order:
         a = g.nodes[key]
         prev = previous.get(identity(g, key))
         same = prev is not None and prev.get("key") == key  # the very node of the last build (evicted, if it runs)
         new: list[Box] = []
         reuse = False
-        if same:
-            pass  # its pixels are those of the last build
-        elif a["op"] == "composite":
-            new = _composite_changes(g, key, prev, previous, (W, H))
-        if not same and key in run and prev is not None and _only_canvas_changed(a, prev) \
+        if a["op"] == "composite":
+            new = [] if same else _composite_changes(g, key, prev, previous, (W, H))
+            new += [tuple(r["region"]) for i, r in previous.items()  # an edit that went: where it painted
+                    if i.split(" ", 1)[0] in EDIT_OPS and i not in edits_now and r.get("region")]
+        if not same and key in run and prev is not None and _only_canvas_changed(g, a, prev, previous) \
                 and a["inputs"][0] in changed:
             input_changed[key] = list(changed[a["inputs"][0]])
             if a["op"] in REUSABLE and available(prev["key"]):
                 reuse = not any(intersects(r, b) for r in a["reads"] for b in input_changed[key])
-        if a["op"] in EDIT_OPS and not same and not reuse:
-            new = [tuple(a["region"])]
-        for b in new:
-            boxes.append(b)
+        if a["op"] in EDIT_OPS and not same and not reuse:  # where it paints now, and where it painted
+            new = [tuple(a["region"])] + ([tuple(prev["region"])] if prev and prev.get("region") else [])
+        boxes.extend(new)
         if a["op"] == "composite" or a["op"] in EDIT_OPS:
             changed[key] = list(boxes)
         if key in run:
@@ -129,8 +131,21 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
             reason = ("nothing it measures changed: reuses its result" if a["op"] == "check" else
                       "upstream changed elsewhere: reuses its pixels") if reuse else reason_for(g, key, prev)
             steps.append(Step(key, a["op"], a["label"], reason, share, reuse))
-    return Impact(order, steps, [k for k in order if k in have], boxes,
-                  union_area(boxes) / area if area else 0.0, changed, input_changed)
+    needed = [k for k in order if k in run or k in have]
+    return Impact(needed, steps, [k for k in needed if k in have], boxes,
+                  union_area(boxes) / area if area else 0.0, changed, input_changed, order)
+
+
+def _closure(g, keys: list[str]) -> set[str]:
+    """`keys` and everything they depend on."""
+    seen: set[str] = set()
+    stack = list(keys)
+    while stack:
+        k = stack.pop()
+        if k not in seen:
+            seen.add(k)
+            stack.extend(g.nodes[k]["inputs"])
+    return seen
 
 
 def _composite_changes(g, key: str, prev: dict | None, previous: dict[str, dict],
@@ -163,11 +178,18 @@ def _composite_changes(g, key: str, prev: dict | None, previous: dict[str, dict]
     return out
 
 
-def _only_canvas_changed(a: dict, prev: dict | None) -> bool:
+def _only_canvas_changed(g, a: dict, prev: dict, previous: dict[str, dict]) -> bool:
     """Since its last run, only the node's first input (the canvas image) changed: same settings,
-    same backend, the same other inputs."""
-    return bool(prev and prev.get("params") == a["params"] and prev.get("lock") == a["lock"]
-                and prev.get("inputs", [None])[1:] == a["inputs"][1:] and prev.get("inputs", [None])[0] != a["inputs"][0])
+    same backend, the same other inputs, and the same node before it (an edit that moved, went or
+    came in between rewires it); and that run read the image the last build recorded for it, so
+    what changed in that image since is what changed in this node's input."""
+    if not (prev.get("params") == a["params"] and prev.get("lock") == a["lock"]
+            and prev.get("inputs", [None])[1:] == a["inputs"][1:] and prev.get("inputs", [None])[0] != a["inputs"][0]):
+        return False
+    source = identity(g, a["inputs"][0])
+    before = previous.get(source)
+    return prev.get("input_ids", [None])[0] == source and before is not None \
+        and before.get("key") == prev.get("inputs", [None])[0]
 
 
 def reason_for(g, key: str, prev: dict | None) -> str:

@@ -6,6 +6,7 @@ one, so no edit reused pixels it should have made again (hypothesis)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -109,3 +110,107 @@ def test_diff_plan_and_executor_give_one_answer_and_pixels_outside_it_stay(proje
     outside = ~changed_mask(built.plan.boxes, built.variant.canvas)
     assert np.array_equal(before[outside], after[outside])
     assert np.array_equal(after, clean), "an edit reused its pixels where it should have run"
+
+
+# ── sequences of builds whose incremental result must equal a clean one ─────────────────────────
+
+SCENE_EDITS = render(BASE).replace("  canvas 256 x 192\n", "  canvas 256 x 192\n  output square 160 x 160 outpaint\n")
+
+
+def _same_as_clean(project, tmp_path, texts, checks_flags=None):
+    """Build `texts` one after another in one cache; the last must equal a clean build of it."""
+    path = project.root / "scene.brief"
+    flags = checks_flags or [True] * len(texts)
+    for text, checks in zip(texts, flags):
+        path.write_text(text)
+        build_file(path, Options(cache=project.root / "cache", out=project.root / "out", checks=checks))
+    build_file(path, Options(cache=tmp_path / "clean", out=tmp_path / "clean-out"))
+    for name in ("canvas.png", "square.png"):
+        got, want = project.root / "out" / "scene" / name, tmp_path / "clean-out" / "scene" / name
+        if want.exists():
+            assert got.read_bytes() == want.read_bytes(), f"{name} differs from a clean build"
+
+
+def test_moving_removing_and_reordering_edits_equal_a_clean_build(project, tmp_path):
+    moved = SCENE_EDITS.replace("remove box 2% 80% 12% 95%", "remove box 40% 55% 50% 65%")
+    removed = SCENE_EDITS.replace("  edit tidy {\n    remove box 2% 80% 12% 95%\n  }\n", "")
+    tidy = "  edit tidy {\n    remove box 2% 80% 12% 95%\n  }\n"
+    reordered = SCENE_EDITS.replace(tidy, "").replace("  edit tone {", tidy + "  edit tone {")
+    reordered = reordered.replace("  edit shade {", "  edit zzz {").replace("  edit tone {", "  edit shade2 {")
+    for name, later in (("moved", moved), ("removed", removed), ("reordered", reordered)):
+        shutil.rmtree(project.root / "cache", ignore_errors=True)
+        shutil.rmtree(project.root / "out", ignore_errors=True)
+        try:
+            _same_as_clean(project, tmp_path / name, [SCENE_EDITS, later])
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+
+
+def test_back_and_forth_then_a_new_change_equals_a_clean_build(project, tmp_path):
+    a = SCENE_EDITS.replace("box 55% 5% 90% 40%", "box 40% 40% 60% 60%").replace(  # both inside the border
+        "  edit tidy {", '  component spot {\n    prompt "a spot"\n    region box 20% 35% 30% 45%\n    z 7\n  }\n'
+                         "  edit tidy {")
+    b = a.replace('"a red kite"', '"a blue kite"')
+    c = b.replace('"a spot"', '"a green spot"')
+    _same_as_clean(project, tmp_path, [a, b, a, c])
+
+
+def test_a_build_without_checks_leaves_no_stale_baseline(project, tmp_path):
+    a = ("brand b {\n  color red #C8102E\n  color cream #F5E6CC\n}\n" +
+         SCENE_EDITS.replace("  seed 3\n", "  seed 3\n  brand b\n  check palette\n  check color product\n")
+         .replace('    asset "assets/product.png"\n', '    asset "assets/product.png"\n    color red within 2\n')
+         .replace("recolor product to #1A5FB4", "recolor product to red"))
+    b = a.replace("recolor product to red", "recolor product to cream")
+    _same_as_clean(project, tmp_path, [a, b, b], [True, False, True])
+    got = json.loads((project.root / "out" / "scene" / "report.json").read_text())["checks"]
+    want = json.loads((tmp_path / "clean-out" / "scene" / "report.json").read_text())["checks"]
+    assert [c["measured"] for c in got] == [c["measured"] for c in want]
+
+
+def test_undo_reports_the_pixels_that_change(project):
+    path = project.root / "scene.brief"
+    options = Options(cache=project.root / "cache", out=project.root / "out")
+    for text in (SCENE_EDITS, SCENE_EDITS.replace('"a red kite"', '"a blue kite"')):
+        path.write_text(text)
+        build_file(path, options)
+    path.write_text(SCENE_EDITS)  # back: everything is in the cache
+    _, (plan,) = plan_file(path, options)
+    assert not plan.steps and plan.pixel_share > 0.05, "the kite's pixels change back"
+
+
+@st.composite
+def variation(draw):
+    """A version of the scene: components changed as above, and its edits moved, dropped or reordered."""
+    name, comp = draw(single_edit())
+    components = {k: v for k, v in {**BASE, name: comp}.items() if v is not None}
+    edits = [("tidy", "    remove box 2% 80% 12% 95%\n"),
+             ("shade", '    inpaint box 70% 60% 98% 75%\n    prompt "soft shadow"\n'),
+             ("tone", "    recolor product to #1A5FB4\n")]
+    if draw(st.booleans()):
+        i = draw(st.integers(0, 1))
+        x, y = draw(st.integers(0, 80)), draw(st.integers(0, 80))
+        edits[i] = (edits[i][0], edits[i][1].replace(*(("2% 80% 12% 95%", f"{x}% {y}% {x + 10}% {y + 10}%") if i == 0
+                                                      else ("70% 60% 98% 75%", f"{x}% {y}% {x + 15}% {y + 12}%"))))
+    if draw(st.booleans()):
+        edits = draw(st.permutations(edits))
+    edits = [e for e in edits if not (e[0] != "tone" and draw(st.integers(0, 4)) == 0)]
+    if "product" not in components:
+        edits = [e for e in edits if e[0] != "tone"]
+    body = "".join(f"  edit {n} {{\n{b}  }}\n" for n, b in edits)
+    return render(components).replace(EDITS, body).replace("  canvas 256 x 192\n",
+                                                           "  canvas 256 x 192\n  output sq 160 x 160 outpaint\n")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(versions=st.lists(variation(), min_size=2, max_size=3))
+def test_any_sequence_of_versions_builds_like_a_clean_build(project, versions):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = project.root / "scene.brief"
+        for i, text in enumerate(versions):
+            path.write_text(text)
+            build_file(path, Options(cache=root / "cache", out=root / "out"))
+            build_file(path, Options(cache=root / f"clean{i}", out=root / f"clean{i}-out"))
+            for name in ("canvas.png", "sq.png"):
+                assert (root / "out" / "scene" / name).read_bytes() == \
+                    (root / f"clean{i}-out" / "scene" / name).read_bytes(), f"version {i}: {name}"

@@ -49,6 +49,7 @@ def _finish_layer(ctx: OpContext, params: dict, rgba: np.ndarray, ref: Layer | N
 
 
 _fitted: dict[tuple, object] = {}  # (asset sha256, w, h, fit) → its pixels: one asset placed at one size many times
+FITTED_BYTES = 64 * 2**20  # what that memo may hold
 
 
 def load_asset(ctx: OpContext, params: dict, inputs: list) -> Layer:
@@ -58,8 +59,8 @@ def load_asset(ctx: OpContext, params: dict, inputs: list) -> Layer:
     if rgba is None:
         img = images.open_image(ctx.path("asset"), params.get("sha256"))
         rgba = imaging.fit_image(img, box, memo[3])
-        if memo[0] and rgba.size <= 16 * 2**20:
-            if len(_fitted) >= 64:
+        if memo[0] and rgba.nbytes <= FITTED_BYTES // 4:
+            while _fitted and sum(a.nbytes for a in _fitted.values()) + rgba.nbytes > FITTED_BYTES:
                 _fitted.pop(next(iter(_fitted)))
             _fitted[memo] = rgba  # never changed in place: the layer's softening copies it
     return _finish_layer(ctx, params, rgba, inputs[0] if inputs else None)

@@ -35,6 +35,7 @@ class VariantPlan:
     boxes: list[Box] = field(default_factory=list)  # canvas boxes whose pixels will change
     changed: dict[str, list[Box]] = field(default_factory=dict)  # per canvas image: where it differs
     input_changed: dict[str, list[Box]] = field(default_factory=dict)  # per node: where its canvas input did
+    closure: list[str] = field(default_factory=list)  # every node of the variant: what its state records
 
     @property
     def reused(self) -> set[str]:
@@ -51,7 +52,7 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, checks: bool 
     previous = previous_nodes(cache.read_state(state_name(variant)))
     found = impact(opgraph.graph, variant, cache.complete, previous, checks)
     return VariantPlan(variant, found.needed, found.steps, found.available, found.share, previous, checks,
-                       found.boxes, found.changed, found.input_changed)
+                       found.boxes, found.changed, found.input_changed, found.closure)
 
 
 def previous_nodes(record: dict | None) -> dict[str, dict]:
@@ -79,10 +80,9 @@ def plan(opgraph: OpGraph, cache: Cache, variants: list[Variant] | None = None) 
 
 
 def state_record(opgraph: OpGraph, variant_plan: VariantPlan) -> dict:
-    """What the next plan compares against: every needed node of the variant, by identity, over the
-    records of earlier builds (a node not needed this time keeps its last record)."""
+    """What the next plan compares against: every node of the variant as this build has it, cached
+    or not, by identity — this build's, whole (records of earlier builds would be baselines of
+    another canvas)."""
     g = opgraph.graph
-    nodes = dict(variant_plan.previous)
-    for key in variant_plan.needed:
-        nodes[identity(g, key)] = node_record(g, key)
-    return {"variant": variant_plan.variant.name, "nodes": nodes}
+    return {"variant": variant_plan.variant.name,
+            "nodes": {identity(g, key): node_record(g, key) for key in variant_plan.closure}}

@@ -28,6 +28,7 @@ is renewed; a temp file of another host is swept only when old.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -113,15 +114,22 @@ def sync_filesystem(path: Path) -> None:
 
 
 def _syncfs(fd: int) -> bool:
-    """syncfs(2): flush one file system; False where the system has none."""
+    """syncfs(2): flush one file system; False where the system has none. A failure to write (EIO,
+    ENOSPC) is raised: what was written may not be on the disk."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return True
     except (OSError, AttributeError):
         return False
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EBADF):
+        return False
+    raise OSError(err, os.strerror(err))
 
 
 class NotRegular(ValueError):
