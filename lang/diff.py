@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .compile import OpGraph
 from .fmt import setting_text
-from .impact import identity, impact, node_record, targets
+from .impact import closure, identity, impact, node_record, targets
 
 BLOCKS = (ast.Component, ast.Edit, ast.Matrix, ast.Output)
 
@@ -100,13 +100,7 @@ def structural(old: ast.Module, new: ast.Module) -> list[Change]:
 def _records(graph: OpGraph, variant) -> dict[str, dict]:
     """The old version's node records of a variant, by identity: what `impact` compares against."""
     g = graph.graph
-    needed, stack = set(), targets(variant)
-    while stack:
-        k = stack.pop()
-        if k not in needed:
-            needed.add(k)
-            stack.extend(g.nodes[k]["inputs"])
-    return {identity(g, k): node_record(g, k) for k in needed}
+    return {identity(g, k): node_record(g, k) for k in closure(g, targets(variant))}
 
 
 def rerenders(old: OpGraph, new: OpGraph) -> list[Rerender]:

@@ -15,9 +15,10 @@ last result: its pixels are the same by construction, so nothing needs comparing
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import Callable
+
+import networkx as nx
 
 from .geometry import Box, intersects, union_area
 
@@ -97,15 +98,15 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
         else:
             run.add(key)
             stack.extend(g.nodes[key]["inputs"])
-    closure = _closure(g, targets(variant, checks))  # every node of the variant, cached or not: what changes
-    order = _topological(g, closure)
+    everything = closure(g, targets(variant, checks))  # every node of the variant, cached or not: what changes
+    order = list(nx.topological_sort(g.subgraph(everything)))
     W, H = variant.canvas
     area = W * H
     boxes: list[Box] = []  # pixels changed so far, in topological order
     changed: dict[str, list[Box]] = {}
     input_changed: dict[str, list[Box]] = {}
     steps = []
-    edits_now = {identity(g, k) for k in closure if g.nodes[k]["op"] in EDIT_OPS}
+    edits_now = {identity(g, k) for k in everything if g.nodes[k]["op"] in EDIT_OPS}
     for key in order:
         a = g.nodes[key]
         prev = previous.get(identity(g, key))
@@ -136,7 +137,7 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
                   union_area(boxes) / area if area else 0.0, changed, input_changed, order)
 
 
-def _closure(g, keys: list[str]) -> set[str]:
+def closure(g, keys: list[str]) -> set[str]:
     """`keys` and everything they depend on."""
     seen: set[str] = set()
     stack = list(keys)
@@ -214,27 +215,3 @@ def reason_for(g, key: str, prev: dict | None) -> str:
 
 def _area(box) -> int:
     return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-
-
-def _topological(g, keys: set[str]) -> list[str]:
-    """`keys` in an order where every node comes after its inputs (Kahn's algorithm, stable: the
-    graph's insertion order breaks ties, so the same graph always gives the same order)."""
-    indegree = {k: sum(1 for i in g.nodes[k]["inputs"] if i in keys) for k in keys}
-    users: dict[str, list[str]] = {}
-    for k in keys:
-        for i in g.nodes[k]["inputs"]:
-            if i in keys:
-                users.setdefault(i, []).append(k)
-    position = {k: n for n, k in enumerate(g.nodes)}
-    ready = sorted((k for k, d in indegree.items() if d == 0), key=position.__getitem__)
-    order = []
-    heap = [(position[k], k) for k in ready]
-    heapq.heapify(heap)
-    while heap:
-        _, k = heapq.heappop(heap)
-        order.append(k)
-        for u in users.get(k, []):
-            indegree[u] -= 1
-            if indegree[u] == 0:
-                heapq.heappush(heap, (position[u], u))
-    return order

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from brief.lang.geometry import Box, intersects
+from brief.lang.geometry import Box
 
 from ..store.tiles import TILE, TiledImage
-from .imaging import blend_masked
+from .imaging import blend_masked, intersect
 
 SUPPORT = 2  # px of canvas around a sample position that bilinear interpolation may read
 
@@ -108,11 +108,6 @@ def _tiles(size: tuple[int, int]) -> list[Box]:
     return [(tx, ty, min(ow, tx + TILE), min(oh, ty + TILE)) for ty in range(0, oh, TILE) for tx in range(0, ow, TILE)]
 
 
-def _inside(a: Box, b: Box) -> Box | None:
-    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return box if box[0] < box[2] and box[1] < box[3] else None
-
-
 def _touches_band(boxes: list[Box], canvas: tuple[int, int], band: int) -> bool:
     W, H = canvas
     inner = (band, band, W - band, H - band)
@@ -125,8 +120,8 @@ def _incremental(place: Placement, image: TiledImage, previous: TiledImage, chan
     out = previous
     for box in changed:
         hit = place.affected(box)
-        hit = _inside(hit, interior) if hit else None
-        for tile in (_inside(t, hit) for t in _tiles(place.size)) if hit else ():
+        hit = intersect(hit, interior) if hit else None
+        for tile in (intersect(t, hit) for t in _tiles(place.size)) if hit else ():
             if tile:
                 out = out.replaced(tile, place.sample(image, tile))
     return out
@@ -154,7 +149,7 @@ def reframe(image: TiledImage, size: tuple[int, int], mode: str, previous: Tiled
         pixels = np.empty((tile[3] - tile[1], tile[2] - tile[0], 3), np.uint8)
         if pad is not None:
             pixels[...] = pad
-        placed = _inside(tile, place.box)
+        placed = intersect(tile, place.box)
         if placed:
             pixels[placed[1] - tile[1]:placed[3] - tile[1], placed[0] - tile[0]:placed[2] - tile[0]] = \
                 place.sample(image, placed)
@@ -296,7 +291,7 @@ def outpaint(image: TiledImage, size: tuple[int, int], seed: int, previous: Tile
     out = TiledImage(ow, oh, 3)
     for tile in _tiles(size):
         pixels = np.ascontiguousarray(margin[tile[1]:tile[3], tile[0]:tile[2]])
-        placed = _inside(tile, place.box)
+        placed = intersect(tile, place.box)
         if placed:
             sub = (placed[1] - tile[1], placed[3] - tile[1], placed[0] - tile[0], placed[2] - tile[0])
             inner = place.sample(image, placed)
@@ -306,8 +301,3 @@ def outpaint(image: TiledImage, size: tuple[int, int], seed: int, previous: Tile
             pixels[sub[0]:sub[1], sub[2]:sub[3]] = inner
         out.pixels[(tile[0] // TILE, tile[1] // TILE)] = pixels
     return out
-
-
-def changed_outputs(place: Placement, boxes: list[Box]) -> list[Box]:
-    """The output boxes whose pixels may change when `boxes` of the canvas do (for reports)."""
-    return [b for b in (place.affected(box) for box in boxes) if b and any(intersects(b, t) for t in _tiles(place.size))]
