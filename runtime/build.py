@@ -274,10 +274,9 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
             stages = {"compile": compile_s, "plan": clock[1] - clock[0], "render": clock[2] - clock[1],
                       "export": clock[3] - clock[2]}
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files, stages))
-        if any(b.run.ran for b in built):
-            cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
-    if any(b.run.ran for b in built):  # the lease let go: what only this build read (last results) may go
-        cache.trim(budget)  # what no last build needs goes first, then the least recent
+    if any(b.run.ran for b in built):
+        cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
+        cache.trim(budget)  # the lease let go: what no last build needs goes first, then the least recent
     return built
 
 

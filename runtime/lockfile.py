@@ -17,7 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import tomli_w
 
-from .store.cache import atomic_write
+from .store.files import atomic_write
 
 HEADER = "# brief.lock: the models this folder's briefs render with. Written by `brief build`; commit it.\n"
 FORMAT = 2  # 1 pinned weight files only; 2 pins every model file that can change the output

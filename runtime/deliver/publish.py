@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..store.cache import HOST, SWEEP_AGE_S, _pid_alive, sync_filesystem
+from ..store.files import HOST, SWEEP_AGE_S, pid_alive, sync_filesystem
 
 NEW, OLD = "new", "old"
 
@@ -49,7 +49,7 @@ def _siblings(folder: Path) -> Iterator[tuple[Path, str, bool]]:
         except (ValueError, FileNotFoundError):
             continue
         if kind in (NEW, OLD):
-            yield path, kind, old or (host == HOST and not _pid_alive(int(pid)))
+            yield path, kind, old or (host == HOST and not pid_alive(int(pid)))
 
 
 def recover(folder: Path) -> None:

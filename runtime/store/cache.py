@@ -9,9 +9,9 @@ Layout under the cache root (default `.brief/cache/` beside the brief):
     leases/<host>~<pid>~<id>.json   keys a running build holds, renewed while it runs
     state/<name>.json               small mutable records (the last build of each variant)
 
-Every write goes to a temp file in the destination folder (named with host and pid), is fsynced
-and `os.replace`d: data first, then `.meta`, which is the commit marker, so a reader sees a whole
-object or none. Every read checks that the `.meta` belongs to the key asked for (an object swapped
+Every write goes to a temp file in the destination folder (named with host and pid) and is
+`os.replace`d (`files.atomic_write`): data first, then `.meta`, which is the commit marker, so a
+reader sees a whole object or none; a build makes what it wrote durable with one `syncfs`. Every read checks that the `.meta` belongs to the key asked for (an object swapped
 with another, `.meta` and all, is foreign), that the data matches its sha256, that it is of the kind
 asked for, and that every object it refers to is there; otherwise the object is reported, evicted,
 and the caller recomputes. Several processes may write the same key at once: objects are
@@ -28,15 +28,12 @@ is renewed; a temp file of another host is swept only when old.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import json
 import os
 import re
 import secrets
-import socket
-import stat
 import sys
 import threading
 import time
@@ -45,30 +42,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..conditions import MALFORMED
+from .files import (
+    HOST,
+    SWEEP_AGE_S,
+    TEMP_PREFIX,
+    NotRegular,
+    atomic_write,
+    host_tag,
+    pid_alive,
+    read_regular,
+    sync_filesystem,
+)
 
 if TYPE_CHECKING:  # numpy, Pillow and OpenCV come with the first pixels: a no-op build reads none
     import numpy as np
 
-TEMP_PREFIX = ".tmp-"
-SWEEP_AGE_S = 3600  # temp files of live processes older than this are swept too
 PNG_LEVEL = 1  # fast zlib: cache objects are written often and read locally
 LEASE_RENEW_S = 30  # a running build touches its lease this often
 LEASE_TTL_S = 300  # a lease not renewed for this long is stale (its holder died, on any host)
 
 
-def host_tag() -> str:
-    """This machine in file names, telling its process ids from other machines': its name's letters
-    and digits, and a hash of the name, the boot and the pid namespace (two containers with one
-    host name and their own pids are two hosts)."""
-    name = socket.gethostname() or "localhost"
-    parts = [name]
-    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
-        with contextlib.suppress(OSError):
-            parts.append(open(source).read().strip() if source.endswith("boot_id") else str(os.stat(source).st_ino))
-    return "".join(ch for ch in name if ch.isalnum())[:24] + "_" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
-
-
-HOST = host_tag()
 _KEY = re.compile(r"[0-9A-Za-z_-]{8,200}")  # what a key looks like (a ref that is not one is corrupt)
 
 
@@ -87,94 +80,6 @@ def parse_size(text: str) -> int:
     whole, _, frac = m.group(1).partition(".")
     unit = 1024 ** " kmgt".index(m.group(2) or " ")
     return int(whole) * unit + int(frac or "0") * unit // 10 ** len(frac)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sync_filesystem(path: Path) -> None:
-    """Flush everything written to the file system holding `path`, in one call: `syncfs` (Linux),
-    else a global sync. One of these instead of an fsync per file."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        if not _syncfs(fd):
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-def _syncfs(fd: int) -> bool:
-    """syncfs(2): flush one file system; False where the system has none. A failure to write (EIO,
-    ENOSPC) is raised: what was written may not be on the disk."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) == 0:
-            return True
-    except (OSError, AttributeError):
-        return False
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EBADF):
-        return False
-    raise OSError(err, os.strerror(err))
-
-
-class NotRegular(ValueError):
-    """A FIFO, device or folder stands where a cache file should be."""
-
-
-def read_regular(path: Path) -> bytes:
-    """A regular file's bytes; a FIFO or device in its place is refused (`NotRegular`) without
-    blocking on it."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegular(f"{path} is not a regular file")
-        return fh.read()
-
-
-_folders: set[Path] = set()  # folders this process made or found (a mkdir per write is a syscall)
-
-
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a torn one
-    (a temp file renamed over it: a kill cannot tear it). `durable`: fsync before the rename, so a
-    power cut cannot either; cache objects skip it (every read verifies them, and a build syncs
-    their file system once at its end: `Cache.sync`)."""
-    if path.parent not in _folders:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _folders.add(path.parent)
-    tmp = path.parent / f"{TEMP_PREFIX}{HOST}~{os.getpid()}~{secrets.token_hex(4)}-{path.name}"
-    try:
-        try:
-            fh = open(tmp, "wb")
-        except FileNotFoundError:  # the folder went away since (a cache removed by hand): make it again
-            _folders.discard(path.parent)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(tmp, "wb")
-        with fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def png_bytes(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
@@ -460,7 +365,7 @@ class Cache:
                 record = json.loads(read_regular(path))
                 fresh = now - path.stat().st_mtime < LEASE_TTL_S
                 ours = record.get("host") == HOST
-                alive = fresh and (not ours or _pid_alive(int(record.get("pid", 0))))
+                alive = fresh and (not ours or pid_alive(int(record.get("pid", 0))))
                 keys, started = record.get("keys", []), record.get("started", 0)
                 if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)
                         and isinstance(started, (int, float))):
@@ -486,7 +391,7 @@ class Cache:
         for path in self.root.rglob(f"{TEMP_PREFIX}*"):
             try:
                 host, pid = path.name[len(TEMP_PREFIX):].split("-", 1)[0].split("~")[:2]
-                stale = (host == HOST and not _pid_alive(int(pid))) or now - path.stat().st_mtime > SWEEP_AGE_S
+                stale = (host == HOST and not pid_alive(int(pid))) or now - path.stat().st_mtime > SWEEP_AGE_S
             except (ValueError, FileNotFoundError):
                 stale = True
             if stale:
