@@ -84,7 +84,7 @@ def _band(image: TiledImage, row: int, level: int) -> tuple[bytes, int, int]:
     """(deflate bytes ending in a full flush, adler32, raw length) of one band of rows."""
     y0, y1 = row * TILE, min(image.height, (row + 1) * TILE)
     raw = _scanlines(image.read((0, y0, image.width, y1)))
-    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_RLE)
     data = comp.compress(raw) + comp.flush(zlib.Z_FULL_FLUSH)
     return data, zlib.adler32(raw), len(raw)
 
@@ -94,7 +94,7 @@ def _band_key(image: TiledImage, row: int, level: int) -> str | None:
     keys = [image.keys.get((tx, row)) for tx in range(cols)]
     if None in keys:
         return None
-    h = hashlib.sha256(f"pngband:1:{level}:{image.width}x{image.height}:{image.channels}:{row}".encode())
+    h = hashlib.sha256(f"pngband:2:{level}:{image.width}x{image.height}:{image.channels}:{row}".encode())
     for k in keys:
         h.update(k.encode())
     return "pngband-" + h.hexdigest()

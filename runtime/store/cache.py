@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -83,11 +82,17 @@ def parse_size(text: str) -> int:
 
 
 def png_bytes(array: np.ndarray, level: int = PNG_LEVEL) -> bytes:
-    from PIL import Image  # on the first PNG written: a build with nothing to render writes none
+    """Encode 8-bit grey, RGB or RGBA pixels as PNG: OpenCV's libpng with zlib's run-length strategy,
+    which on rendered pixels is both faster and smaller than the default at level 1."""
+    import cv2
 
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, "PNG", compress_level=level)
-    return buf.getvalue()
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA if array.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, level,
+                                             cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return data.tobytes()
 
 
 def png_array(data: bytes) -> np.ndarray:
