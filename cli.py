@@ -129,6 +129,7 @@ def cmd_compile(args) -> int:
         return EXIT_USAGE
     from .lang.check import check_program
     from .lang.compile import compile_program
+    from .runtime.render.text_engine import text_engine
     from .lang.diagnostics import DiagnosticError
     from .lang.emit import relative_root, to_dot, to_json
 
@@ -142,7 +143,7 @@ def cmd_compile(args) -> int:
             reporter.add(exc.diagnostics, program.sources)
     if reporter.flush():
         return EXIT_DIAGNOSTICS
-    graph = compile_program(program, backend=args.backend)
+    graph = compile_program(program, backend=args.backend, text_engine=text_engine)
     text = to_json(graph, relative_root(program.root, program.entry)) if args.emit == "json" else to_dot(graph)
     if args.output and args.output != "-":
         try:
@@ -206,6 +207,7 @@ def cmd_diff(args) -> int:
 
     from .lang.check import check_program
     from .lang.compile import compile_program
+    from .runtime.render.text_engine import text_engine
     from .lang.diagnostics import DiagnosticError
     from .lang.diff import diff
     from .lang.load import load
@@ -223,7 +225,7 @@ def cmd_diff(args) -> int:
         try:
             program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
             reporter.add(check_program(program), program.sources)
-            sides.append((program, compile_program(program)))
+            sides.append((program, compile_program(program, text_engine=text_engine)))
         except DiagnosticError as exc:
             reporter.add(exc.diagnostics, {path: text})
     if reporter.flush() or len(sides) < 2:

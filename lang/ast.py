@@ -67,6 +67,26 @@ class HexColor:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldRef:
+    """`AXIS.FIELD` where a colour or font name is expected: the field of the variant's value."""
+
+    span: Span
+    axis: Name
+    field: Name
+
+    @property
+    def value(self) -> str:
+        return f"{self.axis.value}.{self.field.value}"
+
+    @property
+    def text(self) -> str:
+        return self.value
+
+
+ColourRef = Name | FieldRef | HexColor  # a brand colour, a matrix field holding one, or a hex colour
+
+
+@dataclass(frozen=True, slots=True)
 class Size:
     span: Span
     width: Num
@@ -211,8 +231,48 @@ class Feather:
 class SkuColor:
     keyword: ClassVar[str] = "color"
     span: Span
-    color: Name
+    color: ColourRef
     within: Num
+
+
+# ── text layers ───────────────────────────────────────────────────────────────
+@dataclass(frozen=True, slots=True)
+class Text:
+    keyword: ClassVar[str] = "text"
+    span: Span
+    text: Str
+
+
+@dataclass(frozen=True, slots=True)
+class FontRef:
+    keyword: ClassVar[str] = "font"
+    span: Span
+    name: Name | FieldRef
+
+
+@dataclass(frozen=True, slots=True)
+class TextSize:
+    """`size 96px`, or `size auto 32px 120px` (low and high set, size None)."""
+
+    keyword: ClassVar[str] = "size"
+    span: Span
+    size: Num | None
+    low: Num | None
+    high: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class TextColor:
+    keyword: ClassVar[str] = "color"
+    span: Span
+    color: ColourRef
+
+
+@dataclass(frozen=True, slots=True)
+class Align:
+    keyword: ClassVar[str] = "align"
+    span: Span
+    value: Name
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +304,14 @@ class BrandColor:
     span: Span
     name: Name
     color: HexColor
+
+
+@dataclass(frozen=True, slots=True)
+class BrandFont:
+    keyword: ClassVar[str] = "font"
+    span: Span
+    name: Name
+    path: Str
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +357,7 @@ class Recolor:
     keyword: ClassVar[str] = "recolor"
     span: Span
     component: Name
-    target: Name | HexColor
+    target: ColourRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,8 +413,57 @@ class CheckMinsize:
     size: Size
 
 
-CheckRule = CheckPalette | CheckColor | CheckClearspace | CheckSafezone | CheckMinsize
-CHECK_RULES = (CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize)
+@dataclass(frozen=True, slots=True)
+class CheckContrast:
+    keyword: ClassVar[str] = "contrast"
+    span: Span
+    component: Name
+    ratio: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckVisible:
+    keyword: ClassVar[str] = "visible"
+    span: Span
+    component: Name
+
+
+CheckRule = CheckPalette | CheckColor | CheckClearspace | CheckSafezone | CheckMinsize | CheckContrast | CheckVisible
+CHECK_RULES = (CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize, CheckContrast, CheckVisible)
+
+
+# ── output blocks: one format's own layout and delivery ───────────────────────
+@dataclass(frozen=True, slots=True)
+class Place:
+    keyword: ClassVar[str] = "place"
+    span: Span
+    component: Name
+    region: RegionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSafezone:
+    """`safezone T [R [B L]]` in an output block, CSS order."""
+
+    keyword: ClassVar[str] = "safezone"
+    span: Span
+    values: tuple[Num, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    keyword: ClassVar[str] = "format"
+    span: Span
+    kind: Name
+    quality: Num | None
+    max: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    keyword: ClassVar[str] = "file"
+    span: Span
+    template: Str
 
 
 # ── blocks ────────────────────────────────────────────────────────────────────
@@ -377,10 +494,24 @@ class _Block:
 
 
 @dataclass(frozen=True, slots=True)
+class MatrixField:
+    """One field of a matrix value: `asset "sku-volt.png"`, `color volt`, `headline "Run further"`."""
+
+    span: Span
+    name: Name
+    value: Str | Name | HexColor
+
+
+@dataclass(frozen=True, slots=True)
 class MatrixValue:
     span: Span
     name: Name
     text: Str
+    fields: tuple[MatrixField, ...] = ()
+    block: Span | None = None  # the `{ … }` of its fields, when written
+
+    def field(self, name: str) -> MatrixField | None:
+        return next((f for f in self.fields if f.name.value == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,12 +543,18 @@ class Edit(_Block):
 
 
 @dataclass(frozen=True, slots=True)
-class Output:
+class Output(_Block):
     keyword: ClassVar[str] = "output"
     span: Span
     name: Name
     size: Size
     mode: Name
+    items: tuple = ()  # its block's settings (place, safezone, format, file), in source order
+    block: Span | None = None  # the `{ … }`, when written
+
+    @property
+    def places(self) -> list[Place]:
+        return list(self.all(Place))
 
 
 @dataclass(frozen=True, slots=True)

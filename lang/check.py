@@ -13,7 +13,8 @@ import os
 import re
 from typing import Iterator
 
-from . import ast
+from . import ast, matrix
+from .check_catalogue import check_fields, check_output_blocks, check_rules, check_text
 from .check_files import check_clearspace_logo, check_paths
 from .check_values import check_values
 from .cycles import cycles
@@ -48,7 +49,8 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
         seen: dict[type, ast.Span] = {}
         for item in block.items:
             kind = type(item)
-            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor) or kind in ast.CHECK_RULES:
+            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor, ast.BrandFont) \
+                    or kind in ast.CHECK_RULES:
                 continue
             if kind in seen:
                 yield error("E302", f"`{item.keyword}` is given twice in {block.keyword} `{block.name.value}`",
@@ -61,6 +63,7 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
     for brand in scope.module.brands:
         yield from settings_once(brand)
         yield from dupes((c.name for c in brand.all(ast.BrandColor)), "colour")
+        yield from dupes((f.name for f in brand.all(ast.BrandFont)), "font")
     for brief in scope.module.briefs:
         yield from settings_once(brief)
         yield from dupes((b.name for b in brief.components + brief.edits), "component or edit")
@@ -80,10 +83,8 @@ def check_brands(scope: Scope) -> Iterator[Diagnostic]:
             yield from _hex(c.color)
     yield from _brand_clashes(scope)
     for brief in scope.module.briefs:
-        for edit in brief.edits:
-            for op in edit.all(ast.Recolor):
-                if isinstance(op.target, ast.HexColor):
-                    yield from _hex(op.target)
+        for hexcolour in _hex_colours(brief):
+            yield from _hex(hexcolour)
         ref = brief.first(ast.BrandRef)
         if ref and ref.name.value not in scope.brands:
             yield _unknown_brand(scope, ref)
@@ -142,14 +143,28 @@ def _hex(color: ast.HexColor) -> Iterator[Diagnostic]:
                     "Write # and 6 (or 3) hex digits, 0-9 and A-F, for example #C8102E.", color.span)
 
 
-def _colour_names(brief: ast.Brief) -> Iterator[ast.Name]:
+def _colours(brief: ast.Brief) -> Iterator[ast.ColourRef]:
+    """Every colour a brief names: SKU and text colours, recolour targets, hex colours of fields."""
     for comp in brief.components:
-        for sku in comp.all(ast.SkuColor):
-            yield sku.color
+        for item in comp.items:
+            if isinstance(item, (ast.SkuColor, ast.TextColor)):
+                yield item.color
     for edit in brief.edits:
         for op in edit.all(ast.Recolor):
-            if isinstance(op.target, ast.Name):
-                yield op.target
+            yield op.target
+    for m in brief.matrices:
+        for value in m.values:
+            for f in value.fields:
+                if isinstance(f.value, ast.HexColor):
+                    yield f.value
+
+
+def _colour_names(brief: ast.Brief) -> Iterator[ast.Name]:
+    return (c for c in _colours(brief) if isinstance(c, ast.Name))
+
+
+def _hex_colours(brief: ast.Brief) -> Iterator[ast.HexColor]:
+    return (c for c in _colours(brief) if isinstance(c, ast.HexColor))
 
 
 def check_references(scope: Scope) -> Iterator[Diagnostic]:
@@ -232,16 +247,19 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
     """Prompt xor asset; settings that make sense for the kind; enumerated words."""
     for brief in scope.module.briefs:
         for comp in brief.components:
-            prompt, asset = comp.first(ast.Prompt), comp.first(ast.Asset)
-            if prompt and asset:
-                later = asset if asset.span.start > prompt.span.start else prompt
-                yield error("E320", f"component `{comp.name.value}` has both a prompt and an asset",
-                            "A component is generated (prompt) or placed (asset), never both; "
-                            "split it into two components.", later.span)
-            elif not prompt and not asset:
-                yield error("E321", f"component `{comp.name.value}` has neither a prompt nor an asset",
-                            'Add prompt "…" to generate it, or asset "file.png" to place an image.',
-                            comp.name.span)
+            prompt, asset, text = comp.first(ast.Prompt), comp.first(ast.Asset), comp.first(ast.Text)
+            kinds_given = sorted((k for k in (prompt, asset, text) if k is not None), key=lambda k: k.span.start)
+            if len(kinds_given) > 1:
+                first, second = [k for k in (prompt, asset, text) if k is not None][:2]  # named in this order
+                later = kinds_given[1]
+                yield error("E320", f"component `{comp.name.value}` has both a{'n' if first is asset else ''} "
+                            f"{first.keyword} and a{'n' if second is asset else ''} {second.keyword}",
+                            "A component is generated (prompt), placed (asset) or typeset (text), one of "
+                            "them; split it into several components.", later.span)
+            elif not kinds_given:
+                yield error("E321", f"component `{comp.name.value}` has neither a prompt, an asset nor a text",
+                            'Add prompt "…" to generate it, asset "file.png" to place an image, or text "…" '
+                            "to typeset words.", comp.name.span)
             if asset:
                 kinds: tuple[type[ast.Keyworded], ...] = (ast.Negative, ast.Steps, ast.Strength, ast.Context)
                 for kind in kinds:
@@ -309,38 +327,38 @@ def check_matrix(scope: Scope) -> Iterator[Diagnostic]:
             if not m.values:
                 yield error("E340", f"matrix `{m.name.value}` has no values",
                             'Add at least one: summer "sunlit summer park".', m.name.span)
+        yield from _brace_errors(brief)
         count = 1
         for m in brief.matrices:
             count *= max(len(m.values), 1)
         if count > MAX_VARIANTS:
             yield error("E341", f"the matrix expands to {count} variants (limit {MAX_VARIANTS})",
                         "Split the brief, or render a subset of the axes.", brief.matrices[-1].span)
-        for block in brief.components + brief.edits:
-            for s in list(block.all(ast.Prompt)) + list(block.all(ast.Negative)):
-                for name, offset, size in placeholders(s.text.value):
-                    at = _text_span(s.text, offset, size)
-                    if name is None:
-                        yield error("E342", "unmatched brace in text",
-                                    "Write {axis} for a matrix value, or {{ and }} for literal braces.", at)
-                    elif name not in axes:
-                        hint = did_you_mean(name, axes)
-                        yield error("E343", f"unknown matrix axis `{{{name}}}`",
-                                    (hint.strip() + " " if hint else "") +
-                                    (f"Axes here: {', '.join(axes)}." if axes else
-                                     "Declare it: matrix NAME { value \"text\" … }, or write {{ }} for braces."), at)
-                    else:
-                        used.add(name)
+        for use in matrix.uses(brief):
+            if use.axis not in axes:
+                hint = did_you_mean(use.axis, axes)
+                shown = use.axis + (f".{use.field}" if use.field else "")
+                yield error("E343", f"unknown matrix axis `{{{use.axis}}}`" if use.kind == "text" and not use.field
+                            else f"unknown matrix axis `{use.axis}` in `{shown}`",
+                            (hint.strip() + " " if hint else "") +
+                            (f"Axes here: {', '.join(axes)}." if axes else
+                             "Declare it: matrix NAME { value \"text\" … }, or write {{ }} for braces."), use.span)
+            else:
+                used.add(use.axis)
         for name, m in axes.items():
             if name not in used:
-                yield warning("W344", f"matrix axis `{name}` is not used in any prompt",
-                              f"Its variants would render the same image; put {{{name}}} in a prompt.", m.name.span)
+                yield warning("W344", f"matrix axis `{name}` is not used",
+                              f"Its variants would render the same image; put {{{name}}} in a prompt, a text or "
+                              "a path, or use one of its fields.", m.name.span)
 
 
-def _text_span(text: ast.Str, offset: int, size: int) -> ast.Span:
-    """Span of `size` characters at `offset` in a string's value (exact unless escapes precede it)."""
-    s = text.span
-    col = s.column + 1 + offset
-    return ast.Span(s.file, s.line, col, s.line, col + size, s.start + 1 + offset, s.start + 1 + offset + size)
+def _brace_errors(brief: ast.Brief) -> Iterator[Diagnostic]:
+    for text, _ in matrix.strings(brief):
+        for name, offset, size in placeholders(text.value):
+            if name is None:
+                yield error("E342", "unmatched brace in text",
+                            "Write {axis} for a matrix value, or {{ and }} for literal braces.",
+                            matrix.text_span(text, offset, size))
 
 
 def check_backend(scope: Scope) -> Iterator[Diagnostic]:
@@ -390,6 +408,10 @@ CHECKS = (
     check_matrix,
     check_backend,
     check_outputs,
+    check_fields,
+    check_text,
+    check_output_blocks,
+    check_rules,
     check_paths,
     check_values,
 )

@@ -9,27 +9,83 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from . import ast
+from . import ast, matrix
 from .diagnostics import Diagnostic, error
 from .paths import file_sha256, resolve
-from .scope import Scope, brief_brand
+from .scope import Scope, brief_brand, placeholders
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def check_paths(scope: Scope) -> Iterator[Diagnostic]:
-    """Asset, mask and logo files exist, are images, and stay inside the project."""
+    """Asset, mask, logo and font files exist, are images (fonts: TrueType or OpenType), and stay
+    inside the project. A path with placeholders is checked for every value it takes."""
     program, folder, seen = scope.program, scope.folder, {}
-    for path in image_paths(scope.module):
-        if path.value not in seen:  # the same file named many times is resolved once
-            seen[path.value] = resolve(folder, path.value, program.root, program.allow_outside)
-        found = seen[path.value]
+    for path, written, where, kind in _named_files(scope.module):
+        if written not in seen:  # the same file named many times is resolved once
+            seen[written] = resolve(folder, written, program.root, program.allow_outside)
+        found = seen[written]
+        shown = f" (for {where}: `{written}`)" if where else ""
         if found.path is None:
-            yield error("E360", f"cannot read this file: {found.problem}", found.fix, path.span)
+            yield error("E360", f"cannot read this file{shown}: {found.problem}", found.fix, path.span)
+        elif kind == "font":
+            if found.path.suffix.lower() not in FONT_SUFFIXES or not looks_like_font(found.path):
+                yield error("E363", f"`{os.path.basename(written)}` is not a TrueType or OpenType font{shown}",
+                            "Use a .ttf or .otf file; the file's contents are checked, not just its name.", path.span)
         elif found.path.suffix.lower() not in IMAGE_SUFFIXES or not looks_like_image(found.path):
-            yield error("E361", f"`{os.path.basename(path.value)}` is not a PNG, JPEG or WebP image",
+            yield error("E361", f"`{os.path.basename(written)}` is not a PNG, JPEG or WebP image{shown}",
                         "Use a PNG (with alpha for cut-outs), JPEG or WebP file; "
                         "the file's contents are checked, not just its name.", path.span)
+
+
+def _named_files(module: ast.Module) -> Iterator[tuple[ast.Str, str, str, str]]:
+    """(path as written, path for one variant, which variant, "image" or "font") for every file a
+    module names; a path with placeholders once per distinct value (bad placeholders are skipped:
+    the matrix checks report them)."""
+    for brand in module.brands:
+        for font in brand.all(ast.BrandFont):
+            yield font.path, font.path.value, "", "font"
+    briefs = {id(b): b for b in module.briefs}
+    for path in image_paths(module):
+        brief = next((b for b in briefs.values() if b.span.start <= path.span.start < b.span.end), None)
+        if brief is None or not matrix.axes_in(path.value):
+            yield path, path.value, "", "image"
+            continue
+        axes = {m.name.value for m in brief.matrices}
+        if not matrix.axes_in(path.value) <= axes or any(name is None for name, _, _ in placeholders(path.value)):
+            continue
+        done: set[str] = set()
+        for chosen in matrix.variants_of(brief):
+            if not _textual(path.value, chosen):  # a missing field, or one that is not text: the field checks'
+                break
+            written = matrix.interpolate(path.value, matrix.bindings(chosen))
+            if written not in done:
+                done.add(written)
+                where = ", ".join(f"{a}={v.name.value}" for a, v in chosen.items() if a in matrix.axes_in(path.value))
+                yield path, written, where, "image"
+
+
+def _textual(text: str, chosen: dict[str, ast.MatrixValue]) -> bool:
+    """Every `{axis.FIELD}` of a string is a text field of this variant's value."""
+    for name, _, _ in placeholders(text):
+        axis, field = matrix.split(name or "")
+        if field not in (None, "name"):
+            held = chosen[axis].field(field) if axis in chosen else None
+            if held is None or not isinstance(held.value, ast.Str):
+                return False
+    return True
+
+
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+FONT_MAGIC = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
+
+
+def looks_like_font(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in FONT_MAGIC
+    except OSError:
+        return False
 
 
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")

@@ -12,20 +12,20 @@ the project root; not keyed: a moved asset with the same bytes is the same node)
 from __future__ import annotations
 
 import hashlib
-import itertools
-import math
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import networkx as nx
 
-from . import ast
-from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
-from .geometry import (CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, edit_read_pad, grow, intersects,
-                       length, region_box)
+from . import ast, matrix
+from .scope import Scope, brand_colors, brief_brand, scopes
+from .geometry import (CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, edit_read_pad, grow, length,
+                       region_box)
+from .compile_checks import check
+from .compile_outputs import Frame, delivery, output
 from .load import Program
 from .parser import paused_gc
 from .paths import file_sha256, resolve
@@ -33,14 +33,14 @@ from .paths import file_sha256, resolve
 # 2: assets and masks read upright, in sRGB, 16-bit scaled (runtime/render/images.py); old results stale
 OP_VERSIONS = {
     "encode_prompt": 1, "load_asset": 2, "generate": 2, "composite": 1, "inpaint": 2, "remove": 2,
-    "recolor": 1, "harmonize": 1, "outpaint": 3, "reframe": 2, "check": 1, "export": 1,
+    "recolor": 1, "harmonize": 1, "outpaint": 3, "reframe": 2, "check": 1, "export": 1, "text": 1,
+    "layout": 1, "reframe_layer": 1,
 }
 # reframe 2, outpaint 3: made tile by tile (runtime/render/formats.py): other resampling, the border's padding;
 # a model repaints each margin from the strip beside it
 DEFAULTS: dict[str, Any] = {"seed": 0, "steps": 20, "strength": 1, "context": "scene", "fit": "contain", "opacity": 1,
             "within": 2, "clearspace": 0.5, "safezone": 5, "palette_within": 5, "palette_coverage": 80}
 DEFAULT_OUTPUT = "main"
-THUMBNAIL = 160  # px, the longest side of the canvas image whole-image rules measure
 
 
 def canonical_json(obj) -> str:
@@ -68,14 +68,6 @@ def hex6(text: str) -> str:
     return "#" + ("".join(ch * 2 for ch in digits) if len(digits) == 3 else digits)
 
 
-def interpolate(text: str, values: dict[str, str]) -> str:
-    out, last = [], 0
-    for name, offset, size in placeholders(text):
-        out.append(text[last:offset].replace("{{", "{").replace("}}", "}"))
-        out.append(values.get(name or "", ""))
-        last = offset + size
-    out.append(text[last:].replace("{{", "{").replace("}}", "}"))
-    return "".join(out)
 
 
 
@@ -91,6 +83,7 @@ class Variant:
     layers: dict[str, str] = field(default_factory=dict)  # component → its layer node
     image: str = ""  # the canvas after composition and edits
     outputs: dict[str, str] = field(default_factory=dict)
+    delivery: dict[str, dict] = field(default_factory=dict)  # output → its format and file name
     checks: list[str] = field(default_factory=list)
     export: str = ""
 
@@ -115,24 +108,33 @@ def declared_backend(backend: ast.Backend | None) -> dict:
 class _Graph:
     """The graph being built, and the hashes of files already read (each is read once)."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, text_engine: Callable[[], dict] | None = None):
         self.program = program
+        self._text_engine = text_engine
+        self._engine: dict | None = None
         self.graph: nx.DiGraph = nx.DiGraph()
         self._files: dict[tuple[str, str], tuple[str, str]] = {}
         self._rel: dict[str, str] = {}
         self._root = os.path.realpath(program.root)
 
     def add(self, op: str, params: dict, inputs: list[str], lock: dict, *, region: Box | None,
-            span: ast.Span, label: str, files: dict | None = None, reads: Sequence[Box] = ()) -> str:
+            span: ast.Span, label: str, files: dict | None = None, reads: Sequence[Box] = (),
+            space: str | None = None) -> str:
         key = node_key(op, params, inputs, lock)
         if key not in self.graph:
             self.graph.add_node(key, op=op, params=params, inputs=list(inputs), lock=lock,
                                 region=list(region) if region else None, reads=[list(b) for b in reads],
+                                space=space,
                                 span=f"{self.rel(span.file)}:{span.line}:{span.column}",
                                 label=label, files=files or {})
             for i in inputs:
                 self.graph.add_edge(i, key)
         return key
+
+    def text_engine(self) -> dict:
+        if self._engine is None:
+            self._engine = self._text_engine() if self._text_engine else {"layout": "unpinned"}
+        return self._engine
 
     def rel(self, path: str) -> str:
         """A path as the graph shows it: relative to the project root, so output is the same from
@@ -152,25 +154,21 @@ class _Graph:
         return self._files[key]
 
 
-def variants_of(brief: ast.Brief) -> Iterator[dict[str, str]]:
-    axes = brief.matrices
-    for combo in itertools.product(*[m.values for m in axes]):
-        yield {m.name.value: v.name.value for m, v in zip(axes, combo)}
-
-
 def variant_name(brief: str, axes: dict[str, str]) -> str:
     return f"{brief}[{','.join(f'{k}={v}' for k, v in axes.items())}]" if axes else brief
 
 
 def compile_program(program: Program, *, lock_for: Callable[[dict], dict] | None = None,
-                    backend: str | None = None) -> OpGraph:
+                    backend: str | None = None, text_engine: Callable[[], dict] | None = None) -> OpGraph:
     """Compile every brief of the entry module; the program must have passed `check_program`.
 
     `lock_for` maps the declared backend (`{"backend": "diffusers", "model": …}`) to the full lock
     the runtime keys on (weight hashes, library versions); by default the declaration itself.
-    `backend` overrides the briefs' backend by name (the CLI's `--backend`).
+    `backend` overrides the briefs' backend by name (the CLI's `--backend`). `text_engine` says
+    what typesets text here (layout engine, Pillow and FreeType versions: part of a text node's key);
+    asked once, and only when a brief has text.
     """
-    g = _Graph(program)
+    g = _Graph(program, text_engine)
     scope = next(s for s in scopes(program) if s.module is program.module)
     variants = []
     with paused_gc():
@@ -179,34 +177,37 @@ def compile_program(program: Program, *, lock_for: Callable[[dict], dict] | None
             if backend and backend != declared["backend"]:
                 declared = {"backend": backend}
             lock = (lock_for or dict)(declared)
-            for axes in variants_of(brief):
-                variants.append(_VariantCompiler(g, scope, brief, axes, lock).run())
+            for chosen in matrix.variants_of(brief):
+                variants.append(_VariantCompiler(g, scope, brief, chosen, lock).run())
     return OpGraph(g.graph, variants)
 
 
 class _VariantCompiler:
     """The nodes of one variant: layers in z order, the composite, edits, outputs, checks, export."""
 
-    def __init__(self, g: _Graph, scope: Scope, brief: ast.Brief, axes: dict[str, str], lock: dict):
+    def __init__(self, g: _Graph, scope: Scope, brief: ast.Brief, chosen: dict[str, ast.MatrixValue], lock: dict):
         self.g, self.scope, self.brief, self.lock = g, scope, brief, lock
         self.canvas = canvas_size(brief)
         self.short = min(self.canvas)
-        text = {m.name.value: {v.name.value: v.text.value for v in m.values} for m in brief.matrices}
-        self.values = {axis: text[axis][value] for axis, value in axes.items()}
+        self.chosen = chosen
+        axes = {axis: value.name.value for axis, value in chosen.items()}
+        self.values = matrix.bindings(chosen)
         seed, steps = brief.first(ast.Seed), brief.first(ast.Steps)
         self.base_seed = int(seed.value.value) if seed else DEFAULTS["seed"]
         self.base_steps = int(steps.value.value) if steps else DEFAULTS["steps"]
         self.brand = brief_brand(scope, brief)
         self.colors = {name: hex6(c.color.text) for name, c in brand_colors(self.brand).items()}
+        self.fonts = {f.name.value: f for f in self.brand.all(ast.BrandFont)} if self.brand else {}
         self.components = {c.name.value: c for c in brief.components}
         self.boxes = component_boxes(brief, self.canvas)
         self.v = Variant(variant_name(brief.name.value, axes), brief.name.value, g.rel(scope.module.path),
                          dict(axes), self.canvas, dict(lock))
 
     # helpers
-    def add(self, op, params, inputs, *, region, span, label, files=None, reads=()) -> str:
+    def add(self, op, params, inputs, *, region, span, label, files=None, reads=(), space=None) -> str:
+        """A node; `space`: the output whose pixels it works in (None: the canvas)."""
         return self.g.add(op, params, inputs, self.lock, region=region, span=span, label=label, files=files,
-                          reads=reads)
+                          reads=reads, space=space)
 
     def seed(self, block) -> int:
         s = block.first(ast.Seed)
@@ -222,23 +223,35 @@ class _VariantCompiler:
 
     def encode(self, block) -> str:
         prompt, negative = block.first(ast.Prompt), block.first(ast.Negative)
-        params = {"prompt": interpolate(prompt.text.value, self.values),
-                  "negative": interpolate(negative.text.value, self.values) if negative else ""}
+        params = {"prompt": self.text(prompt.text), "negative": self.text(negative.text) if negative else ""}
         return self.add("encode_prompt", params, [], region=None, span=prompt.span,
                         label=f"{block.keyword} {block.name.value}")
 
-    def region_params(self, spec, box: Box) -> tuple[dict, list[str], dict]:
-        """Params, extra inputs and files of a region: a mask's bytes, an around's layer."""
-        W, H = self.canvas
+    def text(self, s: ast.Str) -> str:
+        """A string of the brief with this variant's placeholders filled in."""
+        return matrix.interpolate(s.value, self.values)
+
+    def region_params(self, spec, box: Box, frame: Frame | None = None) -> tuple[dict, list[str], dict]:
+        """Params, extra inputs and files of a region: a mask's bytes, an around's layer (in the
+        frame's pixels: the canvas's, or an output's)."""
+        W, H = frame.size if frame else self.canvas
         params: dict[str, Any] = {"canvas": [W, H], "box": list(box),
                                   "shape": type(spec).__name__.lower() if spec else "full"}
         inputs, files = [], {}
         if isinstance(spec, ast.Mask):
-            files["mask"], params["mask_sha256"] = self.g.file(self.scope.module, spec.path.value)
+            files["mask"], params["mask_sha256"] = self.g.file(self.scope.module, self.text(spec.path))
         elif isinstance(spec, ast.Around):
-            params["band"] = length(spec.band, self.short)
-            inputs.append(self.v.layers[spec.component.value])
+            params["band"] = length(spec.band, min(W, H))
+            inputs.append((frame.layers if frame else self.v.layers)[spec.component.value])
         return params, inputs, files
+
+    def layer_base(self, comp: ast.Component, box: Box, size: tuple[int, int]) -> tuple[dict, dict]:
+        """Params and files of a component laid out again in an output: a plain box there."""
+        feather = comp.first(ast.Feather)
+        scale = min(size) / self.short
+        params = {"canvas": list(size), "box": list(box), "shape": "box", "opacity": _opacity(comp.first(ast.Opacity)),
+                  "feather": round(length(feather.value, self.short) * scale) if feather else 0}
+        return params, {}
 
     # stages
     def run(self) -> Variant:
@@ -258,14 +271,20 @@ class _VariantCompiler:
         for edit in self.brief.edits:
             image = self.edit(edit, image)
         v.image = image
+        frames = []
         for out in self.brief.outputs:
-            v.outputs[out.name.value] = self.output(out, image)
+            v.outputs[out.name.value], frame = output(self, out, image)
+            frames.append(frame)
+            if out.first(ast.Format) or out.first(ast.File):  # else a PNG named after the output
+                v.delivery[out.name.value] = delivery(self, out)
         if not self.brief.outputs:
             v.outputs[DEFAULT_OUTPUT] = image
-        v.checks = [self.check(rule) for rule in self.brief.checks]
+            frames.append(Frame(None, self.canvas, image, dict(self.boxes), dict(v.layers)))
+        v.checks = [check(self, rule, frame) for rule in self.brief.checks for frame in frames]
         inputs = list(dict.fromkeys([*v.outputs.values(), *v.layers.values(), *v.checks]))
         v.export = self.add("export", {"brief": self.brief.name.value, "variant": v.name,
-                                       "outputs": list(v.outputs), "layers": list(v.layers)},
+                                       "outputs": list(v.outputs), "layers": list(v.layers),
+                                       **({"delivery": v.delivery} if v.delivery else {})},
                             inputs, region=None, span=self.brief.span, label=f"export {v.name}")
         return v
 
@@ -277,12 +296,10 @@ class _VariantCompiler:
         feather = comp.first(ast.Feather)
         params["feather"] = length(feather.value, self.short) if feather else 0
         label = f"component {name}"
-        asset = comp.first(ast.Asset)
-        if asset:  # a placed image depends only on its bytes and placement
-            files["asset"], params["sha256"] = self.g.file(self.scope.module, asset.path.value)
-            fit = comp.first(ast.Fit)
-            params["fit"] = fit.value.value if fit else DEFAULTS["fit"]
-            return self.add("load_asset", params, inputs, region=box, span=comp.span, label=label, files=files)
+        if comp.first(ast.Asset):
+            return self.asset_layer(comp, params, inputs, files, box, label)
+        if comp.first(ast.Text):
+            return self.typeset(comp, params, inputs, files, box, label)
         said = comp.first(ast.Context)
         context: str = said.value.value if said else DEFAULTS["context"]
         crop = grow(box, CONTEXT_PAD, self.canvas) if context == "scene" else box
@@ -293,110 +310,88 @@ class _VariantCompiler:
         return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files,
                         reads=[crop] if seen else [])
 
-    def edit(self, edit: ast.Edit, image: str) -> str:
-        op, label = edit.ops[0], f"edit {edit.name.value}"
+    def edit(self, edit: ast.Edit, image: str, frame: Frame | None = None, suffix: str = "") -> str:
+        """An edit over `image`: the canvas's (the whole scene, or an output's scene without the
+        components it lifts: `suffix` tells them apart), or, given a `frame`, an output's own pixels
+        (an edit that names a component the output lays out itself follows it there)."""
+        op, label = edit.ops[0], f"edit {edit.name.value}{frame.suffix if frame else suffix}"
+        size, boxes = (frame.size, frame.boxes) if frame else (self.canvas, self.boxes)
+        layers, space = (frame.layers, frame.name) if frame else (self.v.layers, None)
+        W, H = size
         if isinstance(op, (ast.Inpaint, ast.Remove)):
-            box = region_box(op.region, self.canvas, self.boxes)
-            params, inputs, files = self.region_params(op.region, box)
+            box = region_box(op.region, size, boxes)
+            params, inputs, files = self.region_params(op.region, box, frame)
             inputs = [image] + inputs
             if isinstance(op, ast.Inpaint):
                 params.update(seed=self.seed(edit), steps=self.steps(edit), strength=self.strength(edit))
                 inputs.insert(1, self.encode(edit))
             return self.add(op.keyword, params, inputs, region=box, span=edit.span, label=label, files=files,
-                            reads=[grow(box, edit_read_pad(self.lock["backend"], op.keyword), self.canvas)])
+                            reads=[grow(box, edit_read_pad(self.lock["backend"], op.keyword), size)], space=space)
         name = op.component.value
-        layer, box = self.v.layers[name], self.boxes[name]
-        W, H = self.canvas
+        layer, box = layers[name], boxes[name]
         if isinstance(op, ast.Recolor):
             sku = self.components[name].first(ast.SkuColor)
             params = {"canvas": [W, H], "box": list(box), "target": self.color(op.target),
                       "within": _n(sku.within.value) if sku else DEFAULTS["within"]}
             return self.add("recolor", params, [image, layer], region=box, span=edit.span, label=label,
-                            reads=[box])
-        band = length(op.band, self.short)
-        grown = grow(box, band, self.canvas)
+                            reads=[box], space=space)
+        band = length(op.band, min(size))
+        grown = grow(box, band, size)
         return self.add("harmonize", {"canvas": [W, H], "box": list(grown), "band": band}, [image, layer],
-                        region=grown, span=edit.span, label=label, reads=[grown])
+                        region=grown, span=edit.span, label=label, reads=[grown], space=space)
 
-    def color(self, target: ast.Name | ast.HexColor) -> str:
+    def asset_layer(self, comp: ast.Component, params: dict, inputs: list[str], files: dict, box: Box,
+                    label: str, space: str | None = None) -> str:
+        """A placed image: it depends only on its bytes and its placement."""
+        asset = comp.first(ast.Asset)
+        assert asset is not None
+        files["asset"], params["sha256"] = self.g.file(self.scope.module, self.text(asset.path))
+        fit = comp.first(ast.Fit)
+        params["fit"] = fit.value.value if fit else DEFAULTS["fit"]
+        return self.add("load_asset", params, inputs, region=box, span=comp.span, label=label, files=files,
+                        space=space)
+
+    def color(self, target: ast.ColourRef) -> str:
+        """A colour as #RRGGBB: a brand colour, a hex colour, or the one a matrix field holds."""
+        if isinstance(target, ast.FieldRef):
+            held = matrix.field_value(target, self.chosen)
+            assert isinstance(held, (ast.Name, ast.HexColor)), "checked: E344, E346"
+            target = held
         return hex6(target.text) if isinstance(target, ast.HexColor) else self.colors[target.value]
 
-    def output(self, out: ast.Output, image: str) -> str:
-        W, H = self.canvas
-        mode = out.mode.value
-        params: dict[str, Any] = {"canvas": [W, H], "size": [_int(out.size.width), _int(out.size.height)],
-                                  "mode": mode}
-        if mode == "outpaint":
-            params["seed"] = derived_seed(self.base_seed, f"output:{out.name.value}")
-        return self.add("outpaint" if mode == "outpaint" else "reframe", params, [image], region=None,
-                        reads=[(0, 0, W, H)],
-                        span=out.span, label=f"output {out.name.value}")
+    def colour_name(self, target: ast.ColourRef) -> str:
+        """How a report names a colour: the brand's name for it, or its hex."""
+        if isinstance(target, ast.FieldRef):
+            held = matrix.field_value(target, self.chosen)
+            assert held is not None, "checked: E344"
+            target = held  # type: ignore[assignment]
+        return target.value if isinstance(target, ast.Name) else hex6(target.text)
 
-    @property
-    def thumb_size(self) -> tuple[int, int]:
+    def typeset(self, comp: ast.Component, params: dict, inputs: list[str], files: dict, box: Box, label: str,
+                scale: float = 1.0, space: str | None = None) -> str:
+        """A text layer: typeset (never generated) with a brand font into its box; in an output, at
+        the output's scale (its sizes scaled with the layout, rendered at its resolution)."""
+        text, font = comp.first(ast.Text), comp.first(ast.FontRef)
+        assert text is not None and font is not None, "checked: E327"
+        name = font.name
+        if isinstance(name, ast.FieldRef):
+            held = matrix.field_value(name, self.chosen)
+            assert isinstance(held, ast.Name), "checked: E346"
+            name = held
+        declared = self.fonts[name.value]
+        brand_module = self.g.program.modules[os.path.realpath(declared.span.file)]
+        files["font"], params["font_sha256"] = self.g.file(brand_module, declared.path.value)
+        size, colour, align = comp.first(ast.TextSize), comp.first(ast.TextColor), comp.first(ast.Align)
         W, H = self.canvas
-        s = min(1.0, THUMBNAIL / max(W, H))
-        return max(1, round(W * s)), max(1, round(H * s))
-
-    def thumbnail(self) -> str:
-        """The canvas scaled to fit THUMBNAIL px (a `fit` format, made again only where it changed):
-        what rules over the whole image measure."""
-        W, H = self.canvas
-        return self.add("reframe", {"canvas": [W, H], "size": list(self.thumb_size), "mode": "fit"}, [self.v.image],
-                        region=None, reads=[(0, 0, W, H)], span=self.brief.span, label="thumbnail")
-
-    def check(self, rule: ast.CheckRule) -> str:
-        W, H = self.canvas
-        v = self.v
-        params: dict = {"rule": rule.keyword, "canvas": [W, H]}
-        inputs = [v.image]
-        brand_items = self.brand
-        if isinstance(rule, ast.CheckPalette):  # measured on the canvas's thumbnail, kept up to date by tiles
-            params.update(colors=self.colors,
-                          within=_n(rule.within.value) if rule.within else DEFAULTS["palette_within"],
-                          coverage=_n(rule.coverage.value) if rule.coverage else DEFAULTS["palette_coverage"])
-            inputs = [self.thumbnail()]
-        elif isinstance(rule, ast.CheckColor):
-            sku = self.components[rule.component.value].first(ast.SkuColor)
-            assert sku is not None, "checked: E311"
-            params.update(component=rule.component.value, target=self.colors[sku.color.value],
-                          color=sku.color.value, within=_n(sku.within.value))
-            inputs.append(v.layers[rule.component.value])
-        elif isinstance(rule, ast.CheckClearspace):
-            brand_k = brand_items.first(ast.Clearspace) if brand_items else None
-            k = rule.factor or (brand_k.value if brand_k else None)
-            factor = _n(k.value) if k else DEFAULTS["clearspace"]
-            name = rule.component.value
-            logo_box = self.boxes[name]  # the zone can reach no further than the box grown by k × its height
-            zone = grow(logo_box, math.ceil(factor * (logo_box[3] - logo_box[1])), self.canvas)
-            near = [n for n in v.layers if n == name or intersects(self.boxes[n], zone)]
-            params.update(component=name, factor=factor, layers=near)
-            logo = brand_items.first(ast.Logo) if brand_items else None
-            placed = self.g.graph.nodes[v.layers[rule.component.value]]["params"].get("sha256")
-            if logo and placed:  # the bytes it measures, and the brand logo's they must be (E314 in lang/check.py)
-                assert brand_items is not None
-                brand_module = self.g.program.modules[os.path.realpath(brand_items.span.file)]
-                params.update(sha256=placed, logo_sha256=self.g.file(brand_module, logo.path.value)[1])
-            inputs += [v.layers[n] for n in near]
-        elif isinstance(rule, ast.CheckSafezone):
-            brand_m = brand_items.first(ast.Safezone) if brand_items else None
-            margin = rule.margin or (brand_m.value if brand_m else None)
-            px = length(margin, self.short) if margin else length(
-                ast.Num(rule.span, DEFAULTS["safezone"], "%", ""), self.short)
-            placed = [n for n in v.layers if self.components[n].first(ast.Asset)]  # what it measures
-            params.update(margin=px, components=placed, layers=placed)
-            inputs += [v.layers[n] for n in placed]
-        elif isinstance(rule, ast.CheckMinsize):
-            params.update(component=rule.component.value,
-                          min=[length(rule.size.width, W), length(rule.size.height, H)])
-            inputs.append(v.layers[rule.component.value])
-        # what of its first input's pixels it measures (clear space, safe zone and size: layers only)
-        reads = [(0, 0, *self.thumb_size)] if isinstance(rule, ast.CheckPalette) else \
-            [self.boxes[rule.component.value]] if isinstance(rule, ast.CheckColor) else []
-        named = getattr(rule, "component", None)  # `check color product`: one rule per component, told apart
-        label = f"check {rule.keyword}" + (f" {named.value}" if named is not None else "")
-        return self.add("check", params, inputs, region=None, span=rule.span, label=label,
-                        reads=reads)
+        if size is not None and size.size is not None:
+            params["size"] = max(1, round(_int(size.size) * scale))
+        elif size is not None:  # `size auto LOW HIGH`
+            params["auto"] = [max(1, round(_int(size.low) * scale)), max(1, round(_int(size.high) * scale))]
+        else:  # unsaid: the largest from 8 px to the box's height
+            params["auto"] = [8, max(8, box[3] - box[1])]
+        params.update(text=self.text(text.text), color=self.color(colour.color) if colour else "#000000",
+                      align=align.value.value if align else "left", engine=self.g.text_engine())
+        return self.add("text", params, inputs, region=box, span=comp.span, label=label, files=files, space=space)
 
 
 def _around_chain(comp: ast.Component, components: dict, done: dict) -> list[ast.Component]:

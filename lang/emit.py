@@ -26,10 +26,11 @@ def document(graph: OpGraph, project_root: str) -> GraphDocument:
         a = g.nodes[key]
         nodes[key] = NodeDoc(op=a["op"], version=OP_VERSIONS[a["op"]], params=a["params"], inputs=a["inputs"],
                              lock=a["lock"], region=a["region"], reads=a["reads"], span=a["span"], label=a["label"],
-                             files=a["files"])
+                             files=a["files"], space=a.get("space"))
     variants = [VariantDoc(name=v.name, brief=v.brief, file=v.file, axes=v.axes, canvas=v.canvas,
                            backend=v.backend, layers=[LayerDoc(component=k, node=n) for k, n in v.layers.items()],
-                           image=v.image, outputs=v.outputs, checks=v.checks, export=v.export)
+                           image=v.image, outputs=v.outputs, checks=v.checks, delivery=v.delivery,
+                           export=v.export)
                 for v in graph.variants]
     return GraphDocument(schema="brief-graph/1", project_root=project_root, variants=variants, nodes=nodes)
 

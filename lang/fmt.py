@@ -59,6 +59,20 @@ def _region(spec) -> str:
     return f"around {spec.component.value} {_num(spec.band)}"
 
 
+def _colour(c: ast.ColourRef) -> str:
+    return c.text.upper() if isinstance(c, ast.HexColor) else c.value
+
+
+def _field_value(v: ast.Str | ast.Name | ast.HexColor) -> str:
+    return v.text.upper() if isinstance(v, ast.HexColor) else v.text if isinstance(v, ast.Str) else v.value
+
+
+def _inline(value: ast.MatrixValue, comments: set[int]) -> bool:
+    """A matrix value's fields stay on its line when the author wrote them so and no comment is inside."""
+    b = value.block
+    return b is not None and b.line == b.end_line and b.line not in comments
+
+
 def _opt(word: str, value) -> str:
     return f" {word} {_num(value)}" if value is not None else ""
 
@@ -78,11 +92,35 @@ def setting_text(item, pad: int = 0) -> str:
     if isinstance(item, ast.Region):
         return f"region {_region(item.spec)}"
     if isinstance(item, ast.SkuColor):
-        return f"color {item.color.value} within {_num(item.within)}"
+        return f"color {_colour(item.color)} within {_num(item.within)}"
+    if isinstance(item, (ast.Text, ast.File)):
+        return f"{k} {(item.text if isinstance(item, ast.Text) else item.template).text}"
+    if isinstance(item, ast.FontRef):
+        return f"font {item.name.value}"
+    if isinstance(item, ast.TextSize):
+        if item.size is not None:
+            return f"size {_num(item.size)}"
+        assert item.low is not None and item.high is not None, "the grammar gives both"
+        return f"size auto {_num(item.low)} {_num(item.high)}"
+    if isinstance(item, ast.TextColor):
+        return f"color {_colour(item.color)}"
+    if isinstance(item, ast.Align):
+        return f"align {item.value.value}"
+    if isinstance(item, ast.BrandFont):
+        return f"font {item.name.value} {item.path.text}"
+    if isinstance(item, ast.MatrixField):
+        return f"{item.name.value} {_field_value(item.value)}"
+    if isinstance(item, ast.Place):
+        return f"place {item.component.value} {_region(item.region)}"
+    if isinstance(item, ast.OutputSafezone):
+        return "safezone " + " ".join(_num(v) for v in item.values)
+    if isinstance(item, ast.Format):
+        return f"format {item.kind.value}{_opt('quality', item.quality)}{_opt('max', item.max)}"
     if isinstance(item, ast.BrandColor):
         return f"color {item.name.value.ljust(pad)} {item.color.text.upper()}"
     if isinstance(item, ast.MatrixValue):
-        return f"{item.name.value.ljust(pad)} {item.text.text}"
+        fields = " ".join(setting_text(f) for f in item.fields)
+        return f"{item.name.value.ljust(pad)} {item.text.text}" + (f" {{ {fields} }}" if fields else "")
     if isinstance(item, ast.Canvas):
         return f"canvas {_size(item.size)}"
     if isinstance(item, ast.Backend):
@@ -94,8 +132,7 @@ def setting_text(item, pad: int = 0) -> str:
     if isinstance(item, (ast.Inpaint, ast.Remove)):
         return f"{k} {_region(item.region)}"
     if isinstance(item, ast.Recolor):
-        target = item.target.text.upper() if isinstance(item.target, ast.HexColor) else item.target.value
-        return f"recolor {item.component.value} to {target}"
+        return f"recolor {item.component.value} to {_colour(item.target)}"
     if isinstance(item, ast.Harmonize):
         return f"harmonize {item.component.value} band {_num(item.band)}"
     if isinstance(item, ast.CheckPalette):
@@ -108,6 +145,10 @@ def setting_text(item, pad: int = 0) -> str:
         return "check safezone" + (f" {_num(item.margin)}" if item.margin else "")
     if isinstance(item, ast.CheckMinsize):
         return f"check minsize {item.component.value} {_size(item.size)}"
+    if isinstance(item, ast.CheckContrast):
+        return f"check contrast {item.component.value}" + (f" {_num(item.ratio)}" if item.ratio else "")
+    if isinstance(item, ast.CheckVisible):
+        return f"check visible {item.component.value}"
     if isinstance(item, ast.Output):
         return f"output {item.name.value} {_size(item.size)} {item.mode.value}"
     raise TypeError(f"no layout for {type(item).__name__}")
@@ -130,14 +171,28 @@ def _align(lines: list[_Line], blank_before: list[bool]) -> None:
             ln.text = setting_text(ln.aligned, width)
 
 
-def _emit(node, depth: int, out: list[_Line]) -> None:
-    if isinstance(node, (ast.Brand, ast.Brief, ast.Component, ast.Edit, ast.Matrix)):
+def _emit(node, depth: int, out: list[_Line], comments: set[int]) -> None:
+    if isinstance(node, (ast.Output, ast.MatrixValue)):  # a line that may open a block of its own
+        children = node.items if isinstance(node, ast.Output) else node.fields
+        s = node.span
+        if not children or (isinstance(node, ast.MatrixValue) and _inline(node, comments)):
+            lined = node if isinstance(node, ast.MatrixValue) else None
+            out.append(_Line("leaf", depth, setting_text(node), s.line, s.end_line, aligned=lined))
+            return
+        head = setting_text(ast.MatrixValue(s, node.name, node.text) if isinstance(node, ast.MatrixValue)
+                            else ast.Output(s, node.name, node.size, node.mode))
+        out.append(_Line("open", depth, head + " {", s.line, s.line))
+        for child in children:
+            out.append(_Line("leaf", depth + 1, setting_text(child), child.span.line, child.span.end_line))
+        out.append(_Line("close", depth, "}", s.end_line, s.end_line))
+    elif isinstance(node, (ast.Brand, ast.Brief, ast.Component, ast.Edit, ast.Matrix)):
         children = node.values if isinstance(node, ast.Matrix) else node.items
         s = node.span
         out.append(_Line("open", depth, f"{node.keyword} {node.name.value} {{", s.line, s.line))
         for child in children:
-            if isinstance(child, (ast.Component, ast.Edit, ast.Matrix)):
-                _emit(child, depth + 1, out)
+            if isinstance(child, (ast.Component, ast.Edit, ast.Matrix, ast.Output)) or (
+                    isinstance(child, ast.MatrixValue) and child.fields):
+                _emit(child, depth + 1, out, comments)
             else:
                 aligned = child if isinstance(child, (ast.BrandColor, ast.MatrixValue)) else None
                 out.append(_Line("leaf", depth + 1, setting_text(child), child.span.line, child.span.end_line,
@@ -150,8 +205,9 @@ def _emit(node, depth: int, out: list[_Line]) -> None:
 
 def format_module(module: ast.Module, source: str) -> str:
     code: list[_Line] = []
+    comment_lines = {c.span.line for c in module.comments}
     for item in module.items:
-        _emit(item, 0, code)
+        _emit(item, 0, code, comment_lines)
     src_lines = source_lines(source)  # numbered as the parser numbers them
     blank = {i + 1 for i, line in enumerate(src_lines) if not line.strip()}
 

@@ -166,3 +166,34 @@ class GridIndex:
         hits = {i for cell in self._cells(box) for i in self.buckets.get(cell, ())}
         found = [self.items[i] for i in hits if self.items[i][1] < order and intersects(self.items[i][0], box)]
         return [value for _, _, value in sorted(found, key=lambda item: item[1])]
+
+
+def frame_box(canvas: tuple[int, int], size: tuple[int, int], mode: str) -> Box:
+    """Where an output puts the whole canvas, in its own pixels: scaled to cover it (`crop`, which
+    cuts what falls outside) or to fit inside it (`fit`, `outpaint`), centred. The one definition:
+    the runtime's resampling (runtime/render/formats.py) and every box mapped into an output use it."""
+    W, H = canvas
+    ow, oh = size
+    scale = (max if mode == "crop" else min)(ow / W, oh / H)
+    nw, nh = max(1, round(W * scale)), max(1, round(H * scale))
+    x0, y0 = (ow - nw) // 2, (oh - nh) // 2
+    return (x0, y0, x0 + nw, y0 + nh)
+
+
+def frame_scale(canvas: tuple[int, int], size: tuple[int, int], mode: str) -> float:
+    """Output pixels per canvas pixel (the smaller of the two axes' factors)."""
+    x0, y0, x1, y1 = frame_box(canvas, size, mode)
+    return min((x1 - x0) / canvas[0], (y1 - y0) / canvas[1])
+
+
+def map_box(box: Box, canvas: tuple[int, int], size: tuple[int, int], mode: str) -> Box:
+    """A canvas box in an output's pixels (rounded outward; it may reach past the output's edges)."""
+    fx0, fy0, fx1, fy1 = frame_box(canvas, size, mode)
+    sx, sy = (fx1 - fx0) / canvas[0], (fy1 - fy0) / canvas[1]
+    return (fx0 + math.floor(box[0] * sx), fy0 + math.floor(box[1] * sy),
+            fx0 + math.ceil(box[2] * sx), fy0 + math.ceil(box[3] * sy))
+
+
+def clip(box: Box, size: tuple[int, int]) -> Box:
+    """A box cut to an image of `size` (possibly empty: x1 ≤ x0)."""
+    return (max(0, box[0]), max(0, box[1]), min(size[0], box[2]), min(size[1], box[3]))

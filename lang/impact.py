@@ -15,12 +15,13 @@ last result: its pixels are the same by construction, so nothing needs comparing
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import networkx as nx
 
-from .geometry import Box, intersects, union_area
+from .geometry import Box, intersects, map_box, union_area
 
 LAYER_OPS = ("generate", "load_asset")  # ops that make a component's layer
 EDIT_OPS = ("inpaint", "remove", "recolor", "harmonize")  # ops that change the canvas inside their region
@@ -122,13 +123,17 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
             input_changed[key] = list(changed[a["inputs"][0]])
             if a["op"] in REUSABLE and available(prev["key"]):
                 reuse = not any(intersects(r, b) for r in a["reads"] for b in input_changed[key])
-        if a["op"] in EDIT_OPS and not same and not reuse:  # where it paints now, and where it painted
+        on_canvas = not a.get("space")  # else it works in an output's pixels: not the canvas's boxes
+        if a["op"] in EDIT_OPS and not same and not reuse and on_canvas:  # where it paints now, and where it painted
             new = [tuple(a["region"])] + ([tuple(prev["region"])] if prev and prev.get("region") else [])
         boxes.extend(new)
-        if a["op"] == "composite" or a["op"] in EDIT_OPS:
+        if on_canvas and (a["op"] == "composite" or a["op"] in EDIT_OPS):
             changed[key] = list(boxes)
+        elif a["op"] in FORMAT_OPS and a["inputs"][0] in changed and not same:  # what it changes of its own pixels
+            changed[key] = _framed(a, changed[a["inputs"][0]])
         if key in run:
-            share = 0.0 if reuse or same or not a["region"] or a["op"] == "composite" else _area(a["region"]) / area
+            share = 0.0 if reuse or same or not a["region"] or a["op"] == "composite" or not on_canvas \
+                else _area(a["region"]) / area
             reason = ("nothing it measures changed: reuses its result" if a["op"] == "check" else
                       "upstream changed elsewhere: reuses its pixels") if reuse else reason_for(g, key, prev)
             steps.append(Step(key, a["op"], a["label"], reason, share, reuse))
@@ -211,6 +216,27 @@ def reason_for(g, key: str, prev: dict | None) -> str:
     if upstream:
         return "upstream changed: " + ", ".join(dict.fromkeys(upstream))
     return "inputs reordered"
+
+
+def _framed(a: dict, boxes: list[Box]) -> list[Box]:
+    """Where a format's pixels change when its input changed in `boxes`: each box mapped into it,
+    grown by what its resampling reaches (a pixel's prefilter and interpolation); all of it for an
+    out-paint, whose margins grow from the input's border."""
+    p = a["params"]
+    size = (p["size"][0], p["size"][1])
+    if a["op"] == "outpaint":
+        return [(0, 0, *size)]
+    canvas = (p["canvas"][0], p["canvas"][1])
+    shrink = max(canvas[0] / size[0], canvas[1] / size[1])
+    reach = math.ceil(3 * max(0.0, (shrink - 1) / 2)) + 2  # canvas px: Gaussian prefilter and bilinear support
+    out = []
+    for b in boxes:
+        grown = (b[0] - reach, b[1] - reach, b[2] + reach, b[3] + reach)
+        m = map_box(grown, canvas, size, p["mode"])
+        m = (max(0, m[0] - 1), max(0, m[1] - 1), min(size[0], m[2] + 1), min(size[1], m[3] + 1))
+        if m[2] > m[0] and m[3] > m[1]:
+            out.append(m)
+    return out
 
 
 def _area(box) -> int:

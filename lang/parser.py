@@ -107,8 +107,9 @@ def _unescape(text: str) -> str:
 def number_value(text: str, span: ast.Span) -> tuple[ast.Num, Diagnostic | None]:
     """A NUMBER token's value and unit, and a diagnostic when no float holds it faithfully: at or
     beyond `MAX_NUMBER` (a 400-digit number is `inf`), or nonzero digits that round to 0."""
-    unit = "%" if text.endswith("%") else "px" if text.endswith("px") else ""
-    digits = text[: len(text) - len(unit)]
+    digits = text.rstrip("%pxkKmMgGiB")
+    unit = text[len(digits):]  # "", "%", "px", or a byte unit (500KB, 2MiB) the checker reads
+
     value = float(digits)
     problem = None
     shown = text if len(text) <= 24 else f"{text[:10]}…{text[-6:]}"
@@ -175,8 +176,16 @@ class _ToAst(Transformer):
     def rule_matrix(self, m, name, *items):
         return ast.Matrix(self._s(m), name, items)
 
-    def rule_matrix_value(self, m, name, text):
-        return ast.MatrixValue(self._s(m), name, text)
+    def rule_matrix_value(self, m, name, text, fields):
+        if fields is None:
+            return ast.MatrixValue(self._s(m), name, text)
+        return ast.MatrixValue(self._s(m), name, text, fields[1], fields[0])
+
+    def rule_matrix_fields(self, m, *fields):
+        return self._s(m), tuple(fields)
+
+    def rule_matrix_field(self, m, name, value):
+        return ast.MatrixField(self._s(m), name, value)
 
     def rule_size(self, m, w, h):
         return ast.Size(self._s(m), w, h)
@@ -184,6 +193,9 @@ class _ToAst(Transformer):
     # brand settings
     def rule_brand_color(self, m, name, color):
         return ast.BrandColor(self._s(m), name, color)
+
+    def rule_brand_font(self, m, name, path):
+        return ast.BrandFont(self._s(m), name, path)
 
     def rule_logo(self, m, path):
         return ast.Logo(self._s(m), path)
@@ -210,11 +222,28 @@ class _ToAst(Transformer):
     def rule_brand_ref(self, m, name):
         return ast.BrandRef(self._s(m), name)
 
-    def rule_output(self, m, name, width, height, mode):
+    def rule_output(self, m, name, width, height, mode, block):
         s = width.span
         size = ast.Size(ast.Span(s.file, s.line, s.column, height.span.end_line, height.span.end_column,
                                  s.start, height.span.end), width, height)
-        return ast.Output(self._s(m), name, size, mode)
+        if block is None:
+            return ast.Output(self._s(m), name, size, mode)
+        return ast.Output(self._s(m), name, size, mode, block[1], block[0])
+
+    def rule_output_block(self, m, *items):
+        return self._s(m), tuple(items)
+
+    def rule_place(self, m, component, region):
+        return ast.Place(self._s(m), component, region)
+
+    def rule_output_safezone(self, m, *values):
+        return ast.OutputSafezone(self._s(m), tuple(values))
+
+    def rule_format(self, m, kind, quality, max_size):
+        return ast.Format(self._s(m), kind, quality, max_size)
+
+    def rule_file(self, m, template):
+        return ast.File(self._s(m), template)
 
     # component settings
     def rule_prompt(self, m, text):
@@ -249,6 +278,27 @@ class _ToAst(Transformer):
 
     def rule_sku_color(self, m, color, within):
         return ast.SkuColor(self._s(m), color, within)
+
+    def rule_field_ref(self, m, axis, field):
+        return ast.FieldRef(self._s(m), axis, field)
+
+    # text layers
+    def rule_text(self, m, text):
+        return ast.Text(self._s(m), text)
+
+    def rule_font_ref(self, m, name):
+        return ast.FontRef(self._s(m), name)
+
+    def rule_text_size(self, m, *numbers):
+        if len(numbers) == 1:
+            return ast.TextSize(self._s(m), numbers[0], None, None)
+        return ast.TextSize(self._s(m), None, numbers[0], numbers[1])
+
+    def rule_text_color(self, m, color):
+        return ast.TextColor(self._s(m), color)
+
+    def rule_align(self, m, value):
+        return ast.Align(self._s(m), value)
 
     # regions
     def rule_full(self, m):
@@ -297,6 +347,12 @@ class _ToAst(Transformer):
 
     def rule_check_minsize(self, m, component, size):
         return ast.CheckMinsize(self._s(m), component, size)
+
+    def rule_check_contrast(self, m, component, ratio):
+        return ast.CheckContrast(self._s(m), component, ratio)
+
+    def rule_check_visible(self, m, component):
+        return ast.CheckVisible(self._s(m), component)
 
 
 _RULES = {name[5:]: fn for name, fn in vars(_ToAst).items() if name.startswith("rule_")}

@@ -16,8 +16,8 @@ SCHEMA_VERSION: Literal["brief-graph/1"] = "brief-graph/1"
 class NodeDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    op: Literal["encode_prompt", "load_asset", "generate", "composite", "inpaint", "remove",
-                "recolor", "harmonize", "outpaint", "reframe", "check", "export"]
+    op: Literal["encode_prompt", "load_asset", "text", "generate", "composite", "inpaint", "remove",
+                "recolor", "harmonize", "outpaint", "reframe", "layout", "reframe_layer", "check", "export"]
     version: int = Field(description="version of the op's implementation contract; part of the key")
     params: dict[str, Any] = Field(description="everything that decides the op's result; part of the key")
     inputs: list[str] = Field(description="ids of the nodes it reads, in order; part of the key")
@@ -28,6 +28,7 @@ class NodeDoc(BaseModel):
     span: str = Field(description="file:line:col of the construct it came from")
     label: str = Field(description="human name: 'component sky', 'edit tidy', …")
     files: dict[str, str] = Field(description="files it reads, relative to the project root (not keyed: the bytes are)")
+    space: str | None = Field(None, description="the output whose pixels it works in; null: the canvas")
 
 
 class LayerDoc(BaseModel):
@@ -49,7 +50,9 @@ class VariantDoc(BaseModel):
     layers: list[LayerDoc] = Field(description="the layers, bottom to top (the order they composite in)")
     image: str = Field(description="node of the canvas after composition and edits")
     outputs: dict[str, str] = Field(description="output format → its node")
-    checks: list[str]
+    checks: list[str] = Field(description="one node per rule and output, in rule order")
+    delivery: dict[str, dict[str, Any]] = Field(default_factory=dict, description="output → format, quality, "
+                                                "max bytes and file name, where its block says")
     export: str
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 from brief.lang import ast
 from brief.lang.check import check_program
 from brief.lang.compile import OpGraph, Variant, compile_program
+from brief.runtime.render.text_engine import text_engine
 from brief.lang.diagnostics import Diagnostic, DiagnosticError, error
 from brief.lang.load import Program, load, read_source
 from brief.lang.parser import parse
@@ -95,7 +96,7 @@ def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
                 raise DiagnosticError([backend_diagnostic(program, declared, str(exc))]) from None
         return locks[key]
 
-    graph = compile_program(program, lock_for=lock_for, backend=options.backend)
+    graph = compile_program(program, lock_for=lock_for, backend=options.backend, text_engine=text_engine)
     compiled = Compiled(program, graph, warnings, select_variants(graph.variants, options.variants))
     _check_lockfile(path, compiled, options)
     return compiled

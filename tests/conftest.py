@@ -45,6 +45,9 @@ def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
 
 
+FONTS = Path(__file__).parent / "fonts"
+
+
 class Project:
     """A folder with brief.toml, assets/ (product.png, logo.png, mask.png) and brands/acme.brief."""
 
@@ -58,6 +61,8 @@ class Project:
         Image.new("L", (100, 100), 255).save(root / "assets" / "mask.png")
         (root / "assets" / "notes.txt").write_text("not an image")
         (root / "brands" / "acme.brief").write_text(ACME)
+        (root / "fonts").mkdir()
+        shutil.copyfile(FONTS / "LiberationSans-Bold.ttf", root / "fonts" / "Display-Bold.ttf")
 
     def write(self, rel: str, text: str) -> Path:
         path = self.root / rel

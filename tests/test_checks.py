@@ -99,14 +99,14 @@ def test_empty_layers_are_skipped_with_a_note():
     assert invisible["status"] == "fail" and invisible["measured"] == "0 x 0" and "transparent" in invisible["note"]
     assert checks.clearspace({"rule": "clearspace", "component": "p", "factor": 1, "canvas": [10, 10]}, image,
                              {"p": empty}, (10, 10))["status"] == "skipped"
-    zone = checks.safezone({"rule": "safezone", "margin": 2, "components": ["p"]}, {"p": empty}, (10, 10))
+    zone = checks.safezone({"rule": "safezone", "margins": [2] * 4, "components": ["p"]}, {"p": empty}, (10, 10))
     assert zone["status"] == "pass" and zone["notes"]
 
 
 def test_safezone_and_minsize():
     inside = Layer((10, 10, 30, 30), solid((0, 0, 0), 20, 20))
     edge = Layer((0, 40, 20, 60), solid((0, 0, 0), 20, 20))
-    zone = checks.safezone({"rule": "safezone", "margin": 5, "components": ["a", "b"]}, {"a": inside, "b": edge},
+    zone = checks.safezone({"rule": "safezone", "margins": [5] * 4, "components": ["a", "b"]}, {"a": inside, "b": edge},
                            (100, 100))
     assert zone["status"] == "fail" and zone["offenders"] == ["b"] and zone["measured"] == 5 * 20
     sizes = [checks.minsize({"rule": "minsize", "component": "a", "min": m}, inside)["status"]
@@ -176,7 +176,7 @@ def test_safezone_can_fail_and_pass_at_every_margin(margin):
     canvas = (400, 300)
     centre = Layer((199, 149, 201, 151), solid((0, 0, 0), 2, 2))
     edge = Layer((0, 0, 2, 2), solid((0, 0, 0), 2, 2))
-    params = {"rule": "safezone", "margin": margin, "components": ["a"]}
+    params = {"rule": "safezone", "margins": [margin] * 4, "components": ["a"]}
     assert checks.safezone(params, {"a": centre}, canvas)["status"] == "pass"
     assert checks.safezone(params, {"a": edge}, canvas)["status"] == "fail"
 

@@ -69,12 +69,14 @@ def test_a_really_full_disk_is_one_line_and_the_old_output_survives(project, tin
     out, cache = tiny_disk / "out", project.root / "cache"
     assert run("build", path, "--cache", cache, "--out", out, "-q", "--no-checks").returncode == 0
     before = {p: p.read_bytes() for p in out.rglob("*.png")}
-    with open(tiny_disk / "filler", "wb") as fh:  # fill what is left
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-        except OSError:
+    fd = os.open(tiny_disk / "filler", os.O_WRONLY | os.O_CREAT)  # fill what is left (unbuffered: no late flush)
+    try:
+        while os.write(fd, b"\0" * 65536):
             pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     res = run("build", project.write("scene.brief", SCENE.replace("seed 5", "seed 8")), "--cache", cache,
               "--out", out, "-q", "--no-checks")
     assert res.returncode == 1 and "no space left" in res.stderr and no_traceback(res.stderr), res.stderr

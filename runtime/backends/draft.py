@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from brief.lang.geometry import edit_read_pad
 
-from ..context import OpContext
+from ..context import OpContext, OpError
 from ..store.tiles import TILE, Layer, TiledImage
 from . import lazy_module, version_of
 
@@ -21,9 +21,9 @@ images = lazy_module("brief.runtime.render.images")
 imaging = lazy_module("brief.runtime.render.imaging")
 formats = lazy_module("brief.runtime.render.formats")
 tex = lazy_module("brief.runtime.backends.draft_textures")
+edits = lazy_module("brief.runtime.backends.draft_edits")
 
-REMOVE_PAD = edit_read_pad("draft", "remove")  # px of surroundings Telea in-painting reads around a removed region
-INPAINT_FEATHER = 6  # px: a box in-paint blends into its surroundings
+REMOVE_PAD = edit_read_pad("draft", "remove")  # px of surroundings a removal's in-painting reads around its region
 
 
 def encode_prompt(ctx: OpContext, params: dict, inputs: list) -> dict:
@@ -64,6 +64,33 @@ def load_asset(ctx: OpContext, params: dict, inputs: list) -> Layer:
                 _fitted.pop(next(iter(_fitted)))
             _fitted[memo] = rgba  # never changed in place: the layer's softening copies it
     return _finish_layer(ctx, params, rgba, inputs[0] if inputs else None)
+
+
+def text(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    """A text layer, typeset with its brand font into its box (runtime/render/text.py); the same in
+    every backend: text is never generated."""
+    import hashlib
+
+    from ..render.text import TextError, typeset
+
+    font = ctx.path("font")
+    try:
+        data = font.read_bytes()
+    except OSError as exc:
+        raise OpError(f"cannot read the font {font.name}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != params["font_sha256"]:
+        raise OpError(f"the font {font.name} changed since the brief was compiled; build again")
+    box = params["box"]
+    colour = params["color"]
+    try:
+        layout = typeset(params["text"], font, (box[2] - box[0], box[3] - box[1]), size=params.get("size"),
+                         auto=tuple(params["auto"]) if "auto" in params else None,
+                         color=(int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)),
+                         align=params.get("align", "left"))
+    except TextError as exc:
+        raise OpError(str(exc)) from None
+    ctx.meta["text"] = {"size": layout.size, "lines": list(layout.lines), "bold": layout.bold}
+    return _finish_layer(ctx, params, layout.rgba, inputs[0] if inputs else None)
 
 
 def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
@@ -155,33 +182,30 @@ def _edit_mask(ctx: OpContext, params: dict, ref: Layer | None) -> np.ndarray:
 
 
 def inpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    """What the prompt asks of the region, without a model (draft_edits: a shadow prompt around a
+    component is a contact shadow under it; another prompt, its texture blended in softly)."""
     image, desc = inputs[0], inputs[1]
     ref = inputs[2] if len(inputs) > 2 else None
     box = tuple(params["box"])
-    mask = _edit_mask(ctx, params, ref)
-    if params.get("shape") in ("box", "anchor", "full"):
-        mask = cv2.GaussianBlur(mask, (0, 0), INPAINT_FEATHER / 2)
-    mask *= float(params.get("strength", 1))
-    base = image.read(box)
-    if desc["motif"] == "shadow":  # darken what is there: a contact shadow, not paint
-        soft = cv2.GaussianBlur(mask, (0, 0), 4) * 0.35
-        top = np.rint(base.astype(np.float32) * (1 - soft[..., None])).astype(np.uint8)
-        return image.replaced(box, imaging.blend_masked(base, top, np.minimum(1.0, soft * 2)))
-    fill = tex.texture(desc, box[2] - box[0], box[3] - box[1], params["seed"])
-    return image.replaced(box, imaging.blend_masked(base, fill, mask))
+    alpha = imaging.layer_alpha_in(ref, box).astype(np.float32) / 255 if ref is not None else None
+    out = edits.inpaint(image.read(box), desc, _edit_mask(ctx, params, ref), params.get("shape", "box"),
+                        params["seed"], float(params.get("strength", 1)), alpha, int(params.get("band", 0)))
+    return image.replaced(box, out)
 
 
 def remove(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    """Classical in-painting (OpenCV Telea) of the region from its surroundings."""
+    """The region made again from its surroundings (REMOVE_PAD px around it): multi-scale in-painting
+    with the surroundings' grain (imaging.fill_hole), blended by the region's own soft edge."""
     image, ref = inputs[0], (inputs[1] if len(inputs) > 1 else None)
     box = tuple(params["box"])
     crop = imaging.grow(box, REMOVE_PAD, image.size)
-    mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.uint8)
-    region = _edit_mask(ctx, params, ref)
-    mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = (region > 0.02) * 255
+    weight = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
+    inside = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
+    weight[inside] = np.clip(_edit_mask(ctx, params, ref), 0, 1)
+    weight[weight <= 0.02] = 0
     pixels = image.read(crop)
-    filled = cv2.inpaint(np.ascontiguousarray(pixels), mask, 5, cv2.INPAINT_TELEA)
-    return image.replaced(crop, imaging.blend_masked(pixels, filled, (mask > 0).astype(np.float32)))
+    filled = imaging.fill_hole(np.ascontiguousarray(pixels), weight > 0, seed=edits.region_seed(box))
+    return image.replaced(crop, imaging.blend_masked(pixels, filled, weight))
 
 
 def recolor(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
@@ -194,10 +218,11 @@ def recolor(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
 
 
 def harmonize(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    """Soften the seam around a component: blend a blurred copy into a band around its alpha."""
+    """Soften the seam around a component: blend a blurred copy into a band around its alpha, most at
+    its edge and fading to nothing at the band's outer edge (draft_edits.fading_band)."""
     image, layer = inputs
     box = tuple(params["box"])
-    band = imaging.band_mask(layer, params["band"], box)
+    band = edits.fading_band(imaging.layer_alpha_in(layer, box).astype(np.float32) / 255, params["band"])
     pixels = image.read(box)
     blurred = cv2.GaussianBlur(pixels, (0, 0), max(1.0, params["band"] / 3))
     return image.replaced(box, imaging.blend_masked(pixels, blurred, band * 0.8))
@@ -213,13 +238,37 @@ def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
     return formats.outpaint(inputs[0], tuple(params["size"]), params.get("seed", 0), ctx.before, ctx.changed)
 
 
+def layout(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
+    """An output's own layout: the layers it lays out itself over its scene (runtime/render/layout.py)."""
+    from ..render.layout import layout as lay_out
+
+    return lay_out(inputs[0], list(inputs[1:]))
+
+
+def reframe_layer(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    """A canvas layer mapped into an output by its mode (what the output's rules measure)."""
+    from ..render.layout import reframe_layer as mapped
+
+    layer = mapped(inputs[0], tuple(params["canvas"]), tuple(params["size"]), params["mode"], tuple(params["box"]))
+    text = (ctx.cache.get_meta(ctx.node["inputs"][0]) or {}).get("text")
+    if text:  # a text layer's size, as it reads in this output (the contrast rule's large-text test)
+        scale = (params["box"][2] - params["box"][0]) / max(1, inputs[0].box[2] - inputs[0].box[0])
+        ctx.meta["text"] = {**text, "size": text["size"] * scale}
+    return layer
+
+
 def check(ctx: OpContext, params: dict, inputs: list) -> dict:
     """A brand rule measured on the rendered image and layers (runtime/brand/checks.py)."""
     image, layers = inputs[0], inputs[1:]
-    return checks.evaluate(params, image, layers, params.get("layers", []))
+    text = None
+    if params["rule"] == "contrast":  # what the text layer was typeset at (its size and weight)
+        text = (ctx.cache.get_meta(ctx.node["inputs"][1]) or {}).get("text", {})
+    result = checks.evaluate(params, image, layers, params.get("layers", []), text)
+    return {**result, "output": params["output"]} if params.get("output") else result
 
 
-VERSION = 2  # bump when an op's pixels change for the same inputs (2: textures by bands, a palette table)
+VERSION = 3  # bump when an op's pixels change for the same inputs (2: textures by bands, a palette table;
+#             3: multi-scale removal, contact shadows, faded bands, mirrored out-paint margins)
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:
@@ -241,7 +290,8 @@ def draft_versions() -> dict[str, str]:
 # every op to it.
 
 OPS = {
-    "encode_prompt": encode_prompt, "load_asset": load_asset, "generate": generate, "composite": composite,
+    "encode_prompt": encode_prompt, "load_asset": load_asset, "text": text, "generate": generate,
+    "composite": composite,
     "inpaint": inpaint, "remove": remove, "recolor": recolor, "harmonize": harmonize,
-    "reframe": reframe, "outpaint": outpaint, "check": check,
+    "reframe": reframe, "outpaint": outpaint, "layout": layout, "reframe_layer": reframe_layer, "check": check,
 }

@@ -142,7 +142,8 @@ def clearspace(params: dict, image: np.ndarray, layers: dict[str, Layer], canvas
     intruding = 0
     offenders = []
     for other, layer in layers.items():
-        if other == name or layer.box == (0, 0, *canvas):
+        background = other in params["backgrounds"] if "backgrounds" in params else layer.box == (0, 0, *canvas)
+        if other == name or background:
             continue
         count = int((imaging.layer_alpha_in(layer, zone) >= VISIBLE).sum())
         if count:
@@ -153,12 +154,14 @@ def clearspace(params: dict, image: np.ndarray, layers: dict[str, Layer], canvas
 
 
 def safezone(params: dict, layers: dict[str, Layer], canvas: tuple[int, int]) -> dict:
-    """Placed assets (logos, products, text) stay inside the margin: pixels of theirs in the band."""
-    margin = int(params["margin"])
+    """Placed assets and text stay inside the margins (top, right, bottom, left: the output's own safe
+    zone, or the brand's on every side): pixels of theirs in the band."""
+    top, right, bottom, left = (int(m) for m in params["margins"])
     W, H = canvas
-    result = {"rule": "safezone", "target": f"0 px of assets within {margin} px of the edge", "unit": "px",
-              "margin": margin}
-    inner = (margin, margin, W - margin, H - margin)
+    said = f"{top} px" if top == right == bottom == left else f"{top}/{right}/{bottom}/{left} px (top/right/bottom/left)"
+    result = {"rule": "safezone", "target": f"0 px of assets and text within {said} of the edge", "unit": "px",
+              "margins": [top, right, bottom, left]}
+    inner = (left, top, W - right, H - bottom)
     intruding, offenders, notes = 0, [], []
     for name in params["components"]:
         layer = layers[name]
@@ -191,7 +194,64 @@ def minsize(params: dict, layer: Layer) -> dict:
     return {**result, "measured": f"{w} x {h}", "status": _status(ratio, 1.0, at_most=False)}
 
 
-def evaluate(params: dict, image, inputs: list[Layer], names: list[str]) -> dict:
+def contrast(params: dict, image, layer: Layer, text: dict) -> dict:
+    """WCAG 2 contrast of a text layer's colour against what lies under its glyphs. The canvas
+    holds the text itself there, so "under" is read where a reader sees it: the pixels of the text's
+    box next to its glyphs (within a few px of them) and not covered by them. The figure judged is
+    the 5th percentile of the per-pixel ratios (runtime/brand/contrast.py). Without a ratio in the
+    rule the WCAG AA minimum applies: 3.0 for large text (≥ 24 px, or ≥ 18.66 px bold), else 4.5."""
+    from . import contrast as wcag
+
+    name, colour = params["component"], params["color"]
+    size, bold = text.get("size", 0), bool(text.get("bold"))
+    target = params.get("ratio") or wcag.default_threshold(size, bold)
+    result = {"rule": "contrast", "component": name, "unit": "",
+              "target": f"≥ {_band(target)}:1 (WCAG 2{', large text' if params.get('ratio') is None and target < 4.5 else ''}; "
+                        f"warn from {_band(target / WARN_FACTOR)})"}
+    covered = layer.alpha >= VISIBLE
+    if not covered.any():
+        return {**result, "status": "skipped", "measured": "–", "note": f"`{name}` has no visible glyphs"}
+    reach = max(2, round(size / 8)) if size else 3
+    near = cv2.dilate(covered.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+    under = near & (layer.alpha == 0)
+    pixels = image.read(layer.box)[..., :3][under]
+    rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    measured = wcag.text_contrast(rgb, pixels)
+    if measured["status"] == "skipped":
+        return {**result, "status": "skipped", "measured": "–", "note": "nothing around the glyphs to measure"}
+    ratio = measured["ratio"]
+    return {**result, "measured": f"{ratio:.2f}:1", "value": round(ratio, 3), "median": round(measured["median"], 3),
+            "status": _status(ratio, target, at_most=False)}
+
+
+def visible(params: dict, layer: Layer) -> dict:
+    """The component's visible pixels lie whole inside every output, where that output's mode puts
+    the canvas (crop scales to cover and cuts; fit and outpaint keep all of it)."""
+    from ..render.formats import Placement
+
+    name, canvas = params["component"], tuple(params["canvas"])
+    result = {"rule": "visible", "component": name, "target": "whole inside every output", "unit": ""}
+    ys, xs = np.nonzero(layer.alpha >= VISIBLE)
+    if not len(xs):
+        return {**result, "status": "fail", "measured": "invisible", "note": f"`{name}` is fully transparent"}
+    x0, y0 = layer.box[0] + int(xs.min()), layer.box[1] + int(ys.min())
+    x1, y1 = layer.box[0] + int(xs.max()) + 1, layer.box[1] + int(ys.max()) + 1
+    cut = []
+    for output, spec in params["outputs"].items():
+        ow, oh = spec["size"]
+        place = Placement.of(canvas, (ow, oh), "fit" if spec["mode"] == "canvas" else spec["mode"])
+        sx, sy = 1 / place.factors[0], 1 / place.factors[1]
+        box = (place.box[0] + x0 * sx, place.box[1] + y0 * sy, place.box[0] + x1 * sx, place.box[1] + y1 * sy)
+        inside = max(0.0, min(box[2], ow) - max(box[0], 0)) * max(0.0, min(box[3], oh) - max(box[1], 0))
+        share = inside / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+        if share < 0.999:
+            cut.append(f"{output} ({share:.0%} inside)")
+    if cut:
+        return {**result, "status": "fail", "measured": "cut in " + ", ".join(cut)}
+    return {**result, "status": "pass", "measured": f"whole in {len(params['outputs'])} output(s)"}
+
+
+def evaluate(params: dict, image, inputs: list[Layer], names: list[str], text: dict | None = None) -> dict:
     """Dispatch one rule. `image` is what the rule measures of the canvas (a tiled image, read only
     where the rule looks: `palette` gets the canvas's thumbnail); `inputs` are the layers the graph
     gave the check node, named by `names`."""
@@ -204,6 +264,10 @@ def evaluate(params: dict, image, inputs: list[Layer], names: list[str]) -> dict
         return sku_color(params, image.read(layer.box), layer)
     if rule == "minsize":
         return minsize(params, inputs[0])
+    if rule == "contrast":
+        return contrast(params, image, inputs[0], text or {})
+    if rule == "visible":
+        return visible(params, image)  # its only input: the component's layer
     layers = dict(zip(names, inputs))
     if rule == "clearspace":
         return clearspace(params, image, layers, canvas)

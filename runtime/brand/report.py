@@ -1,6 +1,7 @@
-"""The compliance report of a variant: a terminal table, `report.json`, and `report.html` — the
-output image with the clear-space box, the safe zone and a heat map of pixels failing a colour
-rule drawn over it, in one self-contained file that works offline.
+"""The compliance report of a variant: a terminal table, `report.json`, and `report.html` — one
+section per output (every rule is measured on every output, in its own geometry), each with that
+output's image and the clear-space box, the safe zone and a heat map of pixels failing a colour rule
+drawn over it, in one self-contained file that works offline.
 """
 
 from __future__ import annotations
@@ -25,19 +26,28 @@ def table(variant: str, results: list[dict], console) -> None:
     from rich.table import Table
 
     t = Table(title=f"brand checks: {variant}", title_justify="left")
-    for col in ("rule", "target", "measured", "status"):
+    outputs = any(r.get("output") for r in results)
+    for col in (("output",) if outputs else ()) + ("rule", "target", "measured", "status"):
         t.add_column(col)
-    for r in results:
+    last = None
+    for r in sorted(results, key=lambda r: r.get("output") or "") if outputs else results:
         name = r["rule"] + (f" {r['component']}" if r.get("component") else "")
+        where = ((r.get("output") or "") if r.get("output") != last else "",) if outputs else ()
+        last = r.get("output")
         measured = "—" if r.get("measured") is None else f"{r['measured']} {r.get('unit', '')}".strip()
         status = r.get("status", "skipped")
-        t.add_row(name, r.get("target", ""), measured, f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
+        t.add_row(*where, name, r.get("target", ""), measured, f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
     console.print(t)
     for r in results:
         if r.get("fix"):
-            console.print(f"  fix for {r['rule']} {r.get('component', '')}: [bold]{r['fix']}[/]")
+            console.print(f"  fix for {_name(r)}: [bold]{r['fix']}[/]")
         for note in ([r["note"]] if r.get("note") else []) + r.get("notes", []):
-            console.print(f"  note ({r['rule']}): {note}")
+            console.print(f"  note ({_name(r)}): {note}")
+
+
+def _name(r: dict) -> str:
+    """A result as a sentence names it: rule, component, and the output it was measured on."""
+    return r["rule"] + (f" {r['component']}" if r.get("component") else "") + (f" in {r['output']}" if r.get("output") else "")
 
 
 def report_json(variant: dict, results: list[dict]) -> bytes:
@@ -46,23 +56,42 @@ def report_json(variant: dict, results: list[dict]) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def report_html(variant: dict, results: list[dict], png: bytes) -> bytes:
-    """One HTML file: the canvas image (`png`, the bytes of canvas.png) with overlays (SVG) and the
-    table; no network needed."""
-    W, H = variant["canvas"]
-    img64 = base64.b64encode(png).decode()
+def report_html(variant: dict, results: list[dict], images: dict[str | None, tuple[bytes, str, tuple[int, int]]]) -> bytes:
+    """One HTML file: for each output (None: the canvas of a brief without outputs), its image (the
+    delivered bytes, their MIME type and size) with overlays (SVG) and its table; no network needed."""
+    sections, toggles_all = [], 0
+    for output, (data, mime, size) in images.items():
+        mine = [r for r in results if r.get("output") == output]
+        section, toggles_all = _section(output, mine, data, mime, size, toggles_all)
+        sections.append(section)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>brief report: {html.escape(variant['name'])}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin-top:1em}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}tr.pass td:nth-child(4){{color:#2a2}}
+tr.warn td:nth-child(4){{color:#b80}}tr.fail td:nth-child(4){{color:#d33;font-weight:bold}}
+.stage{{position:relative;max-width:100%}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}
+section{{margin-bottom:3em}}label{{margin-right:1em}}</style></head><body>
+<h1>{html.escape(variant['name'])}</h1>
+{''.join(sections)}
+</body></html>"""
+    return page.encode()
+
+
+def _section(output: str | None, results: list[dict], data: bytes, mime: str, size: tuple[int, int],
+             first: int) -> tuple[str, int]:
+    W, H = size
+    img64 = base64.b64encode(data).decode()
     groups, toggles = [], []
-    for i, r in enumerate(results):
+    for i, r in enumerate(results, first):
         shapes = []
         if r.get("zone"):
             x0, y0, x1, y1 = r["zone"]
             colour = "#d33" if r["status"] == "fail" else "#2a2"
             shapes.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" '
                           f'stroke="{colour}" stroke-width="3" stroke-dasharray="10 6"><title>clear space</title></rect>')
-        if r.get("margin") is not None and r["rule"] == "safezone":
-            m = r["margin"]
-            shapes.append(f'<rect x="{m}" y="{m}" width="{W - 2 * m}" height="{H - 2 * m}" fill="none" '
-                          f'stroke="#36c" stroke-width="2"><title>safe zone</title></rect>')
+        if r.get("margins") is not None and r["rule"] == "safezone":
+            top, right, bottom, left = r["margins"]
+            shapes.append(f'<rect x="{left}" y="{top}" width="{W - left - right}" height="{H - top - bottom}" '
+                          f'fill="none" stroke="#36c" stroke-width="2"><title>safe zone</title></rect>')
         if r.get("heatmap"):
             x0, y0, x1, y1 = r.get("box") or (0, 0, W, H)
             shapes.append(f'<image x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" preserveAspectRatio="none" '
@@ -78,16 +107,10 @@ def report_html(variant: dict, results: list[dict], png: bytes) -> bytes:
         f"<td>{html.escape(str(r.get('target', '')))}</td><td>{html.escape('—' if r.get('measured') is None else str(r['measured']))}</td>"
         f"<td>{html.escape(r.get('status', ''))}</td><td>{html.escape(r.get('fix', '') or r.get('note', '') or '')}</td></tr>"
         for r in results)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>brief report: {html.escape(variant['name'])}</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin-top:1em}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}tr.pass td:nth-child(4){{color:#2a2}}
-tr.warn td:nth-child(4){{color:#b80}}tr.fail td:nth-child(4){{color:#d33;font-weight:bold}}
-.stage{{position:relative;max-width:100%}}svg{{max-width:100%;height:auto;border:1px solid #ddd}}
-label{{margin-right:1em}}</style></head><body>
-<h1>{html.escape(variant['name'])}</h1>
+    title = f"<h2>{html.escape(output)} ({W} × {H})</h2>" if output else ""
+    section = f"""<section>{title}
 <div>overlays: {''.join(toggles) or 'none'}</div>
 <div class="stage"><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">
-<image href="data:image/png;base64,{img64}" width="{W}" height="{H}"/>{''.join(groups)}</svg></div>
-<table><tr><th>rule</th><th>target</th><th>measured</th><th>status</th><th>fix / note</th></tr>{rows}</table>
-</body></html>"""
-    return page.encode()
+<image href="data:{mime};base64,{img64}" width="{W}" height="{H}"/>{''.join(groups)}</svg></div>
+<table><tr><th>rule</th><th>target</th><th>measured</th><th>status</th><th>fix / note</th></tr>{rows}</table></section>"""
+    return section, first + len(results)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from . import pngstream, publish
 from ..brand import report
 from ..store.cache import png_bytes
 from ..conditions import MALFORMED
-from ..render.execute import Executor
+from ..render.execute import BuildError, Executor
 from ..render.plan import VariantPlan
 from ..store.tiles import Layer
 
@@ -82,24 +83,45 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
             memo["png"] = pngstream.encode(executor.result(v.image, plan), executor.cache, OUTPUT_PNG_LEVEL)
         return memo["png"]
 
+    hows = {name: {**v.delivery.get(name, {"format": "png", "quality": None, "max": None, "file": f"{name}.png"}),
+                   "node": key, "variant": v.name} for name, key in v.outputs.items()}
+    locks = {name: threading.Lock() for name in hows}
+
+    def output_bytes(name: str) -> bytes:
+        """An output's delivered file, encoded once (the report shows the very bytes delivered)."""
+        with locks[name]:
+            if name not in memo:
+                memo[name] = _encode(executor, executor.result(hows[name]["node"], plan), hows[name], name)
+            return memo[name]
+
     if v.image not in v.outputs.values() and stale("canvas.png", v.image):  # the canvas, before formats
         jobs.append((["canvas.png"], lambda: [canvas_png()]))
-    for name, key in v.outputs.items():
-        if stale(f"{name}.png", key):
-            image = executor.result(key, plan)
-            jobs.append(([f"{name}.png"], lambda image=image: [pngstream.encode(image, executor.cache, OUTPUT_PNG_LEVEL)]))
+    for name, how in hows.items():
+        if stale(how["file"], _delivered(how["node"], how)):
+            jobs.append(([how["file"]], lambda name=name: [output_bytes(name)]))
     for name, key in v.layers.items():
         files = [f"layers/{name}.png", f"masks/{name}.png"]
         if any([stale(f, key) for f in files]):
             layer = executor.result(key, plan)
             jobs.append((files, lambda layer=layer: _layer_files(layer, v.canvas)))
     results = [executor.result(key, plan) for key in v.checks] if plan.checks else []
-    report_key = hashlib.sha256("".join([v.image, *v.checks]).encode()).hexdigest()
+    report_key = hashlib.sha256("".join([v.image, *v.checks, *(_delivered(h["node"], h) for h in hows.values())])
+                                .encode()).hexdigest()
     if results:
         doc = {"name": v.name, "canvas": list(v.canvas)}
+
+        def images() -> dict:
+            """What each section of the report shows: every output as delivered; the canvas when the
+            brief declares no outputs (its rules measured the canvas)."""
+            if not v.delivery and list(v.outputs.values()) == [v.image]:
+                return {None: (canvas_png(), "image/png", tuple(v.canvas))}
+            return {name: (output_bytes(name), MIME[how["format"]], tuple(executor.g.nodes[how["node"]]["params"]
+                                                                          .get("size", v.canvas)))
+                    for name, how in hows.items()}
+
         if stale("report.json", report_key) | stale("report.html", report_key):
             jobs.append((["report.json", "report.html"],
-                         lambda: [report.report_json(doc, results), report.report_html(doc, results, canvas_png())]))
+                         lambda: [report.report_json(doc, results), report.report_html(doc, results, images())]))
     elif all(current(rel, report_key) for rel in ("report.json", "report.html")):
         written.update({"report.json": report_key, "report.html": report_key})  # still true: kept
     psd_name = f"{v.brief}.psd"
@@ -122,6 +144,36 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
     return manifest
 
 
+def _delivered(key: str, how: dict) -> str:
+    """What a delivered file holds: the output's pixels and how they are encoded."""
+    if how["format"] == "png" and how["max"] is None:
+        return key
+    return hashlib.sha256(f"{key}:{how['format']}:{how['quality']}:{how['max']}".encode()).hexdigest()
+
+
+
+def _encode(executor: Executor, image, how: dict, name: str) -> bytes:
+    """An output's file in its delivery format (sRGB-tagged; a lossy one at the largest quality under
+    its size cap). A cap no quality meets stops the export with the output named."""
+    from ..context import OpError
+    from . import encodings
+
+    try:
+        if how["format"] == "png":
+            data = pngstream.encode(image, executor.cache, OUTPUT_PNG_LEVEL)
+            if how["max"] is not None:
+                encodings.check_png_cap(data, how["max"])
+            return data
+        rgb = image.to_array()[..., :3]
+        return encodings.encode_output(rgb, how["format"], how["quality"], how["max"]).data
+    except OpError as exc:
+        node = executor.g.nodes[how["node"]]
+        raise BuildError(node["span"], f"{node['label']} of {how['variant']}", str(exc)) from None
+
+
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
 class _Vanished(Exception):
     """Files of the last export disappeared while this one was carrying them over."""
 
@@ -135,7 +187,8 @@ def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], re
         "order": list(v.layers),
         "layers": {name: {"node": key, "box": g.nodes[key]["region"], "file": f"layers/{name}.png",
                           "mask": f"masks/{name}.png"} for name, key in v.layers.items()},
-        "outputs": {name: {"node": key, "file": f"{name}.png", **_format(g.nodes[key], v)}
+        "outputs": {name: {"node": key, "file": v.delivery.get(name, {}).get("file", f"{name}.png"),
+                           "format": v.delivery.get(name, {}).get("format", "png"), **_format(g.nodes[key], v)}
                     for name, key in v.outputs.items()},
         "checks": [{"node": key, "label": g.nodes[key]["label"], "span": g.nodes[key]["span"],
                     "result": {k: val for k, val in result.items() if k != "heatmap"}}

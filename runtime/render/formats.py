@@ -8,10 +8,11 @@ reads (the filter's support and the interpolation's), by one function, in a full
 incremental one alike: OpenCV's 8-bit Gaussian blur and its fixed-point remap are exact per pixel,
 so an incremental output is bit-identical to a clean one (tested).
 
-`fit` pads with the mean colour of the canvas's border; `outpaint` continues the canvas's edges
-outward, blurred, with seeded grain, and fades the seam over a short ramp inside. Both depend on a
-band along the canvas's border only: while no change touches that band, the padding, the margins
-and the seam are the last output's, and only the interior tiles a change maps to are made again.
+`fit` pads with the mean colour of the canvas's border; `outpaint` places the canvas as `fit` does,
+untouched, and makes each margin from the band of the canvas along its edge: mirrored outward,
+blurred more with distance from the edge, with a seeded texture, so the seam is the canvas's own
+edge. Both depend on a band along the canvas's border only: while no change touches that band, the
+padding and the margins are the last output's, and only the tiles a change maps to are made again.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from brief.lang.geometry import Box
+from brief.lang.geometry import Box, frame_box
 
 from ..store.tiles import TILE, TiledImage
-from .imaging import blend_masked, intersect
+from .imaging import intersect
 
 SUPPORT = 2  # px of canvas around a sample position that bilinear interpolation may read
 
@@ -40,12 +41,7 @@ class Placement:
 
     @classmethod
     def of(cls, canvas: tuple[int, int], size: tuple[int, int], mode: str) -> "Placement":
-        W, H = canvas
-        ow, oh = size
-        scale = (max if mode == "crop" else min)(ow / W, oh / H)
-        nw, nh = max(1, round(W * scale)), max(1, round(H * scale))
-        x0, y0 = (ow - nw) // 2, (oh - nh) // 2
-        return cls(canvas, size, (x0, y0, x0 + nw, y0 + nh))
+        return cls(canvas, size, frame_box(canvas, size, mode))
 
     @property
     def factors(self) -> tuple[float, float]:
@@ -165,13 +161,15 @@ def _border_colour(image: TiledImage) -> np.ndarray:
 
 # ── outpaint ────────────────────────────────────────────────────────────────────
 
-EDGE_DEPTH = 8  # output px of the placed canvas along each edge that the margins continue
+BLUR_RATE = 0.5  # the margin's blur (σ, px) per px of distance from the canvas's edge
+TEXTURE_CELLS = (160, 56, 20)  # px: the sizes of the seeded texture's octaves
+TEXTURE_LEVEL = 2  # the pyramid level (1/4 scale) the texture is added at: it is blurred up from there
 
 
 def outpaint_band(place: Placement, reach: int = 0) -> tuple[int, int]:
-    """(output px, canvas px): how deep into the placed canvas the margins and the seam read (and
-    `reach` more output px, which a model painting the margins reads or blends in)."""
-    inner = max(_ramp(place), EDGE_DEPTH, reach) + 4
+    """(output px, canvas px): how deep into the placed canvas the margins read (and `reach` more
+    output px, which a model painting the margins reads or blends in)."""
+    inner = max(_depth(place), reach) + 4
     return inner, math.ceil((inner + 2) * max(place.factors)) + place.reach + 2
 
 
@@ -185,16 +183,19 @@ def margin_strips(place: Placement) -> list[Box]:
 
 
 def keeps_margins(image_size: tuple[int, int], size: tuple[int, int], previous, changed, reach: int = 0) -> bool:
-    """Whether the last out-paint's margins and seam still hold: it is at hand, and nothing changed
-    in the canvas's border band."""
+    """Whether the last out-paint's margins still hold: it is at hand, and nothing changed in the
+    canvas's border band."""
     place = Placement.of(image_size, size, "fit")
     return _usable(previous, size, changed) and not _touches_band(changed, image_size, outpaint_band(place, reach)[1])
 
 
-def _ramp(place: Placement) -> int:
-    """The seam's width inside the placed canvas, in output px."""
+def _depth(place: Placement) -> int:
+    """How deep (output px) the band of the placed canvas is that a margin mirrors."""
     nw, nh = place.box[2] - place.box[0], place.box[3] - place.box[1]
-    return max(4, min(nw, nh) // 40)
+    return max(1, min(32, nw, nh, max(12, min(nw, nh) // 24)))
+
+
+SIDES = ("top", "bottom", "left", "right")
 
 
 def _sides(place: Placement) -> list[str]:
@@ -204,88 +205,113 @@ def _sides(place: Placement) -> list[str]:
     return [side for side, has in (("top", y0 > 0), ("bottom", y1 < oh), ("left", x0 > 0), ("right", x1 < ow)) if has]
 
 
-def _seam(place: Placement, tile: Box) -> np.ndarray:
-    """The seam's weight over a tile: 1 at an edge with a margin beyond it, fading to 0 over the ramp."""
+def _fold(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices mirrored back and forth into 0 … n-1 (…, 1, 0 | 0, 1, …, n-1 | n-1, …): a mirror repeated."""
+    period = np.mod(index, 2 * n)
+    return np.where(period < n, period, 2 * n - 1 - period)
+
+
+def _strip(place: Placement, image: TiledImage, side: str, seed: int) -> np.ndarray:
+    """One margin's pixels, from the band of the placed canvas along its edge only. In the strip's own
+    frame (rows: px outward from the edge; columns: along it) the band is mirrored outward, again and
+    again, then blurred more with distance from the edge (σ = BLUR_RATE px per px, by blending the
+    levels of a Gaussian pyramid row by row as it is collapsed), so the seam shows the canvas's own
+    edge and far out no copy of it is legible; a seeded texture with the spread of the band's detail
+    fades in as the blur grows."""
     x0, y0, x1, y1 = place.box
-    xs = np.arange(tile[0], tile[2])[None, :]
-    ys = np.arange(tile[1], tile[3])[:, None]
-    far = np.full((tile[3] - tile[1], tile[2] - tile[0]), np.inf, np.float32)
-    to = {"top": ys - y0 + 1, "bottom": y1 - ys, "left": xs - x0 + 1, "right": x1 - xs}
-    for side in _sides(place):
-        far = np.minimum(far, np.broadcast_to(to[side], far.shape))
-    return np.clip(1 - far / _ramp(place), 0, 1)
+    ow, oh = place.size
+    d = _depth(place)
+    band, along, depth = {  # the band (output box), the strip's extent along the edge, its depth
+        "top": ((x0, y0, x1, y0 + d), (0, ow, x0), y0), "bottom": ((x0, y1 - d, x1, y1), (0, ow, x0), oh - y1),
+        "left": ((x0, y0, x0 + d, y1), (max(0, y0), min(oh, y1), y0), x0),
+        "right": ((x1 - d, y0, x1, y1), (max(0, y0), min(oh, y1), y0), ow - x1)}[side]
+    pixels = place.sample(image, band).astype(np.float32)
+    if side in ("left", "right"):
+        pixels = pixels.transpose(1, 0, 2)  # rows: across the edge
+    if side in ("top", "left"):
+        pixels = pixels[::-1]  # rows: from inside the canvas outward to its edge
+    cols = _fold(np.arange(along[0], along[1]) - along[2], pixels.shape[1])
+    if not np.array_equal(cols, np.arange(pixels.shape[1])):  # the margin reaches past the band's ends
+        pixels = np.ascontiguousarray(pixels[:, cols])
+    levels = [_mirrored(pixels, depth)]
+    while min(levels[-1].shape[:2]) > 2 and 0.6 * 2 ** len(levels) < BLUR_RATE * depth * 2:
+        levels.append(cv2.pyrDown(levels[-1]))
+    # level j of the pyramid is blurred by about σ = 0.6·2^j px (its row i is frame row i·2^j); the row
+    # at distance r from the edge wants σ = BLUR_RATE·r: level ℓ(r), between two levels, blended
+    texture_level = min(TEXTURE_LEVEL, len(levels) - 2)
+    out = levels[-1]
+    for j in range(len(levels) - 2, -1, -1):
+        out = cv2.pyrUp(out, dstsize=levels[j].shape[1::-1])
+        distance = np.arange(levels[j].shape[0], dtype=np.float32) * 2 ** j - d + 1
+        coarser = np.clip(np.log2(np.maximum(BLUR_RATE * distance / 0.6, 1)) - j, 0, 1)
+        finer = np.flatnonzero(coarser < 1)  # the rows near the edge: this level, or a blend
+        out[finer] = levels[j][finer] + coarser[finer, None, None] * (out[finer] - levels[j][finer])
+        if j == texture_level:  # a seeded texture with the band's spread, none at the seam, all 3 bands out
+            detail = pixels - cv2.GaussianBlur(pixels, (0, 0), max(1.0, d / 2))
+            spread = np.clip(detail.reshape(-1, 3).std(axis=0), 0.5, 8.0).astype(np.float32)
+            ramp = np.clip(distance / (3 * d), 0, 1)
+            fade = (ramp * ramp * (3 - 2 * ramp))[:, None, None]
+            out += _texture([seed, SIDES.index(side)], *out.shape[:2], 2 ** j)[..., None] * spread * fade
+    out = np.clip(np.rint(out[d:]), 0, 255).astype(np.uint8)
+    if side in ("top", "left"):
+        out = out[::-1]  # back to output order: the edge last
+    return out.transpose(1, 0, 2) if side in ("left", "right") else out
 
 
-def _edge_lines(place: Placement, image: TiledImage) -> dict[str, np.ndarray]:
-    """The colours along each edge with a margin: the placed canvas's first EDGE_DEPTH px there,
-    averaged across and smoothed along (float32, one colour per output px of the edge)."""
-    x0, y0, x1, y1 = place.box
-    d = min(EDGE_DEPTH, x1 - x0, y1 - y0)
-    strips = {"top": ((x0, y0, x1, y0 + d), 0), "bottom": ((x0, y1 - d, x1, y1), 0),
-              "left": ((x0, y0, x0 + d, y1), 1), "right": ((x1 - d, y0, x1, y1), 1)}
-    sigma = max(x1 - x0, y1 - y0) / 30
-    lines = {}
-    for side in _sides(place):
-        box, across = strips[side]
-        line = place.sample(image, box).astype(np.float32).mean(axis=across)  # (length, 3)
-        lines[side] = cv2.GaussianBlur(line[None], (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)[0]
-    return lines
+def _mirrored(band: np.ndarray, depth: int) -> np.ndarray:
+    """The band (rows from inside the canvas out to its edge) and `depth` rows beyond it: the band
+    mirrored at the edge, again and again. A mirror turns a slope that meets the edge into a ridge
+    along it, so only the band's detail is mirrored: its broad shades go on from the edge's (the
+    slope continued, levelling off over the band's depth)."""
+    d = band.shape[0]
+    broad = cv2.GaussianBlur(band, (0, 0), max(1.0, d / 4), borderType=cv2.BORDER_REFLECT)
+    source = d - 1 - _fold(np.arange(2 * d), d)  # one period of the mirrors: the band row each row shows
+    slope = broad[d - 1] - broad[source]
+    period = band[source] + slope
+    frame = np.empty((d + depth,) + band.shape[1:], np.float32)
+    frame[:d] = band
+    np.take(period, np.mod(np.arange(depth), 2 * d), axis=0, out=frame[d:])
+    near = min(d, depth)
+    lift = ((1 - np.arange(near, dtype=np.float32) / d) ** 2)[:, None, None]  # 1 at the edge, 0 a band out
+    frame[d:d + near] += slope[:near] * lift
+    return frame
 
 
-def _soft_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
-    """A wide Gaussian blur, done at a fraction of the size (cost independent of sigma)."""
-    h, w = rgb.shape[:2]
-    factor = max(1, int(sigma // 4))
-    small = cv2.resize(rgb, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, sigma / factor), borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+def _texture(seed: list[int], h: int, w: int, scale: int) -> np.ndarray:
+    """Seeded value noise over h x w px, each `scale` output px wide: octaves of TEXTURE_CELLS output
+    px, unit spread (float32)."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros((h, w), np.float32)
+    for cell, weight in zip(TEXTURE_CELLS, (0.55, 0.3, 0.15)):
+        step = max(1.0, cell / scale)
+        grid = rng.standard_normal((math.ceil(h / step) + 2, math.ceil(w / step) + 2)).astype(np.float32)
+        total += weight * cv2.resize(grid, None, fx=step, fy=step, interpolation=cv2.INTER_CUBIC)[:h, :w]
+    return total * np.float32(1 / max(float(total.std()), 1e-6))
 
 
 def _margin(place: Placement, image: TiledImage, seed: int) -> np.ndarray:
-    """The margins' pixels over the whole output (grain outside the placement): each edge's colours
-    carried straight outward (and inward to the middle, for the seam), blurred wide. A function of
-    the edge band only."""
+    """The margins over the whole output (the placement's pixels left unset): each strip from its
+    own edge's band (`_strip`), seeded by the out-paint's seed and the side."""
     ow, oh = place.size
-    x0, y0, x1, y1 = place.box
-    lines = {side: np.clip(np.rint(line), 0, 255).astype(np.uint8) for side, line in _edge_lines(place, image).items()}
     margin = np.zeros((oh, ow, 3), np.uint8)
-    if "top" in lines or "bottom" in lines:  # margins above and below: one line per row
-        cx = np.clip(np.arange(ow), x0, x1 - 1) - x0
-        middle = (y0 + y1) // 2
-        for side, rows in (("top", slice(0, middle)), ("bottom", slice(middle, oh))):
-            margin[rows] = lines.get(side, lines.get("bottom" if side == "top" else "top"))[cx][None]
-    elif lines:  # margins left and right: one line per column
-        cy = np.clip(np.arange(oh), y0, y1 - 1) - y0
-        middle = (x0 + x1) // 2
-        for side, cols in (("left", slice(0, middle)), ("right", slice(middle, ow))):
-            margin[:, cols] = lines.get(side, lines.get("right" if side == "left" else "left"))[cy][:, None]
-    margin = _soft_blur(margin, max(ow, oh) / 25)
-    strips = [(slice(0, max(0, y0)), slice(0, ow)), (slice(min(oh, y1), oh), slice(0, ow)),  # the margins
-              (slice(max(0, y0), min(oh, y1)), slice(0, max(0, x0))), (slice(max(0, y0), min(oh, y1)), slice(min(ow, x1), ow))]
-    rng = np.random.default_rng(seed)
-    for rows, cols in strips:
-        view = margin[rows, cols]
-        if view.size:
-            grain = rng.normal(0, 3.0, view.shape[:2] + (1,)).astype(np.float32)
-            margin[rows, cols] = np.clip(view.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    for side, strip in zip(_sides(place), margin_strips(place)):
+        if strip[0] < strip[2] and strip[1] < strip[3]:
+            margin[strip[1]:strip[3], strip[0]:strip[2]] = _strip(place, image, side, seed)
     return margin
 
 
 def outpaint(image: TiledImage, size: tuple[int, int], seed: int, previous: TiledImage | None = None,
              changed: list[Box] | None = None, reach: int = 0) -> TiledImage:
-    """Extend the canvas to another aspect ratio: scaled to fit, its edges continued outward, blurred,
-    with seeded grain, fading into the canvas over a short ramp. With the last output and the canvas
-    boxes changed since, and none of them near the border, only the interior tiles they map to are
-    made again."""
+    """Extend the canvas to another aspect ratio: scaled to fit, exactly as `fit` places it, each margin
+    its edge's band mirrored outward, blurred more with distance, with a seeded texture (`_strip`).
+    With the last output and the canvas boxes changed since, and none of them in the border band,
+    the margins hold and only the tiles the changes map to are made again."""
     place = Placement.of(image.size, size, "fit")
-    band_out, band_canvas = outpaint_band(place, reach)
     if _usable(previous, size, changed):
         if not changed:
             return previous
-        if not _touches_band(changed, image.size, band_canvas):
-            x0, y0, x1, y1 = place.box
-            return _incremental(place, image, previous, changed,
-                                (x0 + band_out, y0 + band_out, x1 - band_out, y1 - band_out))
+        if not _touches_band(changed, image.size, outpaint_band(place, reach)[1]):
+            return _incremental(place, image, previous, changed, place.box)
     ow, oh = size
     margin = _margin(place, image, seed)
     out = TiledImage(ow, oh, 3)
@@ -293,11 +319,7 @@ def outpaint(image: TiledImage, size: tuple[int, int], seed: int, previous: Tile
         pixels = np.ascontiguousarray(margin[tile[1]:tile[3], tile[0]:tile[2]])
         placed = intersect(tile, place.box)
         if placed:
-            sub = (placed[1] - tile[1], placed[3] - tile[1], placed[0] - tile[0], placed[2] - tile[0])
-            inner = place.sample(image, placed)
-            seam = _seam(place, placed)
-            if seam.any():  # near an edge with a margin: fade into it
-                inner = blend_masked(inner, pixels[sub[0]:sub[1], sub[2]:sub[3]], seam ** 2 * 0.85)
-            pixels[sub[0]:sub[1], sub[2]:sub[3]] = inner
+            pixels[placed[1] - tile[1]:placed[3] - tile[1], placed[0] - tile[0]:placed[2] - tile[0]] = \
+                place.sample(image, placed)
         out.pixels[(tile[0] // TILE, tile[1] // TILE)] = pixels
     return out
