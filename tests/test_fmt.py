@@ -33,6 +33,8 @@ def shape(node):
     """An AST without spans or source spellings of numbers: what the text means."""
     if isinstance(node, (list, tuple)):
         return tuple(shape(n) for n in node)
+    if isinstance(node, ast.Span):  # where a block's braces were (a matrix value's, an output's)
+        return None
     if dataclasses.is_dataclass(node):
         skip = {"span", "comments", "path"}
         if isinstance(node, ast.Num):

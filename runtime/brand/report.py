@@ -22,8 +22,17 @@ def summary(results: list[dict]) -> dict[str, int]:
 
 
 def table(variant: str, results: list[dict], console) -> None:
-    """Rule, target, measured, status — one row per check."""
+    """Rule, target, measured, status — one row per rule and output that did not pass; a variant
+    whose every rule passed is one line (its report.html has the whole table)."""
     from rich.table import Table
+
+    passed = [r for r in results if r.get("status") == "pass"]
+    outputs = sorted({r["output"] for r in results if r.get("output")})
+    where = f" on {len(outputs)} output{'s' * (len(outputs) != 1)}" if outputs else ""
+    if len(passed) == len(results):
+        console.print(f"brand checks: {variant}: all {len(results)} passed{where}")
+        return
+    results = [r for r in results if r.get("status") != "pass"]
 
     t = Table(title=f"brand checks: {variant}", title_justify="left")
     outputs = any(r.get("output") for r in results)
@@ -38,6 +47,8 @@ def table(variant: str, results: list[dict], console) -> None:
         status = r.get("status", "skipped")
         t.add_row(*where, name, r.get("target", ""), measured, f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
     console.print(t)
+    if passed:
+        console.print(f"  and {len(passed)} passed{where} (all of them in report.html)")
     for r in results:
         if r.get("fix"):
             console.print(f"  fix for {_name(r)}: [bold]{r['fix']}[/]")
