@@ -3,7 +3,7 @@
 Canonical layout: two-space indentation, one setting per line, single spaces between tokens,
 hex colours upper-case, numbers in their plain spelling (`0.5`, not `.5` or `+0.50`; never an
 exponent, never fewer or other digits than were written), the names of
-consecutive `color` lines (and matrix values) aligned, one blank line between top-level blocks,
+consecutive `color` lines (and `font` lines, and matrix values) aligned, one blank line between top-level blocks,
 the author's blank lines kept (at most one in a row, never just inside braces). Strings keep the
 text they were written with; formatting never changes a value. `fmt(fmt(x)) == fmt(x)` and `fmt` never changes the compiled graph; both are
 tested.
@@ -27,7 +27,7 @@ class _Line:
     start: int  # source line it came from
     end: int
     top_use: bool = False
-    aligned: ast.BrandColor | ast.MatrixValue | None = None  # a setting whose name lines up with its neighbours'
+    aligned: ast.BrandColor | ast.BrandFont | ast.MatrixValue | None = None  # a setting whose name lines up with its neighbours'
     trailing: str = ""  # the comment at its end (one: a comment runs to the end of the line)
 
 
@@ -107,7 +107,7 @@ def setting_text(item, pad: int = 0) -> str:
     if isinstance(item, ast.Align):
         return f"align {item.value.value}"
     if isinstance(item, ast.BrandFont):
-        return f"font {item.name.value} {item.path.text}"
+        return f"font {item.name.value.ljust(pad)} {item.path.text}"
     if isinstance(item, ast.MatrixField):
         return f"{item.name.value} {_field_value(item.value)}"
     if isinstance(item, ast.Place):
@@ -194,7 +194,7 @@ def _emit(node, depth: int, out: list[_Line], comments: set[int]) -> None:
                     isinstance(child, ast.MatrixValue) and child.fields):
                 _emit(child, depth + 1, out, comments)
             else:
-                aligned = child if isinstance(child, (ast.BrandColor, ast.MatrixValue)) else None
+                aligned = child if isinstance(child, (ast.BrandColor, ast.BrandFont, ast.MatrixValue)) else None
                 out.append(_Line("leaf", depth + 1, setting_text(child), child.span.line, child.span.end_line,
                                  aligned=aligned))
         out.append(_Line("close", depth, "}", s.end_line, s.end_line))
