@@ -197,3 +197,18 @@ def map_box(box: Box, canvas: tuple[int, int], size: tuple[int, int], mode: str)
 def clip(box: Box, size: tuple[int, int]) -> Box:
     """A box cut to an image of `size` (possibly empty: x1 ≤ x0)."""
     return (max(0, box[0]), max(0, box[1]), min(size[0], box[2]), min(size[1], box[3]))
+
+
+# How deep (output px) an out-paint's margins may read into the placed canvas, per backend (the
+# draft mirrors a band of at most 32 px; a model also reads what it blends in): the runtime's band
+# (runtime/render/formats.py `outpaint_band`) stays within it (tests/test_formats.py holds it to
+# that). A change farther from the canvas's edge keeps every margin.
+OUTPAINT_BANDS = {"draft": 40, "diffusers": 64}
+
+
+def outpaint_band(canvas: tuple[int, int], size: tuple[int, int], backend: str) -> int:
+    """The canvas px along its edges an out-paint's margins depend on (at most)."""
+    x0, y0, x1, y1 = frame_box(canvas, size, "fit")
+    f = max(canvas[0] / (x1 - x0), canvas[1] / (y1 - y0))
+    depth = OUTPAINT_BANDS.get(backend, max(OUTPAINT_BANDS.values()))
+    return math.ceil((depth + 2) * f) + math.ceil(3 * max(0.0, (f - 1) / 2)) + 4

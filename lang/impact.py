@@ -21,7 +21,7 @@ from typing import Callable
 
 import networkx as nx
 
-from .geometry import Box, intersects, map_box, union_area
+from .geometry import Box, intersects, map_box, outpaint_band, union_area
 
 LAYER_OPS = ("generate", "load_asset")  # ops that make a component's layer
 EDIT_OPS = ("inpaint", "remove", "recolor", "harmonize")  # ops that change the canvas inside their region
@@ -220,19 +220,21 @@ def reason_for(g, key: str, prev: dict | None) -> str:
 
 def _framed(a: dict, boxes: list[Box]) -> list[Box]:
     """Where a format's pixels change when its input changed in `boxes`: each box mapped into it,
-    grown by what its resampling reaches (a pixel's prefilter and interpolation); all of it for an
-    out-paint, whose margins grow from the input's border."""
+    grown by what its resampling reaches (a pixel's prefilter and interpolation); all of an
+    out-paint when a box comes near the input's border, from which its margins grow."""
     p = a["params"]
     size = (p["size"][0], p["size"][1])
-    if a["op"] == "outpaint":
-        return [(0, 0, *size)]
     canvas = (p["canvas"][0], p["canvas"][1])
+    if a["op"] == "outpaint":
+        band = outpaint_band(canvas, size, a["lock"].get("backend", ""))
+        if any(b[0] < band or b[1] < band or b[2] > canvas[0] - band or b[3] > canvas[1] - band for b in boxes):
+            return [(0, 0, *size)]
     shrink = max(canvas[0] / size[0], canvas[1] / size[1])
     reach = math.ceil(3 * max(0.0, (shrink - 1) / 2)) + 2  # canvas px: Gaussian prefilter and bilinear support
     out = []
     for b in boxes:
         grown = (b[0] - reach, b[1] - reach, b[2] + reach, b[3] + reach)
-        m = map_box(grown, canvas, size, p["mode"])
+        m = map_box(grown, canvas, size, "fit" if a["op"] == "outpaint" else p["mode"])
         m = (max(0, m[0] - 1), max(0, m[1] - 1), min(size[0], m[2] + 1), min(size[1], m[3] + 1))
         if m[2] > m[0] and m[3] > m[1]:
             out.append(m)

@@ -73,3 +73,18 @@ def test_a_change_at_the_border_remakes_the_outpaint_margins():
     out = make("outpaint", image, (400, 600), before, [(0, 0, 400, 10)])
     assert np.array_equal(out.to_array(), make("outpaint", image, (400, 600)).to_array())
     assert not np.array_equal(out.to_array()[:20], before.to_array()[:20])
+
+
+def test_the_runtime_outpaint_band_stays_within_the_one_the_plan_assumes():
+    """lang/impact.py predicts which out-paint margins a change keeps from lang/geometry's band; the
+    runtime's band (the draft's, and the diffusers reach) must never be wider, or a plan would reuse
+    checks on margins that changed."""
+    from brief.lang.geometry import outpaint_band
+    from brief.runtime.backends.diffusers import OUTPAINT_REACH
+
+    for canvas, size in [((1024, 768), (1080, 1920)), ((1024, 768), (1080, 1080)), ((1600, 1600), (1200, 628)),
+                         ((3072, 2048), (1080, 1920)), ((512, 512), (2048, 512)), ((8192, 8192), (1080, 1920))]:
+        place = formats.Placement.of(canvas, size, "fit")
+        for backend, reach in (("draft", 0), ("diffusers", OUTPAINT_REACH)):
+            assert formats.outpaint_band(place, reach)[1] <= outpaint_band(canvas, size, backend), \
+                (canvas, size, backend)
