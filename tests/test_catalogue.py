@@ -80,6 +80,7 @@ def test_fields_bind_per_variant_and_a_changed_field_renders_only_its_variants(p
     products = {b.variant.name: b.variant.layers["product"] for b in first}
     assert products["cat[sku=volt,lang=en]"] != products["cat[sku=navy,lang=en]"]  # its own photo
     assert products["cat[sku=volt,lang=en]"] == products["cat[sku=volt,lang=de]"]  # shared across languages
+    assert first[0].manifest["layers"]["headline"]["text"] == "Run further"  # a text layer says what it reads
     for b in first:  # the delivery name interpolates fields, the file is a real JPEG
         sku, lang = b.variant.axes["sku"], b.variant.axes["lang"]
         data = (b.folder / f"cat-{sku}-{lang}.jpg").read_bytes()

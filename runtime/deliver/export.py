@@ -186,7 +186,9 @@ def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], re
         "backend": v.backend, "export": v.export,
         "order": list(v.layers),
         "layers": {name: {"node": key, "box": g.nodes[key]["region"], "file": f"layers/{name}.png",
-                          "mask": f"masks/{name}.png"} for name, key in v.layers.items()},
+                          "mask": f"masks/{name}.png",
+                          **({"text": g.nodes[key]["params"]["text"]} if g.nodes[key]["op"] == "text" else {})}
+                   for name, key in v.layers.items()},
         "outputs": {name: {"node": key, "file": v.delivery.get(name, {}).get("file", f"{name}.png"),
                            "format": v.delivery.get(name, {}).get("format", "png"), **_format(g.nodes[key], v)}
                     for name, key in v.outputs.items()},
@@ -230,13 +232,13 @@ def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> byte
     from psd_tools.constants import Resource
     from psd_tools.psd.image_resources import ImageResource
 
-    from ..render.images import srgb_profile
+    from .encodings import srgb_icc
 
     doc = PSDImage.new("RGBA", canvas)
     for name, layer in layers:
         pil = Image.fromarray(layer.rgba, "RGBA")
         doc.append(PixelLayer.frompil(pil, doc, name=name, top=layer.box[1], left=layer.box[0]))
-    doc.image_resources[Resource.ICC_PROFILE] = ImageResource(key=Resource.ICC_PROFILE, data=srgb_profile().tobytes())
+    doc.image_resources[Resource.ICC_PROFILE] = ImageResource(key=Resource.ICC_PROFILE, data=srgb_icc())  # dated by a constant: same bytes in every process
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

@@ -219,7 +219,7 @@ class Executor:
                     self.run.reused.append(key)
                 break
             except OpError as exc:
-                raise BuildError(a["span"], a["label"], str(exc)) from None
+                raise BuildError(a["span"], f"{a['label']} of {plan.variant.name}", str(exc)) from None
             except Unreadable:  # cached pixels vanished or were corrupt mid-op: remake them, retry
                 bad = [i for i in a["inputs"] if getattr(self.run.results.get(i), "failed", False)]
                 if attempt == 2 or not (bad or ctx.previous):
