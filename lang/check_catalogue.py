@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from . import ast
-from .check_values import LENGTH, Rule, number
+from .check_values import LENGTH, Rule, number, region_values
+from .compile_outputs import margins
 from .diagnostics import Diagnostic, did_you_mean, error
-from .matrix import bindings, interpolate, split, uses, variants_of
-from .scope import Scope, brand_colors, brief_brand
+from .geometry import MAX_SIDE
+from .matrix import DELIVERY_NAMES, bindings, interpolate, split, uses, variants_of
+from .scope import Scope, brand_colors, brief_brand, placeholders
 
 ALIGNS = ("left", "center", "right")
 FORMATS = ("png", "jpeg", "webp")
@@ -23,6 +25,8 @@ TEXT_SIZE = Rule("a text size", ("px",), 1, 2000, example="size 96px")
 QUALITY = Rule("a quality", ("",), 1, 100, integer=True, example="quality 90")
 CONTRAST = Rule("a contrast ratio", ("",), 1, 21, example="contrast headline 4.5")
 TEXT_ONLY = (ast.FontRef, ast.TextSize, ast.Align, ast.TextColor)
+WEBP_MAX_SIDE = 16383  # px: the most a WebP image holds along a side
+RESERVED_FILES = ("canvas.png", "manifest.json", "report.json", "report.html")  # and folders layers/, masks/
 
 
 def brand_fonts(brand: ast.Brand | None) -> dict[str, ast.BrandFont]:
@@ -56,7 +60,7 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                 continue  # unknown axes are check_matrix's (E343); `{axis}` and `{axis.name}` always exist
             defined = {f.name.value for v in axis.values for f in v.fields}
             if use.field not in defined:
-                hint = did_you_mean(use.field, defined)
+                hint = did_you_mean(use.field, defined | {"name"})
                 yield error("E345", f"matrix `{use.axis}` has no field `{use.field}`",
                             (hint.strip() + " " if hint else "") +
                             (f"Its values define: {', '.join(sorted(defined))}." if defined else
@@ -68,11 +72,13 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                 if held is None:
                     if (value.name.value, use.field) not in reported:
                         reported.add((value.name.value, use.field))
-                        hint = did_you_mean(use.field, [x.name.value for x in value.fields])
+                        near = next((x.name.value for x in value.fields if did_you_mean(x.name.value, [use.field])),
+                                    None)
                         yield error("E344", f"matrix value `{use.axis}={value.name.value}` has no field "
-                                    f"`{use.field}`", (hint.strip() + " " if hint else "") +
-                                    f"It is used on line {use.span.line}; every value of `{use.axis}` must "
-                                    f"define it.", value.name.span)
+                                    f"`{use.field}`", (f"It defines `{near}`: did you mean `{use.field}`? " if near
+                                                       else "") +
+                                    f"`{use.axis}.{use.field}` is used on line {use.span.line}; every value of "
+                                    f"`{use.axis}` must define it.", value.name.span)
                     continue
                 yield from _kind(use, value, held, colours, fonts)
 
@@ -122,7 +128,11 @@ def check_text(scope: Scope) -> Iterator[Diagnostic]:
                 yield error("E325", f"the text of `{comp.name.value}` is empty",
                             'Write what it says: text "Run further".', text.text.span)
             for item in comp.items:
-                if isinstance(item, (ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Fit, ast.SkuColor)):
+                if isinstance(item, ast.SkuColor):
+                    yield error("E329", "a text component's colour takes no tolerance",
+                                "Write its colour as color NAME; `within ΔE` is for the SKU colour of a placed or "
+                                "generated component (and a second `color` line is one too many).", item.span)
+                elif isinstance(item, (ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Fit)):
                     yield error("E329", f"`{item.keyword}` does not apply to a text component",
                                 "Remove it; a text layer is typeset with its font, size, colour and align.",
                                 item.span)
@@ -163,6 +173,9 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
     for brief in scope.module.briefs:
         comps = {c.name.value: c for c in brief.components}
         for out in brief.outputs:
+            size = (int(out.size.width.value), int(out.size.height.value))
+            size_ok = 0 < size[0] <= MAX_SIDE and 0 < size[1] <= MAX_SIDE and out.size.width.unit in ("", "px") \
+                and out.size.height.unit in ("", "px")
             placed: dict[str, ast.Place] = {}
             seen: dict[type, ast.Span] = {}
             for item in out.items:
@@ -190,17 +203,28 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
                     yield error("E355", f"`{name}` is placed twice in output `{out.name.value}`",
                                 f"Keep one; the first is on line {placed[name].span.line}.", item.span)
                 placed[name] = item
-                if isinstance(item.region, ast.Around):
-                    yield error("E354", "`around` cannot place a component in an output",
+                if isinstance(item.region, (ast.Around, ast.Mask)):
+                    yield error("E354", f"`{type(item.region).__name__.lower()}` cannot place a "
+                                "component in an output",
                                 "Place it with box, anchor or full, in the output's own pixels.", item.region.span)
+                elif size_ok:
+                    yield from region_values(item.region, size, f"the place of `{name}` in output `{out.name.value}`",
+                                             "output")
             zone = out.first(ast.OutputSafezone)
             if zone is not None:
                 if len(zone.values) not in (1, 2, 4):
                     yield error("E356", f"`safezone` takes 1, 2 or 4 margins, not {len(zone.values)}",
                                 "Write safezone ALL, safezone VERTICAL HORIZONTAL, or safezone TOP RIGHT BOTTOM "
                                 "LEFT (each N% or Npx).", zone.span)
-                for v in zone.values:
-                    yield from number(v, LENGTH)
+                found = [d for v in zone.values for d in number(v, LENGTH)]
+                yield from found
+                if not found and len(zone.values) in (1, 2, 4) and size_ok:
+                    top, right, bottom, left = margins(zone, size)
+                    if top + bottom >= size[1] or left + right >= size[0]:
+                        yield error("E356", f"the safe zone leaves nothing of the {size[0]} x {size[1]} output "
+                                    f"({top}/{right}/{bottom}/{left} px)", "A top or bottom margin is a share of "
+                                    "the output's height, a left or right one of its width; keep each pair below "
+                                    "100%.", zone.span)
             fmt = out.first(ast.Format)
             kind = fmt.kind.value if fmt is not None else "png"
             if fmt is not None:
@@ -209,6 +233,9 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
                     yield error("E324", f"unknown format `{kind}`",
                                 (hint.strip() + " " if hint else "") + f"Use one of: {', '.join(FORMATS)}.",
                                 fmt.kind.span)
+                if kind == "webp" and max(size) > WEBP_MAX_SIDE:
+                    yield error("E357", f"WebP cannot hold a {size[0]} x {size[1]} image (at most {WEBP_MAX_SIDE} px "
+                                "a side)", "Deliver this output as png or jpeg, or make it smaller.", fmt.kind.span)
                 if fmt.quality is not None and kind == "png":
                     yield error("E357", "PNG is lossless: it takes no quality",
                                 "Remove `quality`, or deliver jpeg or webp.", fmt.quality.span)
@@ -218,19 +245,67 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
                     try:
                         parse_file_size(fmt.max.text)
                     except ValueError as exc:
+                        why = str(exc).rstrip(".")
                         yield error("E358", f"`max {fmt.max.text}` is not a file size",
-                                    f"{exc} Write it like 500KB or 2MB.", fmt.max.span)
+                                    f"{why[:1].upper()}{why[1:]}." + ("" if "Write" in why else
+                                                                      " Write it like 500KB or 2MB."), fmt.max.span)
             file = out.first(ast.File)
             if file is not None and kind in FORMATS:
                 yield from _file_names(brief, out, file, kind, check_file_name)
+        yield from _same_names(brief)
+
+
+def delivered_name(brief: ast.Brief, out: ast.Output, chosen: dict[str, ast.MatrixValue]) -> str | None:
+    """An output's file name in one variant (None when its template reads a field the value lacks:
+    the field checks report that)."""
+    file, fmt = out.first(ast.File), out.first(ast.Format)
+    kind = fmt.kind.value if fmt is not None else "png"
+    if file is None:
+        return f"{out.name.value}.{'jpg' if kind == 'jpeg' else kind}"
+    values = {**bindings(chosen), "brief": brief.name.value, "output": out.name.value,
+              "variant": ",".join(f"{a}={v.name.value}" for a, v in chosen.items()) or brief.name.value}
+    for name, _, _ in placeholders(file.template.value):
+        axis, field = split(name or "")
+        if name is not None and name not in DELIVERY_NAMES and (axis not in chosen or (
+                field not in (None, "name") and chosen[axis].field(field) is None)):
+            return None
+    return interpolate(file.template.value, values)
+
+
+def _same_names(brief: ast.Brief) -> Iterator[Diagnostic]:
+    """Within a variant's folder, no two outputs deliver one file name, and none takes the name of
+    a file the folder holds anyway (the canvas, the manifest, the report)."""
+    for chosen in variants_of(brief):
+        taken: dict[str, ast.Output] = {}
+        for out in brief.outputs:
+            name = delivered_name(brief, out, chosen)
+            if name is None:
+                continue
+            where = ", ".join(f"{a}={v.name.value}" for a, v in chosen.items())
+            at = out.first(ast.File) or out
+            if at is out:  # no `file`: named after the output (E301 and E353 look after those names)
+                taken.setdefault(name.lower(), out)
+                continue
+            if name.lower() in RESERVED_FILES:
+                yield error("E359", f"output `{out.name.value}` would be delivered as `{name}`, a file the "
+                            "variant's folder holds anyway", f"Name it otherwise; {', '.join(RESERVED_FILES)} are "
+                            "reserved.", at.span)
+                return
+            other = taken.get(name.lower())
+            if other is not None:
+                yield error("E359", f"outputs `{other.name.value}` and `{out.name.value}` would both be delivered "
+                            f"as `{name}`" + (f" (for {where})" if where else ""),
+                            "Give each output its own file name (put {output} in the template).", at.span)
+                return
+            taken[name.lower()] = out
 
 
 def _file_names(brief: ast.Brief, out: ast.Output, file: ast.File, kind: str, check_file_name) -> Iterator[Diagnostic]:
     """The delivery name of every variant is a safe file name with the format's extension."""
     for chosen in variants_of(brief):
-        values = {**bindings(chosen), "brief": brief.name.value, "output": out.name.value,
-                  "variant": ",".join(f"{a}={v.name.value}" for a, v in chosen.items()) or brief.name.value}
-        name = interpolate(file.template.value, values)
+        name = delivered_name(brief, out, chosen)
+        if name is None:
+            continue
         try:
             check_file_name(name, kind)
         except ValueError as exc:

@@ -91,7 +91,7 @@ def _size(size: ast.Size, what: str) -> Iterator[Diagnostic]:
 
 
 def _within_canvas(box: tuple[int, int, int, int], canvas: tuple[int, int], span: ast.Span,
-                   what: str) -> Iterator[Diagnostic]:
+                   what: str, where: str = "canvas") -> Iterator[Diagnostic]:
     x0, y0, x1, y1 = box
     w, h = canvas
     if x1 <= x0 or y1 <= y0:
@@ -99,11 +99,13 @@ def _within_canvas(box: tuple[int, int, int, int], canvas: tuple[int, int], span
                     "Give x0 < x1 and y0 < y1: box x0 y0 x1 y1 lists the top-left corner, then the bottom-right.",
                     span)
     elif x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        yield error("E206", f"{what} reaches outside the {w} x {h} canvas ({x0},{y0} to {x1},{y1} px)",
-                    "Move or shrink it so that it fits the canvas.", span)
+        yield error("E206", f"{what} reaches outside the {w} x {h} {where} ({x0},{y0} to {x1},{y1} px)",
+                    f"Move or shrink it so that it fits the {where}.", span)
 
 
-def _region(spec: ast.RegionSpec, canvas: tuple[int, int], what: str) -> Iterator[Diagnostic]:
+def region_values(spec: ast.RegionSpec, canvas: tuple[int, int], what: str,
+                  where: str = "canvas") -> Iterator[Diagnostic]:
+    """A region's numbers, and its box inside `canvas` (an output's size, for `place`), not empty."""
     if isinstance(spec, ast.Box):
         found: list[Diagnostic] = []
         for num in (spec.x0, spec.y0, spec.x1, spec.y1):
@@ -113,14 +115,14 @@ def _region(spec: ast.RegionSpec, canvas: tuple[int, int], what: str) -> Iterato
         if not found:
             w, h = canvas
             box = (length(spec.x0, w), length(spec.y0, h), length(spec.x1, w), length(spec.y1, h))
-            yield from _within_canvas(box, canvas, spec.span, what)
+            yield from _within_canvas(box, canvas, spec.span, what, where)
     elif isinstance(spec, ast.Anchor):
         found = [*number(spec.size.width, Rule("a width", ("%", "px"), 0, None, lo_open=True, example="160px")),
                  *number(spec.size.height, Rule("a height", ("%", "px"), 0, None, lo_open=True, example="80px")),
                  *number(spec.margin, LENGTH)]
         yield from found
         if not found:
-            yield from _within_canvas(anchor_box(spec, canvas), canvas, spec.span, what)
+            yield from _within_canvas(anchor_box(spec, canvas), canvas, spec.span, what, where)
     elif isinstance(spec, ast.Around):
         yield from number(spec.band, BAND)
 
@@ -187,4 +189,4 @@ def _block_values(block, canvas: tuple[int, int], geometric: bool) -> Iterator[D
             yield from number(s.band, BAND)
         elif isinstance(s, (ast.Region, ast.Inpaint, ast.Remove)) and geometric:
             spec = s.spec if isinstance(s, ast.Region) else s.region
-            yield from _region(spec, canvas, f"the region of {kind} `{block.name.value}`")
+            yield from region_values(spec, canvas, f"the region of {kind} `{block.name.value}`")

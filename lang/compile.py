@@ -84,6 +84,7 @@ class Variant:
     image: str = ""  # the canvas after composition and edits
     outputs: dict[str, str] = field(default_factory=dict)
     delivery: dict[str, dict] = field(default_factory=dict)  # output → its format and file name
+    formats: dict[str, dict] = field(default_factory=dict)  # output → its size, mode and line (file:line:col)
     checks: list[str] = field(default_factory=list)
     export: str = ""
 
@@ -275,6 +276,8 @@ class _VariantCompiler:
         for out in self.brief.outputs:
             v.outputs[out.name.value], frame = output(self, out, image)
             frames.append(frame)
+            v.formats[out.name.value] = {"size": list(frame.size), "mode": frame.mode,
+                                         "span": f"{self.g.rel(out.span.file)}:{out.span.line}:{out.span.column}"}
             if out.first(ast.Format) or out.first(ast.File):  # else a PNG named after the output
                 v.delivery[out.name.value] = delivery(self, out)
         if not self.brief.outputs:

@@ -5,9 +5,11 @@ An output without a block is the edited canvas in the output's mode (`reframe` f
 pixels: the components it lifts (the placed ones, and every asset or text layer stacked above the
 lowest of them, so z order holds) are left out of a base composite of the canvas; the base, with
 the edits that do not name a lifted component, goes through the output's mode; the lifted
-components are rendered at the output's resolution (an asset fitted into its box, a text typeset
-at the output's scale: never a resampled master) and laid over it in z order; edits that name a
-lifted component follow it into the output.
+components are rendered at the output's resolution (never a resampled master) and laid over it in
+z order: a placed one in its `place` box, a text at its `size` in the output's own pixels; any
+other lifted one where the mode maps it, a text's size scaled with it. A component the mode would
+cut is not lifted (it stays in the scene, and `check visible` says so). Edits that name a lifted
+component follow it into the output.
 
 Every output has a `Frame`: its size, the node of its pixels, and each component's box and layer in
 its pixels (a lifted component's own layer; any other's canvas layer mapped by the output's mode,
@@ -45,15 +47,13 @@ class Frame:
         return "" if self.name is None else f" in {self.name}"
 
 
-def _margins(zone: ast.OutputSafezone, size: tuple[int, int]) -> list[int]:
-    """`safezone T [R [B L]]` (CSS order) as px: percentages of the output's shorter side."""
-    short = min(size)
-    px = [length(v, short) for v in zone.values]
-    if len(px) == 1:
-        return px * 4
-    if len(px) == 2:
-        return [px[0], px[1], px[0], px[1]]
-    return px[:4]
+def margins(zone: ast.OutputSafezone, size: tuple[int, int]) -> list[int]:
+    """`safezone T [R [B L]]` (CSS order) as px: a top or bottom percentage of the output's height,
+    a left or right one of its width."""
+    values = list(zone.values)
+    sides = values * 4 if len(values) == 1 else values * 2 if len(values) == 2 else values[:4]
+    W, H = size
+    return [length(sides[0], H), length(sides[1], W), length(sides[2], H), length(sides[3], W)]
 
 
 def output(c: _VariantCompiler, out: ast.Output, image: str) -> tuple[str, Frame]:
@@ -61,9 +61,11 @@ def output(c: _VariantCompiler, out: ast.Output, image: str) -> tuple[str, Frame
     size = (int(out.size.width.value), int(out.size.height.value))
     mode = out.mode.value
     zone = out.first(ast.OutputSafezone)
-    frame = Frame(out.name.value, size, "", {}, {}, _margins(zone, size) if zone else None, mode)
+    frame = Frame(out.name.value, size, "", {}, {}, margins(zone, size) if zone else None, mode)
+    for name, box in c.boxes.items():
+        frame.boxes[name] = clip(map_box(box, c.canvas, size, mode), size)
     placed = {p.component.value: p for p in out.places}
-    lifted = _lifted(c, placed) if placed else []
+    lifted = _lifted(c, placed, size, mode) if placed else []
     frame.lifted = set(lifted)
     if lifted:  # the scene without the lifted components, through the mode, and they over it
         base_layers = [key for name, key in c.v.layers.items() if name not in frame.lifted]
@@ -78,14 +80,12 @@ def output(c: _VariantCompiler, out: ast.Output, image: str) -> tuple[str, Frame
         framed = format_node(c, out, base, frame.suffix + " (scene)")
     else:
         framed = format_node(c, out, image, "")
-    for name, box in c.boxes.items():
-        frame.boxes[name] = clip(map_box(box, c.canvas, size, mode), size)
     scale = frame_scale(c.canvas, size, mode)
-    for name in lifted:
+    for name in lifted:  # placed: in the output's own pixels and sizes; else where the mode maps it, scaled
         spec = placed[name].region if name in placed else None
         box = region_box(spec, size, {}) if spec is not None else frame.boxes[name]
         frame.boxes[name] = clip(box, size)
-        frame.layers[name] = output_layer(c, c.components[name], frame, scale)
+        frame.layers[name] = output_layer(c, c.components[name], frame, 1.0 if name in placed else scale)
     if lifted:
         framed = c.add("layout", {"size": list(size), "layers": lifted}, [framed] + [frame.layers[n] for n in lifted],
                           region=None, span=out.span, label=f"output {out.name.value} layout", space=frame.name)
@@ -105,13 +105,19 @@ def frame_layer(c: _VariantCompiler, frame: Frame, name: str, within: Box | None
         return frame.layers[name]
     return reframe_layer(c, name, c.v.layers[name], frame, within)
 
-def _lifted(c: _VariantCompiler, placed: dict[str, ast.Place]) -> list[str]:
+def _lifted(c: _VariantCompiler, placed: dict[str, ast.Place], size: tuple[int, int], mode: str) -> list[str]:
     """The components an output lays out itself, bottom to top: the placed ones and every asset
-    or text component above the lowest of them (a generated layer there stays in the scene)."""
+    or text component above the lowest of them that the mode keeps whole (a generated layer
+    there, or one the output cuts, stays in the scene)."""
     order = list(c.v.layers)
     lowest = min(order.index(n) for n in placed)
+
+    def whole(name: str) -> bool:
+        x0, y0, x1, y1 = map_box(c.boxes[name], c.canvas, size, mode)
+        return x0 >= 0 and y0 >= 0 and x1 <= size[0] and y1 <= size[1]
+
     return [n for n in order[lowest:] if n in placed or (
-        c.components[n].first(ast.Prompt) is None and not _shaped(c.components[n]))]
+        c.components[n].first(ast.Prompt) is None and not _shaped(c.components[n]) and whole(n))]
 
 def format_node(c: _VariantCompiler, out: ast.Output, image: str, suffix: str) -> str:
     W, H = c.canvas

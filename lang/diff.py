@@ -92,9 +92,30 @@ def structural(old: ast.Module, new: ast.Module) -> list[Change]:
             elif not isinstance(block, ast.CHECK_RULES):
                 sa, sb = _settings(ba[key]), _settings(block)
                 moved = [k for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+                old_block = ba[key]
+                if isinstance(block, ast.Matrix) and isinstance(old_block, ast.Matrix):  # which field, and how
+                    moved = [_value_change(k, old_block, block) for k in moved]
                 if moved:
                     changes.append(Change("~", f"{name}: {key}", moved))
     return changes
+
+
+def _value_change(name: str, old: ast.Matrix, new: ast.Matrix) -> str:
+    """One matrix value's change in words: `de: headline "Lauf weiter" → "Lauf weiter!"`."""
+    va = next((v for v in old.values if v.name.value == name), None)
+    vb = next((v for v in new.values if v.name.value == name), None)
+    if va is None or vb is None:
+        return f"{'+' if va is None else '-'}{name}"
+    parts = []
+    if va.text.value != vb.text.value:
+        parts.append(f"{va.text.text} → {vb.text.text}")
+    fa = {f.name.value: setting_text(f) for f in va.fields}
+    fb = {f.name.value: setting_text(f) for f in vb.fields}
+    for k in sorted(set(fa) | set(fb)):
+        if fa.get(k) != fb.get(k):
+            parts.append(f"+{fb[k]}" if k not in fa else f"-{fa[k]}" if k not in fb else
+                         f"{fa[k]} → {fb[k].split(' ', 1)[1]}")
+    return f"{name}: " + "; ".join(parts) if parts else name
 
 
 def _records(graph: OpGraph, variant) -> dict[str, dict]:
@@ -112,7 +133,8 @@ def rerenders(old: OpGraph, new: OpGraph) -> list[Rerender]:
         before = old_variants.get(v.name)
         previous = _records(old, before) if before else {}
         found = impact(new.graph, v, old.graph.has_node, previous)
-        nodes = [(s.op, s.label + (" (reuses its pixels)" if s.reuse else ""), s.share) for s in found.steps]
+        nodes = [(s.op, s.label + ((" (reuses its result)" if s.op == "check" else " (reuses its pixels)")
+                                   if s.reuse else ""), s.share) for s in found.steps]
         out.append(Rerender(v.name, nodes, found.share))
     return out
 

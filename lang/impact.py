@@ -29,7 +29,7 @@ PIXEL_OPS = LAYER_OPS + EDIT_OPS  # ops that paint the canvas
 FORMAT_OPS = ("reframe", "outpaint")  # ops that make an output format from the canvas
 REUSABLE = EDIT_OPS + ("check",)  # ops whose last result holds while nothing they read changed
 PARAM_WORDS = {"box": "region", "crop": "region", "shape": "region", "sha256": "asset file", "mask_sha256": "mask file",
-               "band": "band", "fit": "fit", "canvas": "canvas", "size": "size", "target": "colour",
+               "band": "band", "fit": "fit", "canvas": "canvas", "size": "size", "target": "colour", "color": "colour",
                "colors": "brand colours"}
 
 

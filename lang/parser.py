@@ -107,7 +107,7 @@ def _unescape(text: str) -> str:
 def number_value(text: str, span: ast.Span) -> tuple[ast.Num, Diagnostic | None]:
     """A NUMBER token's value and unit, and a diagnostic when no float holds it faithfully: at or
     beyond `MAX_NUMBER` (a 400-digit number is `inf`), or nonzero digits that round to 0."""
-    digits = text.rstrip("%pxkKmMgGiB")
+    digits = text.rstrip("%pxkKmMgGiBb")
     unit = text[len(digits):]  # "", "%", "px", or a byte unit (500KB, 2MiB) the checker reads
 
     value = float(digits)
@@ -239,8 +239,20 @@ class _ToAst(Transformer):
     def rule_output_safezone(self, m, *values):
         return ast.OutputSafezone(self._s(m), tuple(values))
 
-    def rule_format(self, m, kind, quality, max_size):
-        return ast.Format(self._s(m), kind, quality, max_size)
+    def rule_format(self, m, kind, *options):
+        said = {}
+        for word, num in options:
+            if word in said:  # the one place a line holds a setting twice: said like E302 is elsewhere
+                self.problems.append(error("E302", f"`{word}` is given twice in `format`",
+                                           f"Keep one; the first is `{word} {said[word].text}`.", num.span))
+            said.setdefault(word, num)
+        return ast.Format(self._s(m), kind, said.get("quality"), said.get("max"))
+
+    def rule_quality_option(self, m, num):
+        return "quality", num
+
+    def rule_max_option(self, m, num):
+        return "max", num
 
     def rule_file(self, m, template):
         return ast.File(self._s(m), template)

@@ -41,11 +41,11 @@ def table(variant: str, results: list[dict], console) -> None:
     last = None
     for r in sorted(results, key=lambda r: r.get("output") or "") if outputs else results:
         name = r["rule"] + (f" {r['component']}" if r.get("component") else "")
-        where = ((r.get("output") or "") if r.get("output") != last else "",) if outputs else ()
+        first = ((r.get("output") or "") if r.get("output") != last else "",) if outputs else ()
         last = r.get("output")
         measured = "—" if r.get("measured") is None else f"{r['measured']} {r.get('unit', '')}".strip()
         status = r.get("status", "skipped")
-        t.add_row(*where, name, r.get("target", ""), measured, f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
+        t.add_row(*first, name, r.get("target", ""), measured, f"[{STATUS_STYLE.get(status, '')}]{status}[/]")
     console.print(t)
     if passed:
         console.print(f"  and {len(passed)} passed{where} (all of them in report.html)")

@@ -84,7 +84,8 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
         return memo["png"]
 
     hows = {name: {**v.delivery.get(name, {"format": "png", "quality": None, "max": None, "file": f"{name}.png"}),
-                   "node": key, "variant": v.name} for name, key in v.outputs.items()}
+                   "node": key, "variant": v.name, "span": v.formats.get(name, {}).get("span", "")}
+            for name, key in v.outputs.items()}
     locks = {name: threading.Lock() for name in hows}
 
     def output_bytes(name: str) -> bytes:
@@ -115,8 +116,7 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
             brief declares no outputs (its rules measured the canvas)."""
             if not v.delivery and list(v.outputs.values()) == [v.image]:
                 return {None: (canvas_png(), "image/png", tuple(v.canvas))}
-            return {name: (output_bytes(name), MIME[how["format"]], tuple(executor.g.nodes[how["node"]]["params"]
-                                                                          .get("size", v.canvas)))
+            return {name: (output_bytes(name), MIME[how["format"]], tuple(_format(name, v)["size"]))
                     for name, how in hows.items()}
 
         if stale("report.json", report_key) | stale("report.html", report_key):
@@ -166,9 +166,8 @@ def _encode(executor: Executor, image, how: dict, name: str) -> bytes:
             return data
         rgb = image.to_array()[..., :3]
         return encodings.encode_output(rgb, how["format"], how["quality"], how["max"]).data
-    except OpError as exc:
-        node = executor.g.nodes[how["node"]]
-        raise BuildError(node["span"], f"{node['label']} of {how['variant']}", str(exc)) from None
+    except OpError as exc:  # named by its own line: outputs of the same pixels share one node
+        raise BuildError(how["span"], f"output {name} of {how['variant']}", str(exc)) from None
 
 
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -190,7 +189,7 @@ def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], re
                           **({"text": g.nodes[key]["params"]["text"]} if g.nodes[key]["op"] == "text" else {})}
                    for name, key in v.layers.items()},
         "outputs": {name: {"node": key, "file": v.delivery.get(name, {}).get("file", f"{name}.png"),
-                           "format": v.delivery.get(name, {}).get("format", "png"), **_format(g.nodes[key], v)}
+                           "format": v.delivery.get(name, {}).get("format", "png"), **_format(name, v)}
                     for name, key in v.outputs.items()},
         "checks": [{"node": key, "label": g.nodes[key]["label"], "span": g.nodes[key]["span"],
                     "result": {k: val for k, val in result.items() if k != "heatmap"}}
@@ -205,10 +204,10 @@ def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], re
     }
 
 
-def _format(node: dict, v) -> dict:
-    if node["op"] in ("outpaint", "reframe"):
-        return {"size": node["params"]["size"], "mode": node["params"]["mode"]}
-    return {"size": list(v.canvas), "mode": "canvas"}
+def _format(name: str, v) -> dict:
+    """An output's size and mode (the canvas itself for a brief without outputs)."""
+    f = v.formats.get(name)
+    return {"size": f["size"], "mode": f["mode"]} if f else {"size": list(v.canvas), "mode": "canvas"}
 
 
 def _layer_files(layer: Layer, canvas: tuple[int, int]) -> list[bytes]:
