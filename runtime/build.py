@@ -29,7 +29,7 @@ from .conditions import MALFORMED, UsageError, diagnosed, writable_folder
 from .render.execute import Executor, Run
 from .store.tiles import Unreadable
 from .deliver.export import export_variant
-from .render.plan import VariantPlan, plan_variant
+from .render.plan import VariantPlan, plan, plan_variant
 from .progress import Progress, Quiet
 
 
@@ -230,7 +230,7 @@ def out_root(path: str | os.PathLike, options: Options) -> Path:
 def plan_file(path: str | os.PathLike, options: Options, cache: Cache | None = None) -> tuple[Compiled, list[VariantPlan]]:
     compiled = compile_file(path, options)
     cache = cache or cache_for(path, options, write=False)
-    return compiled, [plan_variant(compiled.graph, v, cache, options.checks) for v in compiled.variants]
+    return compiled, plan(compiled.graph, cache, compiled.variants, options.checks)  # shared nodes: rendered once
 
 
 @diagnosed

@@ -47,10 +47,12 @@ class VariantPlan:
                 f"{self.pixel_share * 100:.1f}% of pixels")
 
 
-def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, checks: bool = True) -> VariantPlan:
-    """`checks=False` leaves the brand checks out (`--no-checks`)."""
+def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, checks: bool = True,
+                 made: set[str] | frozenset[str] = frozenset()) -> VariantPlan:
+    """`checks=False` leaves the brand checks out (`--no-checks`); `made`: nodes that variants built
+    before this one in the same run will have rendered (shared nodes are rendered once)."""
     previous = previous_nodes(cache.read_state(state_name(variant)))
-    found = impact(opgraph.graph, variant, cache.complete, previous, checks)
+    found = impact(opgraph.graph, variant, lambda k: k in made or cache.complete(k), previous, checks)
     return VariantPlan(variant, found.needed, found.steps, found.available, found.share, previous, checks,
                        found.boxes, found.changed, found.input_changed, found.closure)
 
@@ -75,8 +77,15 @@ def previous_nodes(record: dict | None) -> dict[str, dict]:
     return {k: n for k, n in nodes.items() if isinstance(k, str) and sound(n)}
 
 
-def plan(opgraph: OpGraph, cache: Cache, variants: list[Variant] | None = None) -> list[VariantPlan]:
-    return [plan_variant(opgraph, v, cache) for v in (variants or opgraph.variants)]
+def plan(opgraph: OpGraph, cache: Cache, variants: list[Variant] | None = None,
+         checks: bool = True) -> list[VariantPlan]:
+    """The plan of every variant, in build order: what one variant renders, the next ones find."""
+    made: set[str] = set()
+    out = []
+    for v in variants or opgraph.variants:
+        out.append(plan_variant(opgraph, v, cache, checks, made=made))
+        made |= {s.key for s in out[-1].steps}
+    return out
 
 
 def state_record(opgraph: OpGraph, variant_plan: VariantPlan) -> dict:
