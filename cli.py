@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_runtime import (cmd_build, cmd_cache, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
+from .cli_runtime import (cmd_build, cmd_cache, cmd_verify_layers, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
                           compile_openjd)
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
                           load_program, read_stdin, require_files, sources_of)
@@ -399,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="a .brief file or REV:path")
     p.add_argument("--json", action="store_true", help="print the difference as JSON")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("verify-layers", help="check that exported layers flatten to the delivered images",
+                       description="For each variant folder (one holding manifest.json; a folder of them is "
+                                   "searched one level down), flatten every image's layers in manifest order and "
+                                   "compare with the delivered image, byte for byte (for JPEG and WebP, the PNG "
+                                   "master beside the layers). Exit 0 when every image matches, 1 otherwise.")
+    p.add_argument("folders", nargs="+", type=_path, metavar="OUT_DIR", help="a variant folder or a folder of them")
+    p.set_defaults(func=cmd_verify_layers)
 
     p = sub.add_parser("cache", help="inspect or trim the cache",
                        description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "

@@ -221,6 +221,40 @@ def cmd_render(args) -> int:
     return diagnostics_or(args, run)
 
 
+def cmd_verify_layers(args) -> int:
+    """Each delivered image of each variant folder against its exported layers, flattened."""
+    from .runtime.deliver.layers import verify_folder
+
+    folders = []
+    for path in args.folders:
+        if (path / "manifest.json").is_file():
+            folders.append(path)
+        elif path.is_dir():
+            folders += sorted(p.parent for p in path.glob("*/manifest.json"))
+        if not path.exists():
+            print(f"brief verify-layers: error: {path}: no such folder", file=sys.stderr)
+            return EXIT_USAGE
+    if not folders:
+        print("brief verify-layers: error: no variant folder (one holding manifest.json) in "
+              + ", ".join(str(p) for p in args.folders), file=sys.stderr)
+        return EXIT_USAGE
+    bad = 0
+    for folder in folders:
+        try:
+            found = verify_folder(folder)
+        except (OSError, ValueError, KeyError) as exc:  # a damaged folder: unreadable or malformed files
+            print(f"{folder}: cannot verify: {exc}")
+            bad += 1
+            continue
+        if not found:
+            print(f"{folder}: no layer stacks in its manifest (exported before layers were stacks?)")
+            bad += 1
+        for image, verdict in found:
+            print(f"{folder}: {image}: {verdict if verdict != 'ok' else 'flattens to the delivered image, byte for byte'}")
+            bad += verdict != "ok"
+    return EXIT_DIAGNOSTICS if bad else EXIT_OK
+
+
 def cmd_cache(args) -> int:
     from .runtime.store.cache import Cache, parse_size
 

@@ -23,9 +23,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import pngstream, publish
+from . import layers as stacked, pngstream, publish
 from ..brand import report
-from ..store.cache import png_bytes
 from ..conditions import MALFORMED
 from ..render.execute import BuildError, Executor
 from ..render.plan import VariantPlan
@@ -76,12 +75,18 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
         return not current(rel, key)
 
     memo: dict[str, bytes] = {}
+    pngs: dict[str, bytes] = {}
+    png_lock = threading.Lock()
+
+    def png_of(key: str) -> bytes:
+        """A node's image as PNG, encoded once (unchanged bands come from the cache)."""
+        with png_lock:
+            if key not in pngs:
+                pngs[key] = pngstream.encode(executor.result(key, plan), executor.cache, OUTPUT_PNG_LEVEL)
+            return pngs[key]
 
     def canvas_png() -> bytes:
-        """The edited canvas as PNG, encoded once (unchanged bands come from the cache)."""
-        if "png" not in memo:
-            memo["png"] = pngstream.encode(executor.result(v.image, plan), executor.cache, OUTPUT_PNG_LEVEL)
-        return memo["png"]
+        return png_of(v.image)
 
     hows = {name: {**v.delivery.get(name, {"format": "png", "quality": None, "max": None, "file": f"{name}.png"}),
                    "node": key, "variant": v.name, "span": v.formats.get(name, {}).get("span", "")}
@@ -100,11 +105,8 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
     for name, how in hows.items():
         if stale(how["file"], _delivered(how["node"], how)):
             jobs.append(([how["file"]], lambda name=name: [output_bytes(name)]))
-    for name, key in v.layers.items():
-        files = [f"layers/{name}.png", f"masks/{name}.png"]
-        if any([stale(f, key) for f in files]):
-            layer = executor.result(key, plan)
-            jobs.append((files, lambda layer=layer: _layer_files(layer, v.canvas)))
+    layer_jobs, stacks = stacked.stacks(executor, plan, hows, stale, png_of)  # each image as the layers it flattens from
+    jobs += layer_jobs
     results = [executor.result(key, plan) for key in v.checks] if plan.checks else []
     report_key = hashlib.sha256("".join([v.image, *v.checks, *(_delivered(h["node"], h) for h in hows.values())])
                                 .encode()).hexdigest()
@@ -139,6 +141,7 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
                 for rel, blob in zip(files, data):
                     stage.write(rel, blob)
         manifest = _manifest(executor, plan, written, results)
+        manifest["stacks"] = stacks
         manifest["fingerprints"] = stage.fingerprints(written)
         stage.write("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
@@ -208,17 +211,6 @@ def _format(name: str, v) -> dict:
     """An output's size and mode (the canvas itself for a brief without outputs)."""
     f = v.formats.get(name)
     return {"size": f["size"], "mode": f["mode"]} if f else {"size": list(v.canvas), "mode": "canvas"}
-
-
-def _layer_files(layer: Layer, canvas: tuple[int, int]) -> list[bytes]:
-    """A layer's RGBA and its alpha, cropped to its box on the canvas (the offset in oFFs)."""
-    import numpy as np
-
-    W, H = canvas
-    box = (max(0, layer.box[0]), max(0, layer.box[1]), min(W, layer.box[2]), min(H, layer.box[3]))
-    rgba = np.ascontiguousarray(layer.read(box))
-    return [pngstream.tag_srgb(png_bytes(rgba, OUTPUT_PNG_LEVEL), box[:2]),
-            pngstream.tag_srgb(png_bytes(np.ascontiguousarray(rgba[..., 3]), OUTPUT_PNG_LEVEL), box[:2])]
 
 
 def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> bytes:
