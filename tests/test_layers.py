@@ -101,3 +101,30 @@ def test_the_example_delivers_what_its_layers_flatten_to_and_a_changed_layer_is_
     run = subprocess.run([sys.executable, "-m", "brief.cli", "verify-layers", str(built.folder)],
                          capture_output=True, text=True)
     assert run.returncode == 1 and "canvas: 1 px differ" in run.stdout, run.stdout
+
+
+def test_one_psd_per_image_whose_composite_is_the_delivered_image(tmp_path):
+    from psd_tools import PSDImage
+
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    brief = tmp_path / "examples" / "campaign" / "launch.brief"
+    options = Options(cache=tmp_path / "cache", out=tmp_path / "out", variants=["sku=volt,season=autumn,lang=en"],
+                      psd=True)
+    (built,) = build_file(brief, options)
+    manifest = json.loads((built.folder / "manifest.json").read_text())
+    for name, stack in manifest["stacks"].items():
+        psd_file = built.folder / ("launch.psd" if name == "canvas" else f"launch-{name}.psd")
+        psd = PSDImage.open(psd_file)
+        with Image.open(built.folder / stack["image"]) as im:
+            want = np.asarray(im.convert("RGB")).astype(int)
+        assert np.array_equal(np.asarray(psd.composite().convert("RGB")), want), name  # the merged image
+        forced = np.asarray(psd.composite(force=True, ignore_preview=True).convert("RGB")).astype(int)
+        assert np.abs(forced - want).max() <= 1, name  # the layers, blended by psd-tools: within a level
+        groups = {layer.name: [c.name for c in layer] for layer in psd if layer.is_group()}
+        if name == "story":
+            assert groups["components"] == ["Run further", "Shop now", "logo"]  # text layers by their text
+        if name == "canvas":
+            assert [layer.name for layer in psd][0] == "background" and groups["edits"] == ["shadow", "tone"]
+    before = {p.name: p.stat().st_ino for p in built.folder.glob("*.psd")}
+    (again,) = build_file(brief, options)  # nothing changed: no PSD is written again
+    assert {p.name: p.stat().st_ino for p in again.folder.glob("*.psd")} == before

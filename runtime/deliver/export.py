@@ -1,13 +1,17 @@
 """Exporting a built variant to files under `out/<brief>[<axis=value,…>]/`:
 
-    <output>.png            one per output format (RGB)
+    <output file>           one per output: <output>.png, or its `file` name and `format`
     canvas.png              the canvas after composition and edits (when no output is the canvas)
-    layers/<component>.png  each component's layer, RGBA, cropped to its box (the manifest gives the
-                            box; the PNG's oFFs chunk its offset): its cost is its box's, not the canvas's
-    masks/<component>.png   each component's alpha, the same size
-    manifest.json           layer order and boxes, node keys, timings, cache hits, checks
-    report.json, .html      the brand checks: figures, and the image with their overlays
-    <brief>.psd             with --psd: the layers as a layered Photoshop file
+    layers/<name>.png       the canvas's layers: each component's, then each edit's patch, RGBA,
+                            cropped to its box (the manifest gives the box; the PNG's oFFs chunk its
+                            offset): its cost is its box's, not the canvas's
+    layers/<output>/…       each output's layers: `@scene.png`, the components it lays out itself,
+                            its own edits' patches; `@flat.png`: the PNG master of a JPEG/WebP output
+    masks/…                 each layer's alpha, the same size
+    manifest.json           `stacks` (per image: the layers that flatten to it, in order, with boxes and
+                            node keys; runtime/deliver/layers.py), timings, cache hits, checks
+    report.json, .html      the brand checks: figures, and each output with their overlays
+    <brief>.psd, <brief>-<output>.psd   with --psd: each image as a layered Photoshop file
 
 The folder is published whole (`publish.stage`): assembled aside and swapped in, so a reader sees
 the last export or the new one, never a mix, and files of outputs or components that no longer
@@ -28,7 +32,6 @@ from ..brand import report
 from ..conditions import MALFORMED
 from ..render.execute import BuildError, Executor
 from ..render.plan import VariantPlan
-from ..store.tiles import Layer
 
 OUTPUT_PNG_LEVEL = 1  # fast zlib; the pixels are lossless whatever the level
 EXPORT_THREADS = 2
@@ -105,7 +108,7 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
     for name, how in hows.items():
         if stale(how["file"], _delivered(how["node"], how)):
             jobs.append(([how["file"]], lambda name=name: [output_bytes(name)]))
-    layer_jobs, stacks = stacked.stacks(executor, plan, hows, stale, png_of)  # each image as the layers it flattens from
+    layer_jobs, stacks = stacked.stacks(executor, plan, hows, stale, png_of, psd)  # each image as the layers it flattens from
     jobs += layer_jobs
     results = [executor.result(key, plan) for key in v.checks] if plan.checks else []
     report_key = hashlib.sha256("".join([v.image, *v.checks, *(_delivered(h["node"], h) for h in hows.values())])
@@ -126,12 +129,6 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
                          lambda: [report.report_json(doc, results), report.report_html(doc, results, images())]))
     elif all(current(rel, report_key) for rel in ("report.json", "report.html")):
         written.update({"report.json": report_key, "report.html": report_key})  # still true: kept
-    psd_name = f"{v.brief}.psd"
-    if psd and stale(psd_name, v.export):
-        layers = [(name, executor.result(key, plan)) for name, key in v.layers.items()]
-        jobs.append(([psd_name], lambda: [_psd_bytes(layers, v.canvas)]))
-    elif not psd and current(psd_name, v.export):
-        written[psd_name] = v.export
     made = {rel for files, _ in jobs for rel in files}
     with publish.stage(folder, now) as stage:
         if not all(stage.keep(rel) for rel in written if rel not in made):  # deleted under us: start over
@@ -211,25 +208,3 @@ def _format(name: str, v) -> dict:
     """An output's size and mode (the canvas itself for a brief without outputs)."""
     f = v.formats.get(name)
     return {"size": f["size"], "mode": f["mode"]} if f else {"size": list(v.canvas), "mode": "canvas"}
-
-
-def _psd_bytes(layers: list[tuple[str, Layer]], canvas: tuple[int, int]) -> bytes:
-    """A layered PSD: each component as a pixel layer at its box, bottom to top."""
-    import io
-
-    from PIL import Image
-    from psd_tools import PSDImage
-    from psd_tools.api.layers import PixelLayer
-    from psd_tools.constants import Resource
-    from psd_tools.psd.image_resources import ImageResource
-
-    from .encodings import srgb_icc
-
-    doc = PSDImage.new("RGBA", canvas)
-    for name, layer in layers:
-        pil = Image.fromarray(layer.rgba, "RGBA")
-        doc.append(PixelLayer.frompil(pil, doc, name=name, top=layer.box[1], left=layer.box[0]))
-    doc.image_resources[Resource.ICC_PROFILE] = ImageResource(key=Resource.ICC_PROFILE, data=srgb_icc())  # dated by a constant: same bytes in every process
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()

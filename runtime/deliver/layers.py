@@ -145,11 +145,33 @@ def component_pixels(layer: Layer, box: Box, size: tuple[int, int]) -> tuple[np.
     return layer.read(inside), inside
 
 
-def stacks(executor, plan, hows: dict, stale, png_of) -> tuple[list, dict]:
+def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False) -> tuple[list, dict]:
     """The files of every stack of a variant (jobs for the export: ([files], make() → bytes)), and the
-    manifest's `stacks`: per delivered image, the image it flattens to and its layers in order.
-    `stale(rel, key)` says whether a file must be written; `png_of(node)` is a node's PNG bytes."""
+    manifest's `stacks`: per delivered image, the image it flattens to and its layers in order (and,
+    with `psd`, its PSD). `stale(rel, key)` says whether a file must be written; `png_of(node)` is a
+    node's PNG bytes."""
+    import hashlib
+
     v, g = plan.variant, executor.g
+    result = executor.result  # read only when a file is written: a no-op export decodes nothing
+
+    def pixels(e: Entry, size: tuple[int, int]) -> tuple[str, str, Box, np.ndarray]:
+        node = g.nodes[e.node]
+        name = node["params"]["text"] if node["op"] == "text" else e.name  # a text layer: named by its text
+        if e.kind == "scene":
+            return name, e.kind, e.box, result(e.node, plan).read(e.box)
+        if e.kind == "edit":
+            return name, e.kind, e.box, patch(result(e.before, plan), result(e.node, plan), e.box)
+        rgba, box = component_pixels(result(e.node, plan), e.box, size)
+        return name, e.kind, box, rgba
+
+    def add_psd(rel: str, entries: list[Entry], top: str, size: tuple[int, int]) -> None:
+        key = hashlib.sha256(":".join(["psd:1", top, *(e.node for e in entries)]).encode()).hexdigest()
+        if psd and stale(rel, key):
+            from .psd import psd_bytes
+
+            jobs.append(([rel], lambda: [psd_bytes(size, [pixels(e, size) for e in entries],
+                                                   result(top, plan).to_array())]))
     jobs: list = []
     out: dict = {}
     outputs_of = {key: name for name, key in v.outputs.items()}
@@ -166,7 +188,6 @@ def stacks(executor, plan, hows: dict, stale, png_of) -> tuple[list, dict]:
             if stale(rel, entry.node):
                 jobs.append(([rel], lambda key=entry.node: [png_of(key)]))
             return record
-        result = executor.result  # read only when a file is written: a no-op export decodes nothing
         if entry.kind == "edit":
             box = entry.box
             if any([stale(f, entry.node) for f in (rel, mask)]):
@@ -182,8 +203,9 @@ def stacks(executor, plan, hows: dict, stale, png_of) -> tuple[list, dict]:
         return record
 
     canvas_image = "canvas.png" if v.image not in outputs_of else hows[outputs_of[v.image]]["file"]
-    out["canvas"] = {"image": canvas_image, "size": list(v.canvas),
-                     "layers": [add("", e, v.canvas) for e in canvas_stack(g, v)]}
+    entries = canvas_stack(g, v)
+    out["canvas"] = {"image": canvas_image, "size": list(v.canvas), "layers": [add("", e, v.canvas) for e in entries]}
+    add_psd(f"{v.brief}.psd", entries, v.image, v.canvas)
     for name, key in v.outputs.items():
         if key == v.image:
             continue
@@ -200,4 +222,5 @@ def stacks(executor, plan, hows: dict, stale, png_of) -> tuple[list, dict]:
             if stale(image, key):
                 jobs.append(([image], lambda k=key: [png_of(k)]))
         out[name] = {"image": image, "size": list(size), "layers": layers}
+        add_psd(f"{v.brief}-{name}.psd", entries, key, size)
     return jobs, out
