@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_runtime import (cmd_build, cmd_cache, cmd_verify_layers, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
+from .cli_runtime import (cmd_build, cmd_cache, cmd_verify, cmd_verify_layers, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
                           compile_openjd)
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
                           load_program, read_stdin, require_files, sources_of)
@@ -345,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--verify", action="store_true",
                          help="hash every model file again instead of trusting the hash memo "
                               "(~/.cache/brief), and repair the memo")
+    runtime.add_argument("--sign", choices=("test",),
+                         help="test: content credentials signed with a throwaway test chain (not for delivery)")
+    runtime.add_argument("--sign-cert", type=_path, metavar="PEM",
+                         help="sign delivered images (C2PA) with this certificate chain (else brief.toml [c2pa])")
+    runtime.add_argument("--sign-key", type=_path, metavar="PEM", help="the signing certificate's private key")
     runtime.add_argument("--cache-budget", type=_size, metavar="SIZE",
                          help="keep the cache within SIZE after a build (default: $BRIEF_CACHE_BUDGET or 10G); "
                               "what no recent build uses goes first")
@@ -407,6 +412,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "master beside the layers). Exit 0 when every image matches, 1 otherwise.")
     p.add_argument("folders", nargs="+", type=_path, metavar="OUT_DIR", help="a variant folder or a folder of them")
     p.set_defaults(func=cmd_verify_layers)
+
+    p = sub.add_parser("verify", help="read the content credentials of delivered images",
+                       description="For each image: who signed its C2PA manifest, what made it (generator, "
+                                   "digital source type, model, variant and output), what it placed, and whether "
+                                   "it was altered since. Exit 0 when every file's credentials hold, 1 otherwise.")
+    p.add_argument("files", nargs="+", type=_path, metavar="FILE", help="a delivered PNG, JPEG or WebP")
+    p.add_argument("--trust", type=_path, metavar="PEM", help="the root certificate the signer must chain to")
+    p.add_argument("--json", action="store_true", help="print what was found as JSON")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("cache", help="inspect or trim the cache",
                        description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "

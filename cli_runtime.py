@@ -24,7 +24,8 @@ def runtime_options(args):
                    variants=getattr(args, "variant", None) or [], root=args.root,
                    allow_outside=args.allow_outside_root, update_lock=getattr(args, "update_lock", False),
                    verify=getattr(args, "verify", False), cache_budget=getattr(args, "cache_budget", None),
-                   backend_options=backend_options)
+                   backend_options=backend_options, sign=getattr(args, "sign", None),
+                   sign_cert=getattr(args, "sign_cert", None), sign_key=getattr(args, "sign_key", None))
 
 
 def diagnostics_or(args, fn):
@@ -219,6 +220,52 @@ def cmd_render(args) -> int:
         return EXIT_DIAGNOSTICS if batch.failures or any(o.checks_failed for o in batch.outcomes) else EXIT_OK
 
     return diagnostics_or(args, run)
+
+
+def cmd_verify(args) -> int:
+    """What each delivered image's content credentials say, and whether they hold."""
+    import json
+
+    from .runtime.deliver.credentials import read
+
+    trust = None
+    if args.trust is not None:
+        try:
+            trust = args.trust.read_bytes()
+        except OSError as exc:
+            print(f"brief verify: error: --trust {args.trust}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    bad, found = 0, {}
+    for path in args.files:
+        if not path.is_file():
+            print(f"brief verify: error: {path}: no such file", file=sys.stderr)
+            return EXIT_USAGE
+        r = found[str(path)] = read(path, trust)
+        ok = r["state"] in ("valid", "trusted") and not r["problems"] and not (trust and r.get("untrusted"))
+        bad += not ok
+        if args.json:
+            continue
+        if r["state"] == "none":
+            print(f"{path}: no content credentials ({'; '.join(r['problems']) or 'none embedded'})")
+            continue
+        signer = r["signer"]
+        verdict = ("altered since it was signed: " + ", ".join(r["problems"]) if r["problems"] else
+                   "unaltered; signer trusted" if r["state"] == "trusted" else
+                   "unaltered; signer not checked against a trust root (give --trust ROOT.pem)")
+        build = r["build"]
+        backend = build.get("backend", {})
+        print(f"{path}: {verdict}")
+        print(f"  signed by {signer.get('common_name', '?')} ({signer.get('issuer', '?')}), {signer.get('alg', '?')}")
+        print(f"  made by {r['generator'].get('name', '?')} {r['generator'].get('version', '')}: {r['source']}")
+        print(f"  variant {build.get('variant', '?')}, output {build.get('output', '?')}, "
+              f"node {str(build.get('node', '?'))[:12]}; backend {backend.get('backend', '?')}"
+              + (f", model {backend['model']}" if backend.get("model") else "")
+              + (f" revision {backend['revision']}" if backend.get("revision") else ""))
+        for i in r["ingredients"]:
+            print(f"  placed {i.get('title')} (sha256 {str(i.get('sha256', '?'))[:12]})")
+    if args.json:
+        print(json.dumps(found, indent=2, sort_keys=True))
+    return EXIT_DIAGNOSTICS if bad else EXIT_OK
 
 
 def cmd_verify_layers(args) -> int:

@@ -20,6 +20,7 @@ from brief.runtime.render.text_engine import text_engine
 from brief.lang.diagnostics import Diagnostic, DiagnosticError, error
 from brief.lang.load import Program, load, read_source
 from brief.lang.parser import parse
+from brief.lang.paths import user_cache_dir
 
 from . import lockfile
 from .backends import load_backend
@@ -46,6 +47,10 @@ class Options:
     update_lock: bool = False  # accept a changed model or library versions into brief.lock
     verify: bool = False  # hash every model file again instead of trusting the hash memo
     cache_budget: int | None = None  # bytes the cache may take after a build (default: $BRIEF_CACHE_BUDGET or 10 GiB)
+    sign: str | None = None  # "test": content credentials from a throwaway chain (runtime/deliver/credentials.py)
+    sign_cert: Path | None = None  # the signing certificate chain (PEM); else brief.toml's [c2pa]
+    sign_key: Path | None = None
+    trust: Path | None = None
     backend_options: dict = field(default_factory=dict)  # device, dtype; filled with model folders
 
 
@@ -249,6 +254,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     built = []
     held = {k for v in compiled.variants for k in compiled.graph.graph.nodes}  # gc keeps what we may read
     root = Path(os.path.realpath(compiled.program.root))
+    creds = signing(root, options)
     files = sorted(set(compiled.program.modules) | {str(root / f) for _, a in compiled.graph.graph.nodes(data=True)
                                                      for f in a["files"].values()})
     writable_folder(out_root(path, options), "--out")
@@ -265,7 +271,8 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
                     clock.append(time.perf_counter())
                     run = executor.build(plan)
                     clock.append(time.perf_counter())
-                    folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd)
+                    folder, manifest = export_variant(executor, plan, out_root(path, options), psd=options.psd,
+                                                      creds=creds)
                     clock.append(time.perf_counter())
                     break
                 except Unreadable:
@@ -279,6 +286,19 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
         cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
         cache.trim(budget)  # the lease let go: what no last build needs goes first, then the least recent
     return built
+
+
+def signing(root: Path, options: Options):
+    """The content credentials this build signs with, or None (`runtime/deliver/credentials.py`)."""
+    from .deliver.credentials import CredentialsError, configured
+
+    try:
+        return configured(root, options.sign, options.sign_cert, options.sign_key, options.trust,
+                          user_cache_dir() or root / ".brief")
+    except CredentialsError as exc:
+        raise UsageError([error("E443", f"cannot sign: {exc}",
+                                "Give --sign-cert CHAIN.pem and --sign-key KEY.pem, or [c2pa] cert and key in "
+                                "brief.toml; --sign test signs with a throwaway test chain.", None)]) from None
 
 
 DEFAULT_CACHE_BUDGET = "10G"

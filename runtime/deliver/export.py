@@ -41,14 +41,17 @@ def variant_dir(out_root: Path, variant_name: str) -> Path:
     return out_root / variant_name
 
 
-def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: bool = False) -> tuple[Path, dict]:
+def export_variant(executor: Executor, plan: VariantPlan, out_root: Path, psd: bool = False,
+                   creds=None) -> tuple[Path, dict]:
+    """Write a variant's folder; with `creds` (runtime/deliver/credentials.py), every delivered
+    image carries signed content credentials."""
     folder = variant_dir(out_root, plan.variant.name)
     publish.recover(folder)
     now = publish.Current(folder)
     try:
-        return folder, _export(executor, plan, folder, now, psd)
+        return folder, _export(executor, plan, folder, now, psd, creds)
     except _Vanished:  # the last export's files were deleted while being carried over: write them all
-        return folder, _export(executor, plan, folder, None, psd)
+        return folder, _export(executor, plan, folder, None, psd, creds)
     finally:
         now.close()
 
@@ -62,7 +65,8 @@ def _manifest_of(now: publish.Current | None) -> dict:
     return before if ok else {}
 
 
-def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Current | None, psd: bool) -> dict:
+def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Current | None, psd: bool,
+            creds=None) -> dict:
     v = plan.variant
     before = _manifest_of(now)
     written: dict[str, str] = {}  # file (relative) → node key it holds
@@ -91,8 +95,20 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
     def canvas_png() -> bytes:
         return png_of(v.image)
 
+    assets = _assets(executor.g, v)
+
+    def claimed(name: str, node: str) -> dict | None:
+        """What a delivered image's content credentials say (None: nothing is signed)."""
+        if creds is None:
+            return None
+        from ... import __version__ as version
+        from .credentials import claims
+
+        return {**claims(v, name, node, assets, version), "signer": creds.fingerprint}
+
     hows = {name: {**v.delivery.get(name, {"format": "png", "quality": None, "max": None, "file": f"{name}.png"}),
-                   "node": key, "variant": v.name, "span": v.formats.get(name, {}).get("span", "")}
+                   "node": key, "variant": v.name, "span": v.formats.get(name, {}).get("span", ""),
+                   "claims": claimed(name, key), "creds": creds}
             for name, key in v.outputs.items()}
     locks = {name: threading.Lock() for name in hows}
 
@@ -103,8 +119,10 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
                 memo[name] = _encode(executor, executor.result(hows[name]["node"], plan), hows[name], name)
             return memo[name]
 
-    if v.image not in v.outputs.values() and stale("canvas.png", v.image):  # the canvas, before formats
-        jobs.append((["canvas.png"], lambda: [canvas_png()]))
+    canvas_claims = claimed("canvas", v.image)
+    canvas_key = _delivered(v.image, {"format": "png", "max": None, "quality": None, "claims": canvas_claims})
+    if v.image not in v.outputs.values() and stale("canvas.png", canvas_key):  # the canvas, before formats
+        jobs.append((["canvas.png"], lambda: [_signed(canvas_png(), "png", "canvas.png", canvas_claims, creds)]))
     for name, how in hows.items():
         if stale(how["file"], _delivered(how["node"], how)):
             jobs.append(([how["file"]], lambda name=name: [output_bytes(name)]))
@@ -145,10 +163,31 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
 
 
 def _delivered(key: str, how: dict) -> str:
-    """What a delivered file holds: the output's pixels and how they are encoded."""
-    if how["format"] == "png" and how["max"] is None:
+    """What a delivered file holds: the output's pixels, how they are encoded, what it claims."""
+    claims = how.get("claims")
+    if how["format"] == "png" and how["max"] is None and claims is None:
         return key
-    return hashlib.sha256(f"{key}:{how['format']}:{how['quality']}:{how['max']}".encode()).hexdigest()
+    said = json.dumps(claims, sort_keys=True) if claims is not None else ""
+    return hashlib.sha256(f"{key}:{how['format']}:{how['quality']}:{how['max']}:{said}".encode()).hexdigest()
+
+
+def _signed(data: bytes, fmt: str, title: str, claims: dict | None, creds) -> bytes:
+    """`data` with its content credentials embedded, when the build signs."""
+    if claims is None:
+        return data
+    from .credentials import sign
+
+    return sign(data, fmt, title, claims, creds)
+
+
+def _assets(g, v) -> list[tuple[str, str]]:
+    """The real images a variant places (file, sha256): its credentials' ingredients."""
+    found = {}
+    for key in v.layers.values():
+        a = g.nodes[key]
+        if a["op"] == "load_asset":
+            found[a["files"]["asset"]] = a["params"]["sha256"]
+    return sorted(found.items())
 
 
 
@@ -163,9 +202,10 @@ def _encode(executor: Executor, image, how: dict, name: str) -> bytes:
             data = pngstream.encode(image, executor.cache, OUTPUT_PNG_LEVEL)
             if how["max"] is not None:
                 encodings.check_png_cap(data, how["max"])
-            return data
-        rgb = image.to_array()[..., :3]
-        return encodings.encode_output(rgb, how["format"], how["quality"], how["max"]).data
+        else:
+            rgb = image.to_array()[..., :3]
+            data = encodings.encode_output(rgb, how["format"], how["quality"], how["max"]).data
+        return _signed(data, how["format"], how["file"], how["claims"], how["creds"])
     except OpError as exc:  # named by its own line: outputs of the same pixels share one node
         raise BuildError(how["span"], f"output {name} of {how['variant']}", str(exc)) from None
 

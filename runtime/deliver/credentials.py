@@ -1,0 +1,210 @@
+"""Content credentials (C2PA, with `c2pa-python`): a signed manifest embedded in every delivered PNG,
+JPEG and WebP, saying what made the image, and `brief verify`, which reads it back.
+
+What a manifest claims: the digital source type (`trainedAlgorithmicMedia`, or
+`compositeWithTrainedAlgorithmicMedia` when real assets are placed), the generator (brief and its
+version), the backend and model (id, revision, weight digest from the lock), the variant and the
+output with their node keys, and the placed assets as ingredients with their sha256. The pixels are
+not touched (a PNG's manifest is a chunk of its own, a JPEG's an APP11 segment): flattening layers
+still gives the delivered pixels.
+
+Signing needs a certificate chain and its private key (PEM), from `--sign-cert`/`--sign-key` or
+`[c2pa] cert`, `key` (and `trust`, the root to verify against) in brief.toml. `--sign test` makes a
+throwaway ES256 chain ("brief test signer", not for delivery) in the user cache folder, readable by
+this user only, once: what the tests and the example use; no key is ever committed. Everything is
+offline: no timestamp authority, no fetch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+TEST_CHAIN = "c2pa-test-chain"
+
+
+class CredentialsError(Exception):
+    """Signing cannot go ahead: a missing or unreadable certificate or key (one clear sentence)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    cert: bytes  # the signing certificate, then its chain, PEM
+    key: bytes  # its private key, PEM
+    trust: bytes | None = None  # the root a reader should trust, PEM
+    alg: str = "es256"
+
+    @property
+    def fingerprint(self) -> str:
+        """Part of what a delivered file claims: a new certificate means new credentials."""
+        return hashlib.sha256(self.cert).hexdigest()[:16]
+
+
+def test_chain(folder: Path) -> Credentials:
+    """A throwaway root and ES256 signing certificate, made once in `folder` (mode 0700)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    files = [folder / n for n in ("chain.pem", "key.pem", "root.pem")]
+    if not all(f.is_file() for f in files):
+        chain, key, root = _make_chain()
+        for path, data in zip(files, (chain, key, root)):
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+    return Credentials(*(f.read_bytes() for f in files))
+
+
+def _make_chain() -> tuple[bytes, bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "brief test credentials (not for delivery)")])
+
+    def usage(**on: bool) -> x509.KeyUsage:
+        flags = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                               "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
+        return x509.KeyUsage(**{**flags, **on})
+
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    base = x509.CertificateBuilder().not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
+    root = (base.subject_name(name("brief test root")).issuer_name(name("brief test root"))
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    leaf = (base.subject_name(name("brief test signer")).issuer_name(name("brief test root"))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage(digital_signature=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+            .sign(root_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    return (leaf.public_bytes(pem) + root.public_bytes(pem),
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            root.public_bytes(pem))
+
+
+def from_files(cert: Path, key: Path, trust: Path | None = None) -> Credentials:
+    try:
+        return Credentials(cert.read_bytes(), key.read_bytes(), trust.read_bytes() if trust else None)
+    except OSError as exc:
+        raise CredentialsError(f"cannot read {exc.filename}: {exc.strerror}") from None
+
+
+def claims(variant, output: str, node: str, assets: list[tuple[str, str]], version: str) -> dict:
+    """What a delivered image's manifest says (plain data: it keys the file, with the pixels)."""
+    backend = dict(variant.backend)
+    return {"variant": variant.name, "output": output, "node": node, "export": variant.export,
+            "generator": version, "backend": backend,
+            "source": "compositeWithTrainedAlgorithmicMedia" if assets else "trainedAlgorithmicMedia",
+            "assets": [{"file": f, "sha256": h} for f, h in assets]}
+
+
+def sign(data: bytes, fmt: str, title: str, said: dict, creds: Credentials) -> bytes:
+    """`data` (an encoded image) with a signed C2PA manifest of `said` embedded."""
+    import c2pa
+
+    manifest = {
+        "claim_generator_info": [{"name": "brief", "version": said["generator"]}],
+        "title": title,
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": [
+                {"action": "c2pa.created", "digitalSourceType": SOURCE_TYPE + said["source"],
+                 "softwareAgent": {"name": "brief", "version": said["generator"]}}]}},
+            {"label": "org.brief.build",
+             "data": {k: said[k] for k in ("variant", "output", "node", "export", "backend")}},
+        ],
+    }
+    try:
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(creds.alg.encode(), creds.cert, creds.key, None))
+        builder = c2pa.Builder(json.dumps(manifest))
+        for asset in said["assets"]:
+            builder.add_ingredient(json.dumps({"title": os.path.basename(asset["file"]), "relationship": "componentOf",
+                                               "metadata": {"sha256": asset["sha256"]}}),
+                                   "application/octet-stream", io.BytesIO(b""))
+        out = io.BytesIO()
+        builder.sign(signer, MIME[fmt], io.BytesIO(data), out)
+    except c2pa.C2paError as exc:
+        raise CredentialsError(f"signing failed: {exc}") from None
+    return out.getvalue()
+
+
+def read(path: Path, trust: bytes | None = None) -> dict:
+    """What a file's content credentials say, and whether they hold: {"state": "trusted" | "valid" |
+    "invalid" | "none", "problems": [...], "signer", "generator", "source", "build", "ingredients"}."""
+    import c2pa
+
+    fmt = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(path.suffix.lower())
+    if fmt is None:
+        return {"state": "none", "problems": [f"{path.suffix} files carry no credentials brief writes"]}
+    try:
+        if trust:
+            context = c2pa.Context(c2pa.Settings.from_dict({"trust": {"trust_anchors": trust.decode()}}))
+            reader = c2pa.Reader(MIME[fmt], io.BytesIO(path.read_bytes()), context=context)
+        else:
+            reader = c2pa.Reader(MIME[fmt], io.BytesIO(path.read_bytes()))
+        store = json.loads(reader.json())
+    except c2pa.C2paError as exc:
+        return {"state": "none", "problems": [str(exc)]}
+    active = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
+    assertions = {a["label"]: a.get("data", {}) for a in active.get("assertions", [])}
+    actions = assertions.get("c2pa.actions.v2", assertions.get("c2pa.actions", {})).get("actions", [{}])
+    problems = [s["code"] for s in store.get("validation_status", [])]
+    state = str(store.get("validation_state", "")).lower()
+    return {"state": state, "problems": [p for p in problems if p != "signingCredential.untrusted"],
+            "untrusted": "signingCredential.untrusted" in problems,
+            "signer": active.get("signature_info", {}),
+            "generator": (active.get("claim_generator_info") or [{}])[0],
+            "source": str(actions[0].get("digitalSourceType", "")).removeprefix(SOURCE_TYPE),
+            "build": assertions.get("org.brief.build", {}),
+            "ingredients": [{"title": i.get("title"), **(i.get("metadata") or {})}
+                            for i in active.get("ingredients", [])]}
+
+
+def configured(root: Path, sign: str | None, cert: Path | None, key: Path | None,
+               trust: Path | None, cache_dir: Path) -> Credentials | None:
+    """The credentials a build signs with: `--sign test` (the throwaway chain), else `--sign-cert` and
+    `--sign-key`, else `[c2pa] cert` and `key` of the project's brief.toml (paths relative to it);
+    None when nothing is configured (then nothing is signed)."""
+    if sign == "test":
+        return test_chain(cache_dir / TEST_CHAIN)
+    if cert or key:
+        if not (cert and key):
+            raise CredentialsError("--sign-cert and --sign-key go together: the certificate chain and its key")
+        return from_files(cert, key, trust)
+    toml = root / "brief.toml"
+    if not toml.is_file():
+        return None
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        section = tomllib.loads(toml.read_text(encoding="utf-8")).get("c2pa")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CredentialsError(f"cannot read {toml}: {exc}") from None
+    if not isinstance(section, dict) or section.get("sign") is False:
+        return None
+    if section.get("sign") == "test":
+        return test_chain(cache_dir / TEST_CHAIN)
+    paths = {k: section.get(k) for k in ("cert", "key", "trust")}
+    if not (isinstance(paths["cert"], str) and isinstance(paths["key"], str)):
+        raise CredentialsError(f"[c2pa] in {toml} needs cert and key (PEM files), or sign = \"test\"")
+    return from_files(root / paths["cert"], root / paths["key"],
+                      root / paths["trust"] if isinstance(paths["trust"], str) else None)
