@@ -14,7 +14,10 @@ delivered image (for JPEG and WebP: the PNG master beside it).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,20 +81,67 @@ def patch(before: TiledImage, after: TiledImage, box: Box) -> np.ndarray:
     return rgba
 
 
-def flatten(size: tuple[int, int], layers: list[tuple[str, Box, np.ndarray]]) -> np.ndarray:
-    """`layers` (kind, box, RGBA or RGB pixels) flattened in order: a scene is taken whole, every
-    other layer blended over what is below with the renderer's own compositing."""
-    from ..render import imaging  # (OpenCV, scikit-image): imported by what flattens, not by an export
+def fold(g, entries: list[Entry], size: tuple[int, int], result) -> list[tuple[Box, np.ndarray]]:
+    """The pixels of each layer of a stack (scene RGB, component and patch RGBA), with every recolour
+    folded into the component it recolours: where that layer is opaque, it takes the recolour's
+    pixels, and the recolour's patch keeps only what still differs (anti-aliased edges, pixels of
+    the component that another layer covers), so the stack still flattens to the image exactly."""
+    out: list[tuple[Box, np.ndarray]] = []
+    for e in entries:
+        if e.kind == "scene":
+            out.append((e.box, result(e.node).read(e.box)))
+        elif e.kind == "edit":
+            out.append((e.box, patch(result(e.before), result(e.node), e.box)))
+        else:
+            rgba, box = component_pixels(result(e.node), e.box, size)
+            out.append((box, np.array(rgba)))
+    for i, e in enumerate(entries):
+        a = g.nodes[e.node]
+        if a["op"] != "recolor":
+            continue
+        j = next((k for k in range(i) if entries[k].kind == "component" and entries[k].node == a["inputs"][1]), None)
+        if j is None:
+            continue
+        before, after = result(e.before).read(e.box), result(e.node).read(e.box)
+        cbox, layer = out[j]
+        x0, y0, x1, y1 = max(cbox[0], e.box[0]), max(cbox[1], e.box[1]), min(cbox[2], e.box[2]), min(cbox[3], e.box[3])
+        if x1 > x0 and y1 > y0:
+            mine = layer[y0 - cbox[1]:y1 - cbox[1], x0 - cbox[0]:x1 - cbox[0]]
+            now = after[y0 - e.box[1]:y1 - e.box[1], x0 - e.box[0]:x1 - e.box[0]]
+            was = before[y0 - e.box[1]:y1 - e.box[1], x0 - e.box[0]:x1 - e.box[0]]
+            take = (mine[..., 3] == 255) & np.any(now != was, axis=2)
+            mine[..., :3][take] = now[take]
+        below = flatten_window(e.box, [(entries[k].kind, *out[k]) for k in range(i)])
+        residual = np.zeros(after.shape[:2] + (4,), np.uint8)
+        differs = np.any(below != after, axis=2)
+        residual[..., :3][differs] = after[differs]
+        residual[..., 3] = differs * 255
+        out[i] = (e.box, residual)
+    return out
 
-    W, H = size
-    out = np.empty((H, W, 3), np.uint8)
+
+def flatten_window(window: Box, layers: list[tuple[str, Box, np.ndarray]]) -> np.ndarray:
+    """`flatten`, computed only inside `window`."""
+    from ..render import imaging
+
+    x0, y0, x1, y1 = window
+    out = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
     out[...] = imaging.BACKGROUND
     for kind, box, pixels in layers:
         if kind == "scene":
-            out[box[1]:box[3], box[0]:box[2]] = pixels[..., :3]
+            ix0, iy0, ix1, iy1 = max(x0, box[0]), max(y0, box[1]), min(x1, box[2]), min(y1, box[3])
+            if ix1 > ix0 and iy1 > iy0:
+                src = pixels[iy0 - box[1]:iy1 - box[1], ix0 - box[0]:ix1 - box[0], :3]
+                out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = src
         else:
-            imaging.blend_into(out, (0, 0, W, H), Layer(box, pixels))
+            imaging.blend_into(out, window, Layer(box, pixels))
     return out
+
+
+def flatten(size: tuple[int, int], layers: list[tuple[str, Box, np.ndarray]]) -> np.ndarray:
+    """`layers` (kind, box, RGBA or RGB pixels) flattened in order: a scene is taken whole, every
+    other layer blended over what is below with the renderer's own compositing."""
+    return flatten_window((0, 0, *size), layers)
 
 
 def verify_folder(folder: Path) -> list[tuple[str, str]]:
@@ -150,33 +200,43 @@ def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False) -> tupl
     manifest's `stacks`: per delivered image, the image it flattens to and its layers in order (and,
     with `psd`, its PSD). `stale(rel, key)` says whether a file must be written; `png_of(node)` is a
     node's PNG bytes."""
-    import hashlib
-
     v, g = plan.variant, executor.g
     result = executor.result  # read only when a file is written: a no-op export decodes nothing
-
-    def pixels(e: Entry, size: tuple[int, int]) -> tuple[str, str, Box, np.ndarray]:
-        node = g.nodes[e.node]
-        name = node["params"]["text"] if node["op"] == "text" else e.name  # a text layer: named by its text
-        if e.kind == "scene":
-            return name, e.kind, e.box, result(e.node, plan).read(e.box)
-        if e.kind == "edit":
-            return name, e.kind, e.box, patch(result(e.before, plan), result(e.node, plan), e.box)
-        rgba, box = component_pixels(result(e.node, plan), e.box, size)
-        return name, e.kind, box, rgba
-
-    def add_psd(rel: str, entries: list[Entry], top: str, size: tuple[int, int]) -> None:
-        key = hashlib.sha256(":".join(["psd:1", top, *(e.node for e in entries)]).encode()).hexdigest()
-        if psd and stale(rel, key):
-            from .psd import psd_bytes
-
-            jobs.append(([rel], lambda: [psd_bytes(size, [pixels(e, size) for e in entries],
-                                                   result(top, plan).to_array())]))
     jobs: list = []
     out: dict = {}
     outputs_of = {key: name for name, key in v.outputs.items()}
+    memo: dict[int, list] = {}
+    lock = threading.Lock()
 
-    def add(prefix: str, entry: Entry, size: tuple[int, int]) -> dict:
+    def arrays(entries: list[Entry], size: tuple[int, int]) -> list[tuple[Box, np.ndarray]]:
+        """Every layer's pixels of a stack, recolours folded into their components (made once)."""
+        with lock:
+            if id(entries) not in memo:
+                memo[id(entries)] = fold(g, entries, size, lambda key: result(key, plan))
+            return memo[id(entries)]
+
+    def keyed(entries: list[Entry]) -> Callable[[Entry], str]:
+        """What a layer file holds: its node; in a stack with a recolour, the whole stack's nodes."""
+        if not any(g.nodes[e.node]["op"] == "recolor" for e in entries):
+            return lambda e: e.node
+        whole = hashlib.sha256(":".join(["fold:1", *(e.node for e in entries)]).encode()).hexdigest()
+        return lambda e: hashlib.sha256(f"{e.node}:{whole}".encode()).hexdigest()
+
+    def named(e: Entry) -> str:
+        node = g.nodes[e.node]
+        return node["params"]["text"] if node["op"] == "text" else e.name  # a text layer: named by its text
+
+    def add_psd(rel: str, entries: list[Entry], top: str, size: tuple[int, int]) -> None:
+        key = hashlib.sha256(":".join(["psd:2", top, *(e.node for e in entries)]).encode()).hexdigest()
+        if psd and stale(rel, key):
+            from .psd import psd_bytes
+
+            jobs.append(([rel], lambda: [psd_bytes(size, [(named(e), e.kind, box, px) for e, (box, px)
+                                                          in zip(entries, arrays(entries, size))],
+                                                   result(top, plan).to_array())]))
+
+    def add(prefix: str, entries: list[Entry], i: int, size: tuple[int, int]) -> dict:
+        entry = entries[i]
         stem = entry.name.removesuffix(f" in {prefix}") if prefix else entry.name
         folder = f"{prefix}/" if prefix else ""
         rel, mask = f"layers/{folder}{stem}.png", f"masks/{folder}{stem}.png"
@@ -188,23 +248,18 @@ def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False) -> tupl
             if stale(rel, entry.node):
                 jobs.append(([rel], lambda key=entry.node: [png_of(key)]))
             return record
-        if entry.kind == "edit":
-            box = entry.box
-            if any([stale(f, entry.node) for f in (rel, mask)]):
-                jobs.append(([rel, mask], lambda e=entry: layer_files(
-                    patch(result(e.before, plan), result(e.node, plan), e.box), e.box)))
-        else:
-            box = cut(entry.box, size)
-            if any([stale(f, entry.node) for f in (rel, mask)]):
-                jobs.append(([rel, mask], lambda e=entry, s=size: layer_files(
-                    *component_pixels(result(e.node, plan), e.box, s))))
+        box = entry.box if entry.kind == "edit" else cut(entry.box, size)
+        key = keyed(entries)(entry)
+        if any([stale(f, key) for f in (rel, mask)]):
+            jobs.append(([rel, mask], lambda: layer_files(*arrays(entries, size)[i][::-1])))
         node = g.nodes[entry.node]
         record.update(box=list(box), mask=mask, **({"text": node["params"]["text"]} if node["op"] == "text" else {}))
         return record
 
     canvas_image = "canvas.png" if v.image not in outputs_of else hows[outputs_of[v.image]]["file"]
     entries = canvas_stack(g, v)
-    out["canvas"] = {"image": canvas_image, "size": list(v.canvas), "layers": [add("", e, v.canvas) for e in entries]}
+    out["canvas"] = {"image": canvas_image, "size": list(v.canvas),
+                     "layers": [add("", entries, i, v.canvas) for i in range(len(entries))]}
     add_psd(f"{v.brief}.psd", entries, v.image, v.canvas)
     for name, key in v.outputs.items():
         if key == v.image:
@@ -215,7 +270,7 @@ def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False) -> tupl
         if len(entries) == 1 and how["format"] == "png":  # the output itself is its one layer
             layers = [{"name": "scene", "kind": "scene", "node": key, "file": how["file"], "box": [0, 0, *size]}]
         else:
-            layers = [add(name, e, size) for e in entries]
+            layers = [add(name, entries, i, size) for i in range(len(entries))]
         image = how["file"]
         if how["format"] != "png":  # lossy: the layers flatten to its PNG master, delivered beside them
             image = f"layers/{name}/@flat.png"
