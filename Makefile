@@ -30,6 +30,7 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	@$(BIN)/brief build $(EXAMPLE) --out $(OUT)
 	@echo "Built $(EXAMPLE) with the draft backend: 8 variants in $(OUT)/launch[...]/, each with square.png, a story JPEG, a banner WebP, layers/, report.html and manifest.json."
+	@echo "Check them: $(BIN)/brief verify-layers $(OUT)   and   $(BIN)/brief verify --trust test $(OUT)/*/*.jpg"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

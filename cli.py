@@ -345,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--verify", action="store_true",
                          help="hash every model file again instead of trusting the hash memo "
                               "(~/.cache/brief), and repair the memo")
-    runtime.add_argument("--sign", choices=("test",),
-                         help="test: content credentials signed with a throwaway test chain (not for delivery)")
+    runtime.add_argument("--sign", choices=("test", "off"),
+                         help="test: content credentials signed with a throwaway test chain (not for delivery); "
+                              "off: sign nothing, whatever brief.toml says")
     runtime.add_argument("--sign-cert", type=_path, metavar="PEM",
                          help="sign delivered images (C2PA) with this certificate chain (else brief.toml [c2pa])")
     runtime.add_argument("--sign-key", type=_path, metavar="PEM", help="the signing certificate's private key")
@@ -418,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "digital source type, model, variant and output), what it placed, and whether "
                                    "it was altered since. Exit 0 when every file's credentials hold, 1 otherwise.")
     p.add_argument("files", nargs="+", type=_path, metavar="FILE", help="a delivered PNG, JPEG or WebP")
-    p.add_argument("--trust", type=_path, metavar="PEM", help="the root certificate the signer must chain to")
+    p.add_argument("--trust", type=_path, metavar="PEM",
+                   help="the root certificate the signer must chain to; `test`: the throwaway test chain's")
     p.add_argument("--json", action="store_true", help="print what was found as JSON")
     p.set_defaults(func=cmd_verify)
 

@@ -180,8 +180,10 @@ def read(path: Path, trust: bytes | None = None) -> dict:
 def configured(root: Path, sign: str | None, cert: Path | None, key: Path | None,
                trust: Path | None, cache_dir: Path) -> Credentials | None:
     """The credentials a build signs with: `--sign test` (the throwaway chain), else `--sign-cert` and
-    `--sign-key`, else `[c2pa] cert` and `key` of the project's brief.toml (paths relative to it);
-    None when nothing is configured (then nothing is signed)."""
+    `--sign-key`, else `[c2pa] cert` and `key` (or `sign = "test"`) of the project's brief.toml (paths
+    relative to it); None when nothing is configured or `--sign off` (then nothing is signed)."""
+    if sign == "off":
+        return None
     if sign == "test":
         return test_chain(cache_dir / TEST_CHAIN)
     if cert or key:
