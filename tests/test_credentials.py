@@ -104,3 +104,16 @@ def test_brief_toml_names_the_signer(project):
     r = read(built.folder / "main.png", (chain / "root.pem").read_bytes())
     assert r["state"] == "trusted" and r["source"] == "compositeWithTrainedAlgorithmicMedia"
     assert json.loads((built.folder / "manifest.json").read_text())["outputs"]["main"]["file"] == "main.png"
+
+
+def test_a_size_cap_bounds_the_signed_file(project):
+    text = ('brief s {{\n  canvas 320 x 240\n  component c {{\n    prompt "grass and sky"\n  }}\n'
+            '  output o 320 x 240 fit {{\n    format jpeg quality 95{cap}\n  }}\n}}\n')
+    path = project.write("s.brief", text.format(cap=""))
+    (plain,) = build_file(path, Options(cache=project.root / "cache", out=project.root / "plain", sign="off"))
+    size = (plain.folder / "o.jpg").stat().st_size
+    path = project.write("s.brief", text.format(cap=f" max {size + 100}B"))  # fits unsigned, not with credentials
+    (built,) = build_file(path, Options(cache=project.root / "cache", out=project.root / "out", sign="test"))
+    delivered_file = built.folder / "o.jpg"
+    assert delivered_file.stat().st_size <= size + 100
+    assert read(delivered_file)["state"] == "valid"

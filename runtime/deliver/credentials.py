@@ -133,7 +133,9 @@ def sign(data: bytes, fmt: str, title: str, said: dict, creds: Credentials) -> b
     }
     try:
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(creds.alg.encode(), creds.cert, creds.key, None))
-        builder = c2pa.Builder(json.dumps(manifest))
+        # no thumbnail in the manifest: it would weigh more than a small delivered image (and its size cap)
+        context = c2pa.Context(c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}}))
+        builder = c2pa.Builder(json.dumps(manifest), context=context)
         for asset in said["assets"]:
             builder.add_ingredient(json.dumps({"title": os.path.basename(asset["file"]), "relationship": "componentOf",
                                                "metadata": {"sha256": asset["sha256"]}}),

@@ -197,15 +197,26 @@ def _encode(executor: Executor, image, how: dict, name: str) -> bytes:
     from ..context import OpError
     from . import encodings
 
+    cap, fmt = how["max"], how["format"]
     try:
-        if how["format"] == "png":
+        if fmt == "png":
             data = pngstream.encode(image, executor.cache, OUTPUT_PNG_LEVEL)
-            if how["max"] is not None:
-                encodings.check_png_cap(data, how["max"])
-        else:
-            rgb = image.to_array()[..., :3]
-            data = encodings.encode_output(rgb, how["format"], how["quality"], how["max"]).data
-        return _signed(data, how["format"], how["file"], how["claims"], how["creds"])
+            signed = _signed(data, fmt, how["file"], how["claims"], how["creds"])
+            if cap is not None:  # the delivered file, its credentials included, is what the cap bounds
+                encodings.check_png_cap(signed, cap)
+            return signed
+        rgb = image.to_array()[..., :3]
+        data = encodings.encode_output(rgb, fmt, how["quality"], cap).data
+        signed = _signed(data, fmt, how["file"], how["claims"], how["creds"])
+        if cap is not None and len(signed) > cap:  # make room for the credentials: encode under less
+            room = cap - (len(signed) - len(data)) - 512  # the manifest's size varies by a few bytes
+            if room <= 0:
+                raise OpError(f"its content credentials alone take {len(signed) - len(data)} bytes of max {cap}")
+            data = encodings.encode_output(rgb, fmt, how["quality"], room).data
+            signed = _signed(data, fmt, how["file"], how["claims"], how["creds"])
+            if len(signed) > cap:
+                raise OpError(f"with its content credentials it is {len(signed)} bytes, over max {cap}")
+        return signed
     except OpError as exc:  # named by its own line: outputs of the same pixels share one node
         raise BuildError(how["span"], f"output {name} of {how['variant']}", str(exc)) from None
 
