@@ -237,14 +237,24 @@ def cmd_verify(args) -> int:
             args.trust = (user_cache_dir() or Path(".brief")) / TEST_CHAIN / "root.pem"
         try:
             trust = args.trust.read_bytes()
+            from cryptography import x509
+
+            x509.load_pem_x509_certificates(trust)
         except OSError as exc:
-            print(f"brief verify: error: --trust {args.trust}: {exc.strerror}", file=sys.stderr)
+            hint = " (build with --sign test first: it makes the test chain)" if str(args.trust).endswith(
+                "root.pem") and not args.trust.exists() else ""
+            print(f"brief verify: error: --trust {args.trust}: {exc.strerror}{hint}", file=sys.stderr)
+            return EXIT_USAGE
+        except ValueError:
+            print(f"brief verify: error: --trust {args.trust}: not a PEM certificate (the root the signer "
+                  "chains to)", file=sys.stderr)
             return EXIT_USAGE
     bad, found = 0, {}
     for path in args.files:
         if not path.is_file():
-            print(f"brief verify: error: {path}: no such file", file=sys.stderr)
-            return EXIT_USAGE
+            print(f"{path}: {'a folder, not an image' if path.is_dir() else 'no such file'}")
+            bad += 1
+            continue
         r = found[str(path)] = read(path, trust)
         ok = r["state"] in ("valid", "trusted") and not r["problems"] and not (trust and r.get("untrusted"))
         bad += not ok
@@ -256,6 +266,7 @@ def cmd_verify(args) -> int:
         signer = r["signer"]
         verdict = ("altered since it was signed: " + ", ".join(r["problems"]) if r["problems"] else
                    "unaltered; signer trusted" if r["state"] == "trusted" else
+                   f"unaltered; but the signer does not chain to {args.trust}" if trust else
                    "unaltered; signer not checked against a trust root (give --trust ROOT.pem)")
         build = r["build"]
         backend = build.get("backend", {})

@@ -6,6 +6,7 @@ verify-layers` says so (and says when a layer was altered)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -100,7 +101,18 @@ def test_the_example_delivers_what_its_layers_flatten_to_and_a_changed_layer_is_
     Image.fromarray(pixels).save(tone)
     run = subprocess.run([sys.executable, "-m", "brief.cli", "verify-layers", str(built.folder)],
                          capture_output=True, text=True)
+    assert run.returncode == 1 and "canvas: changed since the export: layers/tone.png" in run.stdout, run.stdout
+    manifest.pop("fingerprints")  # a folder whose files were not written by this export: pixels are compared
+    (built.folder / "manifest.json").write_text(json.dumps(manifest))
+    run = subprocess.run([sys.executable, "-m", "brief.cli", "verify-layers", str(built.folder)],
+                         capture_output=True, text=True)
     assert run.returncode == 1 and "canvas: 1 px differ" in run.stdout, run.stdout
+    (built.folder / "square.png").write_bytes((built.folder / "canvas.png").read_bytes())  # a delivered file swapped
+    manifest = json.loads(json.dumps(built.manifest))
+    (built.folder / "manifest.json").write_text(json.dumps(manifest))
+    run = subprocess.run([sys.executable, "-m", "brief.cli", "verify-layers", str(built.folder)],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "square: changed since the export: square.png" in run.stdout, run.stdout
 
 
 def test_one_psd_per_image_whose_composite_is_the_delivered_image(tmp_path):
@@ -128,3 +140,17 @@ def test_one_psd_per_image_whose_composite_is_the_delivered_image(tmp_path):
     before = {p.name: p.stat().st_ino for p in built.folder.glob("*.psd")}
     (again,) = build_file(brief, options)  # nothing changed: no PSD is written again
     assert {p.name: p.stat().st_ino for p in again.folder.glob("*.psd")} == before
+
+
+def test_a_psd_keeps_text_layers_in_any_script_and_the_delivered_pixels():
+    from psd_tools import PSDImage
+
+    from brief.runtime.deliver.psd import psd_bytes
+
+    flat = np.full((30, 40, 3), 200, np.uint8)
+    layer = np.zeros((10, 10, 4), np.uint8)
+    layer[..., 0], layer[..., 3] = 255, 77  # half-transparent: psd-tools' own blend would round otherwise
+    data = psd_bytes((40, 30), [("Бегите дальше 跑", "component", (5, 5, 15, 15), layer)], flat)
+    psd = PSDImage.open(io.BytesIO(data))
+    assert [c.name for group in psd if group.is_group() for c in group] == ["Бегите дальше 跑"]
+    assert np.array_equal(np.asarray(psd.composite().convert("RGB")), flat)  # the merged image is the delivered one

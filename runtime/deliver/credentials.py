@@ -25,13 +25,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..context import OpError
+
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 TEST_CHAIN = "c2pa-test-chain"
 
 
-class CredentialsError(Exception):
-    """Signing cannot go ahead: a missing or unreadable certificate or key (one clear sentence)."""
+class CredentialsError(OpError):
+    """Signing cannot go ahead: a missing, unreadable or unusable certificate or key (one clear sentence)."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,26 @@ class Credentials:
 
 
 def test_chain(folder: Path) -> Credentials:
-    """A throwaway root and ES256 signing certificate, made once in `folder` (mode 0700)."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = [folder / n for n in ("chain.pem", "key.pem", "root.pem")]
-    if not all(f.is_file() for f in files):
-        chain, key, root = _make_chain()
-        for path, data in zip(files, (chain, key, root)):
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """A throwaway root and ES256 signing certificate, made once in `folder` (mode 0700, files
+    0600). Made whole in a folder of its own and renamed into place, so processes racing on the
+    first use all end up with one chain whose key matches its certificate."""
+    names = ("chain.pem", "key.pem", "root.pem")
+    if not all((folder / n).is_file() for n in names):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        fresh = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))  # mode 0700
+        for name, data in zip(names, _make_chain()):
+            fd = os.open(fresh / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, path)
-    return Credentials(*(f.read_bytes() for f in files))
+        try:
+            os.rename(fresh, folder)  # atomic; refused when another process got there first
+        except OSError:
+            for name in names:
+                (fresh / name).unlink(missing_ok=True)
+            fresh.rmdir()
+    return Credentials(*((folder / n).read_bytes() for n in names))
 
 
 def _make_chain() -> tuple[bytes, bytes, bytes]:
@@ -110,8 +120,8 @@ def from_files(cert: Path, key: Path, trust: Path | None = None) -> Credentials:
 def claims(variant, output: str, node: str, assets: list[tuple[str, str]], version: str) -> dict:
     """What a delivered image's manifest says (plain data: it keys the file, with the pixels)."""
     backend = dict(variant.backend)
-    return {"variant": variant.name, "output": output, "node": node, "export": variant.export,
-            "generator": version, "backend": backend,
+    return {"variant": variant.name, "output": output, "node": node,  # not the export's key: it changes
+            "generator": version, "backend": backend,                  # with any other output or rule
             "source": "compositeWithTrainedAlgorithmicMedia" if assets else "trainedAlgorithmicMedia",
             "assets": [{"file": f, "sha256": h} for f, h in assets]}
 
@@ -128,7 +138,7 @@ def sign(data: bytes, fmt: str, title: str, said: dict, creds: Credentials) -> b
                 {"action": "c2pa.created", "digitalSourceType": SOURCE_TYPE + said["source"],
                  "softwareAgent": {"name": "brief", "version": said["generator"]}}]}},
             {"label": "org.brief.build",
-             "data": {k: said[k] for k in ("variant", "output", "node", "export", "backend")}},
+             "data": {k: said[k] for k in ("variant", "output", "node", "backend")}},
         ],
     }
     try:
@@ -142,8 +152,9 @@ def sign(data: bytes, fmt: str, title: str, said: dict, creds: Credentials) -> b
                                    "application/octet-stream", io.BytesIO(b""))
         out = io.BytesIO()
         builder.sign(signer, MIME[fmt], io.BytesIO(data), out)
-    except c2pa.C2paError as exc:
-        raise CredentialsError(f"signing failed: {exc}") from None
+    except (c2pa.C2paError, ValueError) as exc:
+        raise CredentialsError(f"signing failed ({exc}): is the certificate chain PEM, its key the matching "
+                               "unencrypted PEM key, and both ES256 (P-256)?") from None
     return out.getvalue()
 
 
@@ -187,11 +198,14 @@ def configured(root: Path, sign: str | None, cert: Path | None, key: Path | None
     if sign == "off":
         return None
     if sign == "test":
+        if cert or key:
+            raise CredentialsError("--sign test signs with the throwaway test chain: leave out --sign-cert and "
+                                   "--sign-key, or --sign test")
         return test_chain(cache_dir / TEST_CHAIN)
     if cert or key:
         if not (cert and key):
             raise CredentialsError("--sign-cert and --sign-key go together: the certificate chain and its key")
-        return from_files(cert, key, trust)
+        return usable(from_files(cert, key, trust))
     toml = root / "brief.toml"
     if not toml.is_file():
         return None
@@ -210,5 +224,16 @@ def configured(root: Path, sign: str | None, cert: Path | None, key: Path | None
     paths = {k: section.get(k) for k in ("cert", "key", "trust")}
     if not (isinstance(paths["cert"], str) and isinstance(paths["key"], str)):
         raise CredentialsError(f"[c2pa] in {toml} needs cert and key (PEM files), or sign = \"test\"")
-    return from_files(root / paths["cert"], root / paths["key"],
-                      root / paths["trust"] if isinstance(paths["trust"], str) else None)
+    return usable(from_files(root / paths["cert"], root / paths["key"],
+                             root / paths["trust"] if isinstance(paths["trust"], str) else None))
+
+
+def usable(creds: Credentials) -> Credentials:
+    """`creds`, once they have signed a one-pixel image: a certificate that is not PEM, a key that
+    does not match it, an expired or unsupported one is found before anything is rendered."""
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+           b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
+           b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    sign(png, "png", "check.png", {"generator": "check", "source": "trainedAlgorithmicMedia", "variant": "",
+                                   "output": "", "node": "", "backend": {}, "assets": []}, creds)
+    return creds

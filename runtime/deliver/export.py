@@ -126,7 +126,7 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
     for name, how in hows.items():
         if stale(how["file"], _delivered(how["node"], how)):
             jobs.append(([how["file"]], lambda name=name: [output_bytes(name)]))
-    layer_jobs, stacks = stacked.stacks(executor, plan, hows, stale, png_of, psd)  # each image as the layers it flattens from
+    layer_jobs, stacks = stacked.stacks(executor, plan, hows, stale, png_of, psd, current)  # each image as the layers it flattens from
     jobs += layer_jobs
     results = [executor.result(key, plan) for key in v.checks] if plan.checks else []
     report_key = hashlib.sha256("".join([v.image, *v.checks, *(_delivered(h["node"], h) for h in hows.values())])

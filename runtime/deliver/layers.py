@@ -144,20 +144,47 @@ def flatten(size: tuple[int, int], layers: list[tuple[str, Box, np.ndarray]]) ->
     return flatten_window((0, 0, *size), layers)
 
 
+def _fingerprint(path: Path) -> list | None:
+    """What the export remembered of a file (`publish.fingerprint`: size and mtime), as it is now."""
+    from .publish import fingerprint
+
+    try:
+        return fingerprint(path.stat())
+    except FileNotFoundError:
+        return None
+
+
 def verify_folder(folder: Path) -> list[tuple[str, str]]:
     """Each delivered image of a variant's folder against its layers: (image, "ok" or what differs)."""
     from PIL import Image
 
     manifest = json.loads((folder / "manifest.json").read_text())
+    stacks, printed = manifest.get("stacks", {}), manifest.get("fingerprints", {})
+    if not isinstance(stacks, dict):
+        raise ValueError("manifest.json: `stacks` is not an object")
+    inside = folder.resolve()
+
+    def file(rel: str) -> Path:
+        path = (folder / rel).resolve()
+        if inside not in path.parents:
+            raise ValueError(f"manifest.json names {rel!r}, outside the folder")
+        return path
+
     results = []
-    for name, stack in manifest.get("stacks", {}).items():
-        target = folder / stack["image"]
+    for name, stack in stacks.items():
+        changed = [rel for rel in {stack["image"], *(e["file"] for e in stack["layers"])}
+                   | ({m["file"] for m in manifest.get("outputs", {}).values()} if name != "canvas" else set())
+                   if rel in printed and _fingerprint(file(rel)) != printed[rel]]
+        if changed:
+            results.append((name, f"changed since the export: {', '.join(sorted(changed))}"))
+            continue
+        target = file(stack["image"])
         with Image.open(target) as im:
             want = np.asarray(im.convert("RGB"))
         size = (want.shape[1], want.shape[0])
         layers = []
         for entry in stack["layers"]:
-            with Image.open(folder / entry["file"]) as im:
+            with Image.open(file(entry["file"])) as im:
                 pixels = np.asarray(im.convert("RGBA" if entry["kind"] != "scene" else "RGB"))
             x0, y0, x1, y1 = entry["box"]
             if pixels.shape[:2] != (y1 - y0, x1 - x0):
@@ -195,11 +222,12 @@ def component_pixels(layer: Layer, box: Box, size: tuple[int, int]) -> tuple[np.
     return layer.read(inside), inside
 
 
-def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False) -> tuple[list, dict]:
+def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False, current=None) -> tuple[list, dict]:
     """The files of every stack of a variant (jobs for the export: ([files], make() → bytes)), and the
     manifest's `stacks`: per delivered image, the image it flattens to and its layers in order (and,
-    with `psd`, its PSD). `stale(rel, key)` says whether a file must be written; `png_of(node)` is a
-    node's PNG bytes."""
+    with `psd`, its PSD; without, a PSD still true is kept). `stale(rel, key)` says whether a file
+    must be written (and keeps it); `current(rel, key)` whether the folder holds it as it should be;
+    `png_of(node)` is a node's PNG bytes."""
     v, g = plan.variant, executor.g
     result = executor.result  # read only when a file is written: a no-op export decodes nothing
     jobs: list = []
@@ -216,19 +244,29 @@ def stacks(executor, plan, hows: dict, stale, png_of, psd: bool = False) -> tupl
             return memo[id(entries)]
 
     def keyed(entries: list[Entry]) -> Callable[[Entry], str]:
-        """What a layer file holds: its node; in a stack with a recolour, the whole stack's nodes."""
-        if not any(g.nodes[e.node]["op"] == "recolor" for e in entries):
-            return lambda e: e.node
-        whole = hashlib.sha256(":".join(["fold:1", *(e.node for e in entries)]).encode()).hexdigest()
-        return lambda e: hashlib.sha256(f"{e.node}:{whole}".encode()).hexdigest()
+        """What a layer file holds: its node's pixels; a component's also those of the recolours
+        folded into it (a recolour's residual is decided by its own node: everything below it is
+        upstream of it)."""
+        folded: dict[str, list[str]] = {}
+        for e in entries:
+            a = g.nodes[e.node]
+            if a["op"] == "recolor":
+                folded.setdefault(a["inputs"][1], []).append(e.node)
+        return lambda e: (hashlib.sha256(":".join(["fold:1", e.node, *folded[e.node]]).encode()).hexdigest()
+                          if e.kind == "component" and e.node in folded else e.node)
 
     def named(e: Entry) -> str:
         node = g.nodes[e.node]
         return node["params"]["text"] if node["op"] == "text" else e.name  # a text layer: named by its text
 
     def add_psd(rel: str, entries: list[Entry], top: str, size: tuple[int, int]) -> None:
-        key = hashlib.sha256(":".join(["psd:2", top, *(e.node for e in entries)]).encode()).hexdigest()
-        if psd and stale(rel, key):
+        said = [f"{e.node}={named(e)}" for e in entries]  # a renamed layer is a changed file
+        key = hashlib.sha256(":".join(["psd:3", top, *said]).encode()).hexdigest()
+        if not psd:
+            if current(rel, key):  # a build without --psd keeps a PSD that still holds
+                stale(rel, key)
+            return
+        if stale(rel, key):
             from .psd import psd_bytes
 
             jobs.append(([rel], lambda: [psd_bytes(size, [(named(e), e.kind, box, px) for e, (box, px)

@@ -2,10 +2,11 @@
 (`runtime/deliver/layers.py`), so a designer can open an output and change one thing.
 
 Bottom to top: the background (the renderer's, opaque white) or the output's scene, a group
-"components" with a pixel layer per component (a text layer named by its text), and a group "edits"
-with each edit's patch. The file's merged image, what viewers and psd-tools' `composite()` show, is
-the delivered image itself; the layers blended by Photoshop's arithmetic match it to within a level
-at anti-aliased edges. The sRGB profile is embedded, dated by a constant (same bytes every run).
+"components" with a pixel layer per component (a text layer named by its text, in any script), and
+a group "edits" with each edit's patch. The file's merged image, what viewers and psd-tools'
+`composite()` show, is the delivered image itself, byte for byte; the layers blended by
+Photoshop's (or psd-tools') arithmetic match it to within a level at anti-aliased edges.
+The sRGB profile is embedded, dated by a constant (same bytes every run).
 """
 
 from __future__ import annotations
@@ -45,8 +46,14 @@ def psd_bytes(size: tuple[int, int], layers: list[tuple[str, str, Box, np.ndarra
         if pixels.size == 0:
             continue
         pil = Image.fromarray(np.ascontiguousarray(pixels), "RGBA")
-        groups[title].append(PixelLayer.frompil(pil, groups[title], name=name[:255], top=box[1], left=box[0]))
+        layer = PixelLayer.frompil(pil, groups[title], name="layer", top=box[1], left=box[0])
+        layer.name = name[:255]  # the setter keeps any script: a Unicode name, and "?" where Mac Roman has none
+        groups[title].append(layer)
     doc.image_resources[Resource.ICC_PROFILE] = ImageResource(key=Resource.ICC_PROFILE, data=srgb_icc())
+    # The merged image stays `flat`, the delivered pixels, as `frompil` stored it: psd-tools would
+    # otherwise re-blend the layers on save (its arithmetic rounds differently, and it costs a second
+    # per image). psd-tools has no public switch for that; tests/test_layers.py holds it to the bytes.
+    doc._updated = False
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
