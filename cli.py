@@ -420,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "it was altered since. Exit 0 when every file's credentials hold, 1 otherwise.")
     p.add_argument("files", nargs="+", type=_path, metavar="FILE", help="a delivered PNG, JPEG or WebP")
     p.add_argument("--trust", type=_path, metavar="PEM",
-                   help="the root certificate the signer must chain to; `test`: the throwaway test chain's")
+                   help="the root certificate the signer must chain to; `test`: the throwaway test chain's "
+                        "(default: the root its export signed against, as its folder's manifest.json says)")
     p.add_argument("--json", action="store_true", help="print what was found as JSON")
     p.set_defaults(func=cmd_verify)
 

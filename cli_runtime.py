@@ -229,6 +229,12 @@ def cmd_verify(args) -> int:
     from .runtime.deliver.credentials import read
 
     trust = None
+    if args.trust is None and args.files:  # the root its export signed against (its manifest.json says)
+        from .runtime.deliver.credentials import project_trust
+
+        found_trust = project_trust(args.files[0])
+        if found_trust is not None and found_trust.is_file():
+            args.trust = found_trust
     if args.trust is not None:
         if str(args.trust) == "test":  # the throwaway chain `--sign test` (or [c2pa] sign = "test") made
             from .lang.paths import user_cache_dir

@@ -42,6 +42,7 @@ class Credentials:
     key: bytes  # its private key, PEM
     trust: bytes | None = None  # the root a reader should trust, PEM
     alg: str = "es256"
+    trust_file: str | None = None  # where that root is (the manifest says, for `brief verify`)
 
     @property
     def fingerprint(self) -> str:
@@ -69,7 +70,8 @@ def test_chain(folder: Path) -> Credentials:
             for name in names:
                 (fresh / name).unlink(missing_ok=True)
             fresh.rmdir()
-    return Credentials(*((folder / n).read_bytes() for n in names))
+    cert, key, root = ((folder / n).read_bytes() for n in names)
+    return Credentials(cert, key, root, trust_file=str(folder / "root.pem"))
 
 
 def _make_chain() -> tuple[bytes, bytes, bytes]:
@@ -112,7 +114,8 @@ def _make_chain() -> tuple[bytes, bytes, bytes]:
 
 def from_files(cert: Path, key: Path, trust: Path | None = None) -> Credentials:
     try:
-        return Credentials(cert.read_bytes(), key.read_bytes(), trust.read_bytes() if trust else None)
+        return Credentials(cert.read_bytes(), key.read_bytes(), trust.read_bytes() if trust else None,
+                           trust_file=str(trust.resolve()) if trust else None)
     except OSError as exc:
         raise CredentialsError(f"cannot read {exc.filename}: {exc.strerror}") from None
 
@@ -237,3 +240,14 @@ def usable(creds: Credentials) -> Credentials:
     sign(png, "png", "check.png", {"generator": "check", "source": "trainedAlgorithmicMedia", "variant": "",
                                    "output": "", "node": "", "backend": {}, "assets": []}, creds)
     return creds
+
+
+def project_trust(image: Path) -> Path | None:
+    """The root `brief verify` checks an image against when none is given: the one its export
+    signed against, as the variant folder's manifest.json records it."""
+    try:
+        said = json.loads((image.parent / "manifest.json").read_text(encoding="utf-8")).get("credentials", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    trust = said.get("trust") if isinstance(said, dict) else None
+    return Path(trust) if isinstance(trust, str) else None

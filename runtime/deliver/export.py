@@ -157,6 +157,8 @@ def _export(executor: Executor, plan: VariantPlan, folder: Path, now: publish.Cu
                     stage.write(rel, blob)
         manifest = _manifest(executor, plan, written, results)
         manifest["stacks"] = stacks
+        if creds is not None:  # who signed, and the root to check them against (`brief verify`)
+            manifest["credentials"] = {"signer": creds.fingerprint, "trust": creds.trust_file}
         manifest["fingerprints"] = stage.fingerprints(written)
         stage.write("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
