@@ -406,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the difference as JSON")
     p.set_defaults(func=cmd_diff)
 
+    from .cli_review import add_commands as add_review_commands
+
+    add_review_commands(sub, common, project, _path)
+
     p = sub.add_parser("verify-layers", help="check that exported layers flatten to the delivered images",
                        description="For each variant folder (one holding manifest.json; a folder of them is "
                                    "searched one level down), flatten every image's layers in manifest order and "

@@ -53,7 +53,7 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                         yield error("E301", f"field `{f.name.value}` is defined twice in `{value.name.value}`",
                                     f"Keep one; the first is on line {seen[f.name.value].span.line}.", f.name.span)
                     seen[f.name.value] = f
-        reported: set[tuple[str, str]] = set()
+        reported: set[tuple[str, ...]] = set()
         for use in uses(brief):
             axis = axes.get(use.axis)
             if axis is None or use.field is None or use.field == "name" or not axis.values:
@@ -80,7 +80,11 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                                     f"`{use.axis}.{use.field}` is used on line {use.span.line}; every value of "
                                     f"`{use.axis}` must define it.", value.name.span)
                     continue
-                yield from _kind(use, value, held, colours, fonts)
+                if (value.name.value, use.field, use.kind) not in reported:  # one word per field and kind of use
+                    found = list(_kind(use, value, held, colours, fonts))
+                    if found:
+                        reported.add((value.name.value, use.field, use.kind))
+                    yield from found
 
 
 def _kind(use, value: ast.MatrixValue, f: ast.MatrixField, colours: dict, fonts: dict) -> Iterator[Diagnostic]:
