@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .cli_diff import cmd_diff
 from .cli_runtime import (cmd_build, cmd_cache, cmd_verify, cmd_verify_layers, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
                           compile_openjd)
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
@@ -154,103 +155,6 @@ def cmd_compile(args) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _diff_usage(message: str):
-    print(f"brief diff: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
-
-
-def _git(*args: str, failure: str) -> bytes:
-    """stdout of `git ARGS`; on failure one line on stderr (`failure`, then what git said), exit 2."""
-    import subprocess
-
-    try:
-        return subprocess.run(["git", *args], capture_output=True, check=True).stdout
-    except FileNotFoundError:
-        _diff_usage("git is not installed")
-    except subprocess.CalledProcessError as exc:
-        said = " ".join(exc.stderr.decode("utf-8", "replace").split())
-        _diff_usage(failure + (f" (git: {said})" if said else ""))
-
-
-def _read_side(spec: str, other: str | None) -> tuple[str, str]:
-    """(path to load it as, text) of one side of `brief diff`: a file, or REV:path through git.
-
-    User text never reaches git as an option: REV is resolved to a commit id first (refused when
-    it starts with `-`; `--end-of-options` besides), and only that id is given to `git show`;
-    an empty REV (`:path`) reads the index."""
-    from .lang.load import decode_source, read_source
-
-    if os.path.isfile(spec) or ":" not in spec:
-        require_files([spec])
-        return spec, read_source(spec)
-    rev, path = spec.split(":", 1)
-    not_rev = f"`{rev}` is not a revision (a commit, branch or tag) of this git repository"
-    if rev.startswith("-"):
-        _diff_usage(not_rev)
-    commit = _git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
-                  failure=not_rev).decode().strip() if rev else ""
-    rel = path if path.startswith("./") else f"./{path}"
-    missing = f"cannot read `{path}` at `{rev or 'the index'}`"
-    kind = _git("cat-file", "-t", f"{commit}:{rel}", failure=missing).decode().strip()
-    if kind != "blob":
-        _diff_usage(f"`{path}` at `{rev or 'the index'}` is a {'folder' if kind == 'tree' else kind}, not a brief")
-    data = _git("cat-file", "blob", f"{commit}:{rel}", failure=missing)
-    text = decode_source(data, spec)  # a binary file or another encoding is E004, as from a file
-    # resolve its `use`s and assets against the working tree, where the file lives now
-    return (path if os.path.exists(path) else (other or path)), text
-
-
-def cmd_diff(args) -> int:
-    import json
-
-    from .lang.check import check_program
-    from .lang.compile import compile_program
-    from .runtime.render.text_engine import text_engine
-    from .lang.diagnostics import DiagnosticError
-    from .lang.diff import diff
-    from .lang.load import load
-
-    reporter = Reporter(args.format, args.color)
-    try:
-        old_path, old_text = _read_side(args.old, None)
-        new_path, new_text = _read_side(args.new, old_path)
-    except DiagnosticError as exc:  # not a brief's text (binary, another encoding, too large)
-        reporter.add(exc.diagnostics, {})
-        reporter.flush()
-        return EXIT_USAGE
-    sides = []
-    for path, text in ((old_path, old_text), (new_path, new_text)):
-        try:
-            program = load(path, root=args.root, allow_outside=args.allow_outside_root, text=text)
-            reporter.add(check_program(program), program.sources)
-            sides.append((program, compile_program(program, text_engine=text_engine)))
-        except DiagnosticError as exc:
-            reporter.add(exc.diagnostics, {path: text})
-    if reporter.flush() or len(sides) < 2:
-        print("brief diff: error: both sides must check cleanly to be compared", file=sys.stderr)
-        return EXIT_USAGE
-    (old_prog, old_graph), (new_prog, new_graph) = sides
-    result = diff(old_prog.module, new_prog.module, old_graph, new_graph)
-    if args.json:
-        print(json.dumps({"equal": result.equal,
-                          "changes": [{"kind": c.kind, "what": c.what, "settings": c.settings} for c in result.changes],
-                          "rerender": [{"variant": r.variant, "share": round(r.share, 4),
-                                        "nodes": [{"op": o, "label": lab, "share": round(sh, 4)} for o, lab, sh in r.nodes]}
-                                       for r in result.rerenders]}, indent=2))
-    else:
-        for change in result.changes:
-            print(change.text())
-        for r in result.rerenders:
-            if r.nodes:
-                print(f"{r.variant}: {len(r.nodes)} node{'s' * (len(r.nodes) != 1)} to re-render, "
-                      f"{r.share * 100:.1f}% of pixels")
-                for op, label, share in r.nodes:
-                    print(f"    {op:<13} {label:<30} {share * 100:5.1f}%" if share else f"    {op:<13} {label}")
-        if result.equal:
-            print("no difference in meaning")
-    return EXIT_OK if result.equal else EXIT_DIAGNOSTICS
 
 
 def _path(text: str) -> Path:

@@ -21,7 +21,7 @@ def check_paths(scope: Scope) -> Iterator[Diagnostic]:
     """Asset, mask, logo and font files exist, are images (fonts: TrueType or OpenType), and stay
     inside the project. A path with placeholders is checked for every value it takes."""
     program, folder, seen = scope.program, scope.folder, {}
-    for path, written, where, kind in _named_files(scope.module):
+    for path, written, where, kind in named_files(scope.module):
         if written not in seen:  # the same file named many times is resolved once
             seen[written] = resolve(folder, written, program.root, program.allow_outside)
         found = seen[written]
@@ -38,7 +38,7 @@ def check_paths(scope: Scope) -> Iterator[Diagnostic]:
                         "the file's contents are checked, not just its name.", path.span)
 
 
-def _named_files(module: ast.Module) -> Iterator[tuple[ast.Str, str, str, str]]:
+def named_files(module: ast.Module) -> Iterator[tuple[ast.Str, str, str, str]]:
     """(path as written, path for one variant, which variant, "image" or "font") for every file a
     module names; a path with placeholders once per distinct value (bad placeholders are skipped:
     the matrix checks report them)."""

@@ -14,6 +14,7 @@ from .fmt import setting_text
 from .impact import closure, identity, impact, node_record, targets
 
 BLOCKS = (ast.Component, ast.Edit, ast.Matrix, ast.Output)
+HASH_OF = {"asset": "sha256", "mask": "mask_sha256", "font": "font_sha256"}  # a file a node reads → its hash param
 
 
 @dataclass
@@ -81,7 +82,7 @@ def structural(old: ast.Module, new: ast.Module) -> list[Change]:
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
                 kind = "+" if key not in a else "-" if key not in b else "~"
-                changes.append(Change(kind, f"{name}: {key}"))
+                changes.append(Change(kind, f"{name}: {key}", [_was(a.get(key), b.get(key))] if kind == "~" else []))
         ba, bb = _blocks(before), _blocks(brief)
         for key in ba:
             if key not in bb:
@@ -95,8 +96,47 @@ def structural(old: ast.Module, new: ast.Module) -> list[Change]:
                 old_block = ba[key]
                 if isinstance(block, ast.Matrix) and isinstance(old_block, ast.Matrix):  # which field, and how
                     moved = [_value_change(k, old_block, block) for k in moved]
+                else:  # each setting, old → new
+                    moved = [f"{k} {_was(sa.get(k), sb.get(k))}" if k in sa and k in sb else
+                             f"{'+' if k not in sa else '-'}{sb.get(k) or sa.get(k)}" for k in moved]
                 if moved:
                     changes.append(Change("~", f"{name}: {key}", moved))
+    return changes
+
+
+def _was(old: str | None, new: str | None) -> str:
+    """`old → new` of one setting, its keyword said once: `prompt "a red kite" → "a blue kite"`."""
+    if old is None or new is None:
+        return old or new or ""
+    ka, _, va = old.partition(" ")
+    kb, _, vb = new.partition(" ")
+    return f"{va} → {vb}" if ka == kb else f"{old} → {new}"
+
+
+def file_changes(old: OpGraph, new: OpGraph) -> list[Change]:
+    """Files a brief reads (assets, masks, fonts) whose bytes changed at the same path: a change, with
+    the components and variants it reaches."""
+    def hashes(graph: OpGraph) -> dict[str, str]:
+        out = {}
+        for _, a in graph.graph.nodes(data=True):
+            for role, path in a["files"].items():
+                digest = a["params"].get(HASH_OF.get(role, ""))
+                if isinstance(digest, str):
+                    out[path] = digest
+        return out
+
+    ha, hb = hashes(old), hashes(new)
+    changes = []
+    for path in sorted(set(ha) & set(hb)):
+        if ha[path] != hb[path]:
+            users = sorted({(a["label"].removeprefix("component "), v.name) for v in new.variants
+                            for k in closure(new.graph, list(v.layers.values()))
+                            for a in [new.graph.nodes[k]] if path in a["files"].values()})
+            comps = sorted({c for c, _ in users})
+            variants = sorted({v for _, v in users})
+            changes.append(Change("~", f"file {path}", [f"its bytes changed (sha256 {ha[path][:12]} → {hb[path][:12]})",
+                                                         f"used by {', '.join(comps)} in {len(variants)} variant"
+                                                         f"{'s' * (len(variants) != 1)}: {', '.join(variants)}"]))
     return changes
 
 
@@ -140,4 +180,5 @@ def rerenders(old: OpGraph, new: OpGraph) -> list[Rerender]:
 
 
 def diff(old_module: ast.Module, new_module: ast.Module, old_graph: OpGraph, new_graph: OpGraph) -> BriefDiff:
-    return BriefDiff(structural(old_module, new_module), rerenders(old_graph, new_graph))
+    return BriefDiff(structural(old_module, new_module) + file_changes(old_graph, new_graph),
+                     rerenders(old_graph, new_graph))

@@ -40,7 +40,7 @@ def test_diff_names_changes_and_rerenders(repo):
                      .replace("  check safezone\n", "  check safezone\n  check minsize logo 100px x 40px\n"))
     res = run("diff", "HEAD:campaign/runner.brief", "campaign/runner.brief", cwd=repo)
     assert res.returncode == 1, res.stderr
-    assert "~ runner: component kite: prompt" in res.stdout
+    assert '~ runner: component kite: prompt "a red kite in the sky" → "a green kite in the sky"' in res.stdout
     assert "+ runner: check minsize logo 100px x 40px" in res.stdout
     assert "generate      component kite" in res.stdout and "6.8%" in res.stdout
     doc = json.loads(run("diff", "--json", "HEAD:campaign/runner.brief", "campaign/runner.brief", cwd=repo).stdout)
@@ -103,3 +103,18 @@ def test_textconv_shows_a_file_that_is_not_a_brief_unchanged(tmp_path):
     (tmp_path / "bad.brief").write_bytes(data)
     res = subprocess.run([BRIEF_BIN, "fmt", "--textconv", str(tmp_path / "bad.brief")], capture_output=True, timeout=60)
     assert res.returncode == 0 and res.stdout == data
+
+
+def test_a_replaced_asset_is_a_change_for_diff(repo):
+    """A commit that only replaces a SKU photo changes what is delivered: the diff names the file, the
+    components and variants it reaches, and what re-renders (the old side reads the photo as it was)."""
+    from PIL import Image
+
+    photo = repo / "assets" / "sku-navy.png"
+    with Image.open(photo) as im:
+        im.rotate(4).save(photo)
+    res = run("diff", "HEAD:campaign/launch.brief", "campaign/launch.brief", cwd=repo)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "~ file assets/sku-navy.png: its bytes changed" in res.stdout
+    assert "used by product in 4 variants" in res.stdout and "launch[sku=navy,season=summer,lang=en]" in res.stdout
+    assert "load_asset    component product" in res.stdout
