@@ -28,6 +28,22 @@ def add_commands(sub, common, project, path_type) -> None:
     p.add_argument("--cache", type=path_type, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_approve)
 
+    p = sub.add_parser("explore", parents=[common, project], help="candidates: several seeds of one component",
+                       description="Render N seeds of one generated component, alone in its crop (its cost, not N "
+                                   "builds), and write each over the variant's last canvas to "
+                                   "out/@candidates/<variant>/<component>/seed-N.png. --pick N writes `seed N` into "
+                                   "the brief, keeping its comments and layout; the next build reuses that "
+                                   "candidate's pixels.")
+    p.add_argument("file", type=path_type, metavar="FILE", help="the .brief file")
+    p.add_argument("component", metavar="COMPONENT", help="a generated component")
+    p.add_argument("--seeds", type=int, default=4, metavar="N", help="how many candidates (default 4)")
+    p.add_argument("--from", dest="first", type=int, default=1, metavar="SEED", help="the first seed (default 1)")
+    p.add_argument("--variant", metavar="NAME", help="the variant (default: the first)")
+    p.add_argument("--pick", type=int, metavar="SEED", help="write `seed SEED` into the brief for COMPONENT")
+    p.add_argument("--out", type=path_type, help="where the build writes (default: out/ beside the brief)")
+    p.add_argument("--cache", type=path_type, help="cache folder")
+    p.set_defaults(func=cmd_explore)
+
     p = sub.add_parser("status", parents=[common, project], help="what has not been approved",
                        description="Every output of every variant against its last build and brief.approvals: "
                                    "approved, or unapproved, rejected, changed since approval, unbuilt or failing "
@@ -110,5 +126,42 @@ def cmd_status(args) -> int:
                   + (f"; {len(pending)} not: brief approve FILE --variant V --output O after looking at them"
                      if pending else ""))
         return EXIT_OK if all(r.state == "approved" for _, r in rows) else EXIT_DIAGNOSTICS
+
+    return diagnostics_or(args, run)
+
+
+def cmd_explore(args) -> int:
+    require_files([args.file])
+
+    def run(reporter: Reporter) -> int:
+        from dataclasses import replace
+
+        from .lang.edit import set_seed
+        from .lang.load import read_source
+        from .runtime.build import compile_file
+        from .runtime.live.explore import explore
+
+        options = replace(runtime_options(args), variants=[])
+        if args.pick is not None:
+            compiled = compile_file(args.file, options)
+            brief = next((v.brief for v in compiled.variants if args.component in v.layers), None)
+            if brief is None:
+                print(f"brief explore: error: no component {args.component!r} in {args.file}", file=sys.stderr)
+                return EXIT_USAGE
+            from .cli_support import atomic_write
+
+            atomic_write(args.file, set_seed(read_source(str(args.file)), str(args.file), brief, args.component,
+                                             args.pick))
+            print(f"{args.file}: component {args.component} now has seed {args.pick}; build to use it")
+            return EXIT_OK
+        if not 1 <= args.seeds <= 64:
+            print("brief explore: error: --seeds takes 1 to 64", file=sys.stderr)
+            return EXIT_USAGE
+        found = explore(args.file, options, args.component, list(range(args.first, args.first + args.seeds)),
+                        args.variant)
+        for c in found:
+            print(f"seed {c.seed}: {c.file}" + ("" if c.rendered else " (cached)"))
+        print(f"pick one: brief explore {args.file} {args.component} --pick SEED")
+        return EXIT_OK
 
     return diagnostics_or(args, run)

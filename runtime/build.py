@@ -83,9 +83,10 @@ class Built:
 
 
 @diagnosed
-def compile_file(path: str | os.PathLike, options: Options) -> Compiled:
-    """Load, check and compile; raises `DiagnosticError`. Keys include each backend's lock."""
-    program = load(path, root=options.root, allow_outside=options.allow_outside)
+def compile_file(path: str | os.PathLike, options: Options, text: str | None = None) -> Compiled:
+    """Load, check and compile (`text` in place of the file's, if given); raises `DiagnosticError`.
+    Keys include each backend's lock."""
+    program = load(path, root=options.root, allow_outside=options.allow_outside, text=text)
     warnings = check_program(program)
     options.backend_options.setdefault("base_dir", str(Path(os.path.abspath(path)).parent))
     if options.verify:
