@@ -129,13 +129,14 @@ def status(variants, out_root: Path, decided: dict) -> list[Row]:
                 continue
             if entry is None:
                 rows.append(Row(v.name, output, "unapproved", node, str(image), "nobody has approved it"))
+            elif entry.get("node") != node or entry.get("sha256") != pixel_hash(image):
+                done = "rejected" if entry.get("decision") == "reject" else "approved"
+                rows.append(Row(v.name, output, "changed", node, str(image),
+                                f"changed since {entry.get('by', '?')} {done} it on {entry.get('at', '?')}"))
             elif entry.get("decision") == "reject":
                 note = f": {entry['note']}" if entry.get("note") else ""
                 why = f"rejected by {entry.get('by', '?')}{note}"
                 rows.append(Row(v.name, output, "rejected", node, str(image), why))
-            elif entry.get("node") != node or entry.get("sha256") != pixel_hash(image):
-                rows.append(Row(v.name, output, "changed", node, str(image),
-                                f"changed since {entry.get('by', '?')} approved it on {entry.get('at', '?')}"))
             else:
                 rows.append(Row(v.name, output, "approved", node, str(image), f"by {entry.get('by', '?')}"))
     return rows
