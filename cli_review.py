@@ -44,6 +44,16 @@ def add_commands(sub, common, project, path_type) -> None:
     p.add_argument("--cache", type=path_type, help="cache folder")
     p.set_defaults(func=cmd_explore)
 
+    p = sub.add_parser("review", parents=[common, project], help="a local web app to review and approve outputs",
+                       description="Serve, on 127.0.0.1 only, every variant × output of the last build as a grid of "
+                                   "thumbnails with its approval state, filters, a detail view and approve/reject "
+                                   "buttons that write brief.approvals (as `brief approve` does).")
+    p.add_argument("file", type=path_type, metavar="FILE", help="the .brief file")
+    p.add_argument("--port", type=int, default=8378, help="port on 127.0.0.1 (default 8378; 0: any free one)")
+    p.add_argument("--out", type=path_type, help="where the build wrote (default: out/ beside the brief)")
+    p.add_argument("--cache", type=path_type, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_review)
+
     p = sub.add_parser("status", parents=[common, project], help="what has not been approved",
                        description="Every output of every variant against its last build and brief.approvals: "
                                    "approved, or unapproved, rejected, changed since approval, unbuilt or failing "
@@ -162,6 +172,29 @@ def cmd_explore(args) -> int:
         for c in found:
             print(f"seed {c.seed}: {c.file}" + ("" if c.rendered else " (cached)"))
         print(f"pick one: brief explore {args.file} {args.component} --pick SEED")
+        return EXIT_OK
+
+    return diagnostics_or(args, run)
+
+
+def cmd_review(args) -> int:
+    require_files([args.file])
+
+    def run(reporter: Reporter) -> int:
+        from .runtime.live.review import ReviewServer
+        from .runtime.live.serve import ServeError
+
+        compiled, out = _compiled(args.file, args)
+        try:
+            app = ReviewServer(args.file, compiled.variants, out, args.port)
+        except ServeError as exc:
+            print(f"brief review: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"reviewing {args.file} at http://127.0.0.1:{app.port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            app.serve_forever()
+        except KeyboardInterrupt:
+            pass
         return EXIT_OK
 
     return diagnostics_or(args, run)

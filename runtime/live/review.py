@@ -1,0 +1,207 @@
+"""`brief review`: a local web app over the last build of a brief — every variant × output as a
+thumbnail with its state (approved, unapproved, rejected, changed, unbuilt, failing), filters, a
+detail view (the image at 100% or fitted, the failing rules) and approve/reject with a note, which
+writes `brief.approvals` like `brief approve` (runtime/live/approvals.py).
+
+Served like the watch preview (runtime/live/serve.py): on 127.0.0.1 only, answering only requests
+addressed to it (DNS rebinding gets 403). A decision is a POST of JSON, which a page on another
+site cannot send without the browser asking first (and it is refused: no CORS headers), and whose
+Origin, when the browser gives one, must be this app. Thumbnails are made once per image content
+and kept under out/@thumbs.
+"""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from . import approvals
+from .serve import ServeError, allowed_hosts
+
+THUMB = 320  # px, the longest side of a grid thumbnail
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>brief review</title>
+<style>body{font:14px system-ui,sans-serif;margin:1.5em}
+#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px}
+.tile{border:1px solid #ccc;padding:6px;cursor:pointer}
+.tile img{max-width:100%;max-height:200px;display:block;margin:auto}.tile div{overflow-wrap:anywhere;font-size:12px}
+.state{font-weight:bold}.approved{color:#282}.unapproved,.changed{color:#b80}
+.rejected,.failing{color:#c22}.unbuilt{color:#777}
+#detail{border:1px solid #999;padding:1em;margin:1em 0}#detail img.fit{max-width:90vw;max-height:70vh}
+button.on{background:#333;color:#fff}</style></head><body>
+<h1>brief review</h1><div id="summary"></div>
+<div id="filters"><button data-f="all" class="on">all</button> <button data-f="pending">not approved</button>
+<button data-f="failing">failing</button> <button data-f="changed">changed since decision</button>
+<button data-f="unapproved">unapproved</button></div>
+<div id="detail" hidden></div><div id="grid"></div>
+<script>
+let rows = [], filter = 'all';
+function esc(t){const d=document.createElement('div');d.textContent=String(t??'');return d.innerHTML}
+function keep(r){return filter==='all'||(filter==='pending'?r.state!=='approved':r.state===filter)}
+function draw(){
+  document.getElementById('summary').textContent =
+    `${rows.filter(r=>r.state==='approved').length} of ${rows.length} outputs approved`;
+  document.getElementById('grid').innerHTML = rows.map((r,i)=>keep(r)?`<div class="tile" data-i="${i}"
+    data-variant="${esc(r.variant)}" data-output="${esc(r.output)}" data-state="${r.state}">
+    ${r.thumb?`<img src="${r.thumb}" alt="${esc(r.variant)} ${esc(r.output)}">`:'<div>(not built)</div>'}
+    <div>${esc(r.variant)}</div>
+    <div>${esc(r.output)} · <span class="state ${r.state}">${r.state}</span></div></div>`:'').join('');
+  document.querySelectorAll('.tile').forEach(t=>t.onclick=()=>open(+t.dataset.i));
+}
+function open(i){
+  const r = rows[i], d = document.getElementById('detail');
+  d.hidden = false;
+  d.innerHTML = `<h2>${esc(r.variant)} / ${esc(r.output)}</h2>
+    <p class="state ${r.state}">${r.state}: ${esc(r.why)}</p>
+    ${r.failing.length?`<p class="failing">fails: ${r.failing.map(esc).join(', ')}</p>`:''}
+    ${r.image?`<p><label><input type="checkbox" id="full"> 100%</label></p>
+    <img id="big" class="fit" src="${r.image}">`:''}
+    <p><input id="note" placeholder="note (optional)" size="50">
+    <button id="approve">approve</button> <button id="reject">reject</button> <button id="close">close</button></p>`;
+  const full = document.getElementById('full');
+  if (full) full.onchange = () => document.getElementById('big').className = full.checked ? '' : 'fit';
+  document.getElementById('close').onclick = () => d.hidden = true;
+  for (const decision of ['approve','reject']) document.getElementById(decision).onclick = async () => {
+    const res = await fetch('/api/decide', {method:'POST', headers:{'Content-Type':'application/json'},
+      body: JSON.stringify({variant:r.variant, output:r.output, decision,
+                            note:document.getElementById('note').value})});
+    const got = await res.json();
+    if (!res.ok) { alert(got.error); return; }
+    await load(); d.hidden = true;
+  };
+}
+async function load(){
+  rows = await (await fetch('/api/state')).json(); draw(); document.body.dataset.loaded = rows.length; }
+document.querySelectorAll('#filters button').forEach(b=>b.onclick=()=>{filter=b.dataset.f;
+  document.querySelectorAll('#filters button').forEach(x=>x.classList.toggle('on',x===b)); draw();});
+load();
+</script></body></html>"""
+
+
+class ReviewServer:
+    """The app over `path` (a .brief), reading what `state()` gives (rows of approvals.status)."""
+
+    def __init__(self, path: Path, variants, out_root: Path, port: int = 8378):
+        self.path, self.variants, self.out_root = path, variants, out_root
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _allowed(self) -> bool:
+                if (self.headers.get("Host") or "").strip().lower() not in app.hosts:
+                    self._send(403, "text/plain", b"forbidden: this app answers only on its loopback address")
+                    return False
+                return True
+
+            def do_GET(self):
+                if not self._allowed():
+                    return
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if url.path == "/":
+                    return self._send(200, "text/html; charset=utf-8", PAGE.encode())
+                if url.path == "/api/state":
+                    return self._send(200, "application/json", json.dumps(app.state()).encode())
+                if url.path in ("/image", "/thumb"):
+                    found = app.image(query.get("variant", ""), query.get("output", ""), url.path == "/thumb")
+                    if found is not None:
+                        return self._send(200, MIME.get(found.suffix.lower(), "application/octet-stream"),
+                                          found.read_bytes())
+                return self._send(404, "text/plain", b"not found")
+
+            def do_POST(self):
+                if not self._allowed():
+                    return
+                origin = self.headers.get("Origin")
+                if self.path != "/api/decide" or self.headers.get("Content-Type", "").split(";")[0] != \
+                        "application/json" or (origin and origin.split("//", 1)[-1].lower() not in app.hosts):
+                    return self._send(403, "application/json", b'{"error": "refused"}')
+                try:
+                    body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 65536)))
+                    code, said = app.decide(body["variant"], body["output"], body["decision"], body.get("note"))
+                except (ValueError, KeyError, TypeError):
+                    code, said = 400, {"error": "expected {variant, output, decision, note}"}
+                return self._send(code, "application/json", json.dumps(said).encode())
+
+            def _send(self, code, kind, body):
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+        try:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            raise ServeError(f"cannot serve the review on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.hosts = allowed_hosts(self.port)
+
+    def rows(self) -> list[approvals.Row]:
+        return approvals.status(self.variants, self.out_root, approvals.load(approvals.approvals_path(self.path)))
+
+    def state(self) -> list[dict]:
+        out = []
+        for r in self.rows():
+            built = approvals.built_outputs(self.out_root / r.variant).get(r.output, {})
+            q = f"variant={_q(r.variant)}&output={_q(r.output)}"
+            out.append({"variant": r.variant, "output": r.output, "state": r.state, "why": r.why,
+                        "failing": built.get("failing", []), "image": f"/image?{q}" if r.image else None,
+                        "thumb": f"/thumb?{q}" if r.image else None})
+        return out
+
+    def image(self, variant: str, output: str, thumb: bool) -> Path | None:
+        """A delivered image of the last build (only those: never another file), or its thumbnail."""
+        row = next((r for r in self.rows() if r.variant == variant and r.output == output and r.image), None)
+        if row is None:
+            return None
+        image = Path(row.image)
+        if not thumb:
+            return image
+        from PIL import Image
+
+        cached = self.out_root / "@thumbs" / f"{approvals.pixel_hash(image)[:32]}.png"
+        if not cached.is_file():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(image) as im:
+                im = im.convert("RGB")
+                im.thumbnail((THUMB, THUMB), Image.LANCZOS)
+                tmp = cached.with_suffix(".tmp")
+                im.save(tmp, "PNG")
+                tmp.replace(cached)
+        return cached
+
+    def decide(self, variant: str, output: str, decision: str, note: str | None) -> tuple[int, dict]:
+        if decision not in ("approve", "reject"):
+            return 400, {"error": "decision is approve or reject"}
+        v = next((x for x in self.variants if x.name == variant), None)
+        row = next((r for r in self.rows() if r.variant == variant and r.output == output), None)
+        if v is None or row is None or row.image is None:
+            return 409, {"error": f"{variant} / {output} is not built from the brief as it is now"}
+        entry = approvals.decide(approvals.approvals_path(self.path), v, output, Path(row.image), row.node,
+                                 decision, note or None)
+        return 200, {"ok": True, "entry": entry}
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def start(self) -> None:
+        import threading
+
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+
+
+def _q(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")

@@ -1,0 +1,91 @@
+"""The review app (issue 14): in headless Chromium the grid shows every variant × output of the last
+build with its state; approving one from the page writes brief.approvals and flips `brief status`;
+changing the brief after approval makes `status` name the output; the app answers only its loopback
+host, and refuses a decision posted as a cross-site form."""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from brief.runtime.build import Options, build_file, compile_file
+from brief.runtime.live.approvals import load
+from brief.runtime.live.review import ReviewServer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BRIEF = '''brief p {{
+  canvas 160 x 120
+  matrix tone {{
+    warm "warm light"
+    cool "cool light"
+  }}
+  component sky {{
+    prompt "{{tone}}, {sky}"
+  }}
+  output square 100 x 100 crop
+  output wide 200 x 100 fit
+}}
+'''
+
+
+def status(path, cwd):
+    return subprocess.run([sys.executable, "-m", "brief.cli", "status", str(path)], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+def post(port: int, body: bytes, kind: str, origin: str | None = None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": kind, "Host": f"127.0.0.1:{port}", **({"Origin": origin} if origin else {})}
+    conn.request("POST", "/api/decide", body=body, headers=headers)
+    return conn.getresponse().status
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_review_grid_approve_and_status(project):
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = project.write("p.brief", BRIEF.format(sky="clouds"))
+    options = Options(cache=project.root / "cache", out=project.root / "out")
+    build_file(path, options)
+    app = ReviewServer(path, compile_file(path, options).variants, project.root / "out", 0)
+    app.start()
+    try:
+        body = b'{"variant": "p[tone=warm]", "output": "square", "decision": "approve"}'
+        assert post(app.port, body, "text/plain") == 403  # what a cross-site form could send
+        assert post(app.port, body, "application/json", origin="http://evil.example") == 403
+        assert not (project.root / "brief.approvals").exists()
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{app.port}/")
+            page.wait_for_function("document.body.dataset.loaded == 4", timeout=30000)
+            tiles = page.locator(".tile")
+            assert tiles.count() == 4  # 2 variants × 2 outputs
+            assert {t.get_attribute("data-state") for t in tiles.all()} == {"unapproved"}
+            page.wait_for_function(
+                "[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth)")
+            page.locator('.tile[data-variant="p[tone=warm]"][data-output="square"]').click()
+            page.fill("#note", "looks right")
+            page.click("#approve")
+            page.wait_for_function(
+                "document.querySelector('.tile[data-variant=\"p[tone=warm]\"][data-output=\"square\"]')"
+                ".dataset.state == 'approved'", timeout=30000)
+            page.click('#filters button[data-f="pending"]')
+            assert page.locator(".tile").count() == 3
+            browser.close()
+    finally:
+        app.stop()
+    entry = load(project.root / "brief.approvals")["p[tone=warm] / square"]
+    assert entry["decision"] == "approve" and entry["note"] == "looks right"
+    run = status(path, project.root)
+    assert run.returncode == 1 and "approved   p[tone=warm] / square" in run.stdout
+    project.write("p.brief", BRIEF.format(sky="storm clouds"))
+    build_file(path, options)
+    run = status(path, project.root)
+    assert run.returncode == 1 and "changed    p[tone=warm] / square" in run.stdout, run.stdout
