@@ -100,7 +100,7 @@ def cmd_approve(args) -> int:
                   f"build it and look at it first ({out / v.name})", file=sys.stderr)
             return EXIT_DIAGNOSTICS
         entry = approvals.decide(approvals.approvals_path(args.file), v, args.output, out / v.name / built["file"],
-                                 node, "reject" if args.reject else "approve", args.note)
+                                 node, "reject" if args.reject else "approve", args.note, out)
         done = "rejected" if entry["decision"] == "reject" else "approved"
         print(f"{v.name} / {args.output}: {done} by {entry['by']} ({entry['sha256'][:12]}) "
               f"→ {approvals.approvals_path(args.file)}")
@@ -184,9 +184,9 @@ def cmd_review(args) -> int:
         from .runtime.live.review import ReviewServer
         from .runtime.live.serve import ServeError
 
-        compiled, out = _compiled(args.file, args)
+        _, out = _compiled(args.file, args)  # a brief that does not check stops here, with its diagnostics
         try:
-            app = ReviewServer(args.file, compiled.variants, out, args.port)
+            app = ReviewServer(args.file, lambda: _compiled(args.file, args)[0].variants, out, args.port)
         except ServeError as exc:
             print(f"brief review: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

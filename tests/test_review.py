@@ -6,11 +6,14 @@ host, and refuses a decision posted as a cross-site form."""
 from __future__ import annotations
 
 import http.client
+import io
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from brief.runtime.build import Options, build_file, compile_file
 from brief.runtime.live.approvals import load
@@ -51,7 +54,7 @@ def test_review_grid_approve_and_status(project):
     path = project.write("p.brief", BRIEF.format(sky="clouds"))
     options = Options(cache=project.root / "cache", out=project.root / "out")
     build_file(path, options)
-    app = ReviewServer(path, compile_file(path, options).variants, project.root / "out", 0)
+    app = ReviewServer(path, lambda: compile_file(path, options).variants, project.root / "out", 0)
     app.start()
     try:
         body = b'{"variant": "p[tone=warm]", "output": "square", "decision": "approve"}'
@@ -78,14 +81,24 @@ def test_review_grid_approve_and_status(project):
                 ".dataset.state == 'approved'", timeout=30000)
             page.click('#filters button[data-f="pending"]')
             assert page.locator(".tile").count() == 3
+            entry = load(project.root / "brief.approvals")["p[tone=warm] / square"]
+            assert entry["decision"] == "approve" and entry["note"] == "looks right"
+            run = status(path, project.root)
+            assert run.returncode == 1 and "approved   p[tone=warm] / square" in run.stdout
+
+            project.write("p.brief", BRIEF.format(sky="storm clouds"))  # a new version, built
+            build_file(path, options)
+            run = status(path, project.root)
+            assert run.returncode == 1 and "changed    p[tone=warm] / square" in run.stdout, run.stdout
+            page.reload()
+            page.wait_for_function("document.body.dataset.loaded == 4", timeout=30000)
+            page.locator('.tile[data-variant="p[tone=warm]"][data-output="square"]').click()
+            page.wait_for_function("['was', 'heat'].every(id => { const i = document.getElementById(id);"
+                                   " return i && i.complete && i.naturalWidth == 100; })", timeout=30000)
+            page.fill("#slide", "20")  # the before/after slider moves the cut
+            assert "80%" in page.get_attribute("#was", "style")
             browser.close()
     finally:
         app.stop()
-    entry = load(project.root / "brief.approvals")["p[tone=warm] / square"]
-    assert entry["decision"] == "approve" and entry["note"] == "looks right"
-    run = status(path, project.root)
-    assert run.returncode == 1 and "approved   p[tone=warm] / square" in run.stdout
-    project.write("p.brief", BRIEF.format(sky="storm clouds"))
-    build_file(path, options)
-    run = status(path, project.root)
-    assert run.returncode == 1 and "changed    p[tone=warm] / square" in run.stdout, run.stdout
+    heat = Image.open(io.BytesIO(app.difference("p[tone=warm]", "square")))
+    assert np.asarray(heat)[..., 3].max() > 0  # the new version differs from the approved one somewhere

@@ -142,10 +142,30 @@ def status(variants, out_root: Path, decided: dict) -> list[Row]:
     return rows
 
 
-def decide(path: Path, variant, output: str, image: Path, node: str, decision: str, note: str | None) -> dict:
-    """Record a decision on one output (replacing any earlier one), and return it."""
+KEPT = "@approved"  # beside the variant folders: the images decided on, by pixel hash (for before/after)
+
+
+def kept(out_root: Path, sha: str) -> Path | None:
+    """The image a decision was made on, when it is still kept under out/@approved."""
+    found = sorted((out_root / KEPT).glob(f"{sha}.*"))
+    return found[0] if found else None
+
+
+def decide(path: Path, variant, output: str, image: Path, node: str, decision: str, note: str | None,
+           out_root: Path | None = None) -> dict:
+    """Record a decision on one output (replacing any earlier one), and return it; with `out_root`,
+    keep a copy of the image decided on (out/@approved/<pixel hash>), what the review app compares
+    the next version with."""
+    sha = pixel_hash(image)
+    if out_root is not None and kept(out_root, sha) is None:
+        import shutil
+
+        (out_root / KEPT).mkdir(parents=True, exist_ok=True)
+        tmp = out_root / KEPT / f".{sha}.tmp"
+        shutil.copyfile(image, tmp)
+        tmp.replace(out_root / KEPT / f"{sha}{image.suffix.lower()}")
     entries = load(path)
-    entry = {"decision": decision, "sha256": pixel_hash(image), "node": node, "by": who(path.parent),
+    entry = {"decision": decision, "sha256": sha, "node": node, "by": who(path.parent),
              "at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
     if note:
         entry["note"] = note

@@ -59,8 +59,16 @@ function open(i){
     ${r.failing.length?`<p class="failing">fails: ${r.failing.map(esc).join(', ')}</p>`:''}
     ${r.image?`<p><label><input type="checkbox" id="full"> 100%</label></p>
     <img id="big" class="fit" src="${r.image}">`:''}
+    ${r.before?`<h3>against the image last decided on</h3><p>before ⟷ now
+    <input type="range" id="slide" min="0" max="100" value="50"></p>
+    <div id="pair" style="position:relative;display:inline-block"><img class="fit" src="${r.image}">
+    <img id="was" class="fit" src="${r.before}" style="position:absolute;left:0;top:0;clip-path:inset(0 50% 0 0)"></div>
+    <p>where they differ:</p><div style="position:relative;display:inline-block"><img class="fit" src="${r.image}">
+    <img id="heat" class="fit" src="${r.difference}" style="position:absolute;left:0;top:0"></div>`:''}
     <p><input id="note" placeholder="note (optional)" size="50">
     <button id="approve">approve</button> <button id="reject">reject</button> <button id="close">close</button></p>`;
+  const slide = document.getElementById('slide');
+  if (slide) slide.oninput = () => document.getElementById('was').style.clipPath = `inset(0 ${100-slide.value}% 0 0)`;
   const full = document.getElementById('full');
   if (full) full.onchange = () => document.getElementById('big').className = full.checked ? '' : 'fit';
   document.getElementById('close').onclick = () => d.hidden = true;
@@ -82,10 +90,11 @@ load();
 
 
 class ReviewServer:
-    """The app over `path` (a .brief), reading what `state()` gives (rows of approvals.status)."""
+    """The app over `path` (a .brief): `variants()` compiles it as it is now (each request sees the
+    brief and the build of the moment), `out_root` is where its builds write."""
 
     def __init__(self, path: Path, variants, out_root: Path, port: int = 8378):
-        self.path, self.variants, self.out_root = path, variants, out_root
+        self.path, self.compiled, self.out_root = path, variants, out_root
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,6 +116,15 @@ class ReviewServer:
                     return self._send(200, "text/html; charset=utf-8", PAGE.encode())
                 if url.path == "/api/state":
                     return self._send(200, "application/json", json.dumps(app.state()).encode())
+                if url.path == "/before":  # the image last decided on, kept under out/@approved
+                    found = app.before(query.get("variant", ""), query.get("output", ""))
+                    if found is not None:
+                        return self._send(200, MIME.get(found.suffix.lower(), "application/octet-stream"),
+                                          found.read_bytes())
+                if url.path == "/difference":
+                    data = app.difference(query.get("variant", ""), query.get("output", ""))
+                    if data is not None:
+                        return self._send(200, "image/png", data)
                 if url.path in ("/image", "/thumb"):
                     found = app.image(query.get("variant", ""), query.get("output", ""), url.path == "/thumb")
                     if found is not None:
@@ -144,6 +162,10 @@ class ReviewServer:
         self.port = self.httpd.server_address[1]
         self.hosts = allowed_hosts(self.port)
 
+    @property
+    def variants(self):
+        return self.compiled()
+
     def rows(self) -> list[approvals.Row]:
         return approvals.status(self.variants, self.out_root, approvals.load(approvals.approvals_path(self.path)))
 
@@ -152,9 +174,12 @@ class ReviewServer:
         for r in self.rows():
             built = approvals.built_outputs(self.out_root / r.variant).get(r.output, {})
             q = f"variant={_q(r.variant)}&output={_q(r.output)}"
+            before = r.state == "changed" and self.before(r.variant, r.output) is not None
             out.append({"variant": r.variant, "output": r.output, "state": r.state, "why": r.why,
                         "failing": built.get("failing", []), "image": f"/image?{q}" if r.image else None,
-                        "thumb": f"/thumb?{q}" if r.image else None})
+                        "thumb": f"/thumb?{q}" if r.image else None,
+                        "before": f"/before?{q}" if before else None,
+                        "difference": f"/difference?{q}" if before else None})
         return out
 
     def image(self, variant: str, output: str, thumb: bool) -> Path | None:
@@ -178,6 +203,32 @@ class ReviewServer:
                 tmp.replace(cached)
         return cached
 
+    def before(self, variant: str, output: str) -> Path | None:
+        entry = approvals.load(approvals.approvals_path(self.path)).get(approvals.key(variant, output))
+        return approvals.kept(self.out_root, entry["sha256"]) if entry else None
+
+    def difference(self, variant: str, output: str) -> bytes | None:
+        """A heat map of where the image differs from the one last decided on: transparent where
+        equal, red where it differs (stronger the more), as PNG; None without both."""
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        was, now = self.before(variant, output), self.image(variant, output, False)
+        if was is None or now is None:
+            return None
+        with Image.open(was) as a, Image.open(now) as b:
+            if a.size != b.size:
+                return None
+            delta = np.abs(np.asarray(a.convert("RGB"), np.int16) - np.asarray(b.convert("RGB"), np.int16)).max(axis=2)
+        rgba = np.zeros(delta.shape + (4,), np.uint8)
+        rgba[..., 0] = 255
+        rgba[..., 3] = np.where(delta > 0, np.clip(64 + delta * 3, 0, 255), 0).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(rgba).save(buf, "PNG")
+        return buf.getvalue()
+
     def decide(self, variant: str, output: str, decision: str, note: str | None) -> tuple[int, dict]:
         if decision not in ("approve", "reject"):
             return 400, {"error": "decision is approve or reject"}
@@ -186,7 +237,7 @@ class ReviewServer:
         if v is None or row is None or row.image is None:
             return 409, {"error": f"{variant} / {output} is not built from the brief as it is now"}
         entry = approvals.decide(approvals.approvals_path(self.path), v, output, Path(row.image), row.node,
-                                 decision, note or None)
+                                 decision, note or None, self.out_root)
         return 200, {"ok": True, "entry": entry}
 
     def serve_forever(self) -> None:
