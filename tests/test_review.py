@@ -102,3 +102,35 @@ def test_review_grid_approve_and_status(project):
         app.stop()
     heat = Image.open(io.BytesIO(app.difference("p[tone=warm]", "square")))
     assert np.asarray(heat)[..., 3].max() > 0  # the new version differs from the approved one somewhere
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_watch_preview_shows_every_output_and_the_last_good_render_when_broken(project):
+    from types import SimpleNamespace
+
+    from brief.runtime.live.serve import PreviewServer
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = project.write("p.brief", BRIEF.format(sky="clouds"))
+    built = build_file(path, Options(cache=project.root / "cache", out=project.root / "out"))
+    server = PreviewServer(0)
+    server.start()
+    try:
+        server.publish(SimpleNamespace(error="", built=built))
+        server.publish(SimpleNamespace(error="p.brief:8:5: unknown setting `promt`\n  help: Did you mean `prompt`?",
+                                       built=[]))
+        with playwright.sync_playwright() as pw:  # a page opened while the brief is broken
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.port}/")
+            page.wait_for_function("document.body.dataset.seq >= 2", timeout=30000)
+            assert "help: Did you mean `prompt`?" in page.inner_text("#diag")
+            page.wait_for_function("[...document.querySelectorAll('figure img')].length == 4 && [...document"
+                                   ".querySelectorAll('figure img')].every(i => i.complete && i.naturalWidth)",
+                                   timeout=30000)  # 2 variants × (square, wide): the last good render
+            captions = page.locator("figcaption").all_inner_texts()
+            assert sorted(c.strip() for c in captions) == ["square", "square", "wide", "wide"]
+            browser.close()
+    finally:
+        server.stop()

@@ -22,6 +22,8 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>brief preview<
 .stage{position:relative;display:inline-block}.stage img{max-width:90vw;display:block;border:1px solid #ddd}
 .stage svg{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
 pre#diag{background:#fee;border:1px solid #e99;padding:1em;white-space:pre-wrap}
+.outputs{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}.outputs img{max-height:260px;border:1px solid #ddd}
+figure{margin:0}
 td,th{border:1px solid #ccc;padding:2px 8px}.fail{color:#c22;font-weight:bold}.warn{color:#b80}.pass{color:#282}</style>
 </head><body><h1>brief preview</h1>
 <label><input id="hl" type="checkbox" checked> highlight what the last rebuild re-rendered</label>
@@ -36,13 +38,15 @@ function show(state){
   diag.hidden = !state.error; diag.textContent = state.error || '';
   document.getElementById('status').textContent = state.error ? 'the brief does not build: the last good render is shown'
       : `build ${state.seq}: ${state.summary}`;
-  if (state.error) return;
-  document.getElementById('variants').innerHTML = state.variants.map(v => `
+  document.getElementById('variants').innerHTML = (state.variants || []).map(v => `
     <div class="variant"><h2>${esc(v.name)}</h2><div class="stage">
     <img src="${v.image}?v=${state.seq}" alt="${esc(v.name)}">
     <svg class="changed" viewBox="0 0 ${v.canvas[0]} ${v.canvas[1]}" preserveAspectRatio="none" style="display:${hl.checked?'':'none'}">
     ${v.changed.map(b => `<rect x="${b[0]}" y="${b[1]}" width="${b[2]-b[0]}" height="${b[3]-b[1]}" fill="rgba(255,0,120,.18)" stroke="#f07" stroke-width="3"/>`).join('')}
     </svg></div>
+    <div class="outputs">${(v.outputs || []).map(o => `<figure><img src="${o.image}?v=${state.seq}" alt="${esc(o.name)}">
+    <figcaption>${esc(o.name)} ${o.checks.some(c => c.status === 'fail') ? '<span class="fail">fails</span>' : ''}</figcaption>
+    </figure>`).join('')}</div>
     <table><tr><th>rule</th><th>measured</th><th>status</th></tr>${v.checks.map(c =>
       `<tr><td>${esc(c.rule)} ${esc(c.component||'')}</td><td>${esc(c.measured ?? '—')}</td><td class="${c.status}">${c.status}</td></tr>`).join('')}</table></div>`).join('');
 }
@@ -70,9 +74,14 @@ def state_of(rebuild, seq: int) -> dict:
     variants = []
     for b in rebuild.built:
         changed = [list(box) for box in b.plan.boxes]  # where pixels changed: the plan's answer (lang/impact)
+        i = len(variants)
+        outputs = [{"name": name, "image": f"/files/{i}/{o['file']}", "size": o.get("size"),
+                    "checks": [c["result"] for c in b.manifest["checks"] if c["result"].get("output") == name]}
+                   for name, o in b.manifest["outputs"].items()]
         variants.append({"name": b.variant.name, "canvas": list(b.variant.canvas), "changed": changed,
-                         "image": f"/files/{len(variants)}/" + ("canvas.png" if (b.folder / "canvas.png").exists()
-                                                                else f"{next(iter(b.variant.outputs))}.png"),
+                         "image": f"/files/{i}/" + ("canvas.png" if (b.folder / "canvas.png").exists()
+                                                    else b.manifest["outputs"][next(iter(b.variant.outputs))]["file"]),
+                         "outputs": outputs if (b.folder / "canvas.png").exists() else [],
                          "checks": [c["result"] for c in b.manifest["checks"]], "folder": str(b.folder)})
     summary = ", ".join(f"{v['name']}: {len(b.run.ran)} nodes" for v, b in zip(variants, rebuild.built))
     return {"seq": seq, "error": "", "variants": variants, "summary": summary}
@@ -170,7 +179,12 @@ class PreviewServer:
             name = parts[3]
         except (IndexError, ValueError, KeyError):
             return handler._send(404, "text/plain", b"not found")
+        from urllib.parse import unquote
+
+        name = unquote(name)
         path = Path(variant["folder"]) / name
-        if name != Path(variant["image"]).name or not path.is_file():
+        served = {Path(variant["image"]).name} | {Path(unquote(o["image"])).name for o in variant.get("outputs", [])}
+        if name not in served or not path.is_file():  # only the images of the last build
             return handler._send(404, "text/plain", b"not found")
-        handler._send(200, "image/png", path.read_bytes())
+        kind = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}.get(path.suffix.lower(), "image/png")
+        handler._send(200, kind, path.read_bytes())

@@ -203,7 +203,8 @@ class Watcher:
             result.superseded = True
         except DiagnosticError as exc:
             self.hashes[brief] = digest  # the same broken text is not rebuilt again
-            result.error = "\n".join(str(d.span) + ": " + d.summary if d.span else d.summary for d in exc.diagnostics)
+            result.error = "\n".join((str(d.span) + ": " + d.summary if d.span else d.summary)
+                                     + (f"\n  help: {d.detail}" if d.detail else "") for d in exc.diagnostics)
             result.diagnostics = exc.diagnostics
         except BuildError as exc:
             self.hashes[brief] = digest
