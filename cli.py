@@ -29,6 +29,7 @@ def cmd_check(args) -> int:
     from .lang.check import diagnose
     from .runtime.render.images import diagnose as decode_problems
 
+    args.files = briefs_in(args.files)  # a folder: every .brief under it (the pre-commit hook's `brief check .`)
     require_files(args.files)
     reporter = Reporter(args.format, args.color)
     checked = 0
@@ -44,6 +45,22 @@ def cmd_check(args) -> int:
         n = len(args.files)
         print(f"All checks passed ({n} file{'s' * (n != 1)}).")
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+
+SKIPPED_FOLDERS = {"out", ".brief", ".git", "node_modules", ".venv"}  # builds, caches, tools: no briefs of yours
+
+
+def briefs_in(paths: list[str]) -> list[str]:
+    """The paths given, a folder replaced by the .brief files under it (outputs and caches left out)."""
+    found = []
+    for p in paths:
+        if not os.path.isdir(p):
+            found.append(p)
+            continue
+        for folder, subfolders, files in os.walk(p):
+            subfolders[:] = sorted(d for d in subfolders if d not in SKIPPED_FOLDERS and not d.startswith("@"))
+            found += sorted(os.path.join(folder, f) for f in files if f.endswith(".brief"))
+    return found
 
 
 def cmd_fmt(args) -> int:

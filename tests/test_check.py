@@ -337,3 +337,21 @@ def test_a_path_too_long_for_the_system_is_a_diagnostic(project):
                                 f'    region mask "{long}.png"\n  }}\n}}\n')
     assert [(d.code, d.span.line) for d in found] == [("E010", 1), ("E360", 3), ("E360", 7), ("E360", 8)]
     assert "File name too long" in found[0].summary
+
+
+def test_check_of_a_folder_finds_a_truncated_photo_behind_a_matrix_field(tmp_path):
+    """`brief check .` (the pre-commit hook for changed assets) checks every brief under a folder, and
+    decodes the file each value of `{sku.asset}` names: a truncated SKU photo is an error there."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import EXAMPLES
+
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    photo = tmp_path / "examples" / "assets" / "sku-navy.png"
+    photo.write_bytes(photo.read_bytes()[:1000])
+    run = subprocess.run([sys.executable, "-m", "brief.cli", "check", "."], cwd=tmp_path / "examples",
+                         capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "campaign/launch.brief:33:11: error[E362]" in run.stderr and "for sku=navy" in run.stderr

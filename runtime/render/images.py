@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from brief.lang import ast
-from brief.lang.check_files import IMAGE_SUFFIXES, image_paths, looks_like_image
+from brief.lang.check_files import IMAGE_SUFFIXES, looks_like_image, named_files
 from brief.lang.diagnostics import Diagnostic, error
 from brief.lang.load import Program
 from brief.lang.paths import resolve
@@ -195,14 +195,15 @@ def diagnose(program: Program) -> list[Diagnostic]:
     found, verdicts, clean = [], {}, {}
     memo = read_memo(DECODED_MEMO)
     for scope in scopes(program):
-        for path in image_paths(scope.module):
-            resolved = resolve(scope.folder, path.value, program.root, program.allow_outside).path
-            if resolved is None or resolved.suffix.lower() not in IMAGE_SUFFIXES or not looks_like_image(resolved):
+        for path, written, where, kind in named_files(scope.module):  # a path with placeholders: each value
+            resolved = resolve(scope.folder, written, program.root, program.allow_outside).path
+            if kind != "image" or resolved is None or resolved.suffix.lower() not in IMAGE_SUFFIXES \
+                    or not looks_like_image(resolved):
                 continue
             if resolved not in verdicts:
                 verdicts[resolved] = _problem(resolved, memo, clean)
             if verdicts[resolved]:
-                found.append(_diagnostic(path, verdicts[resolved]))
+                found.append(_diagnostic(path, verdicts[resolved] + (f" (for {where}: `{written}`)" if where else "")))
     save_memo(DECODED_MEMO, clean, MEMO_ENTRIES)
     return found
 
