@@ -325,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old", metavar="OLD", help="a .brief file or REV:path")
     p.add_argument("new", metavar="NEW", help="a .brief file or REV:path")
     p.add_argument("--json", action="store_true", help="print the difference as JSON")
+    p.add_argument("--images", type=_path, metavar="DIR",
+                   help="build both versions and write before/after/difference thumbnails of every output "
+                        "that changed to DIR (for a pull-request comment)")
     p.set_defaults(func=cmd_diff)
 
     from .cli_review import add_commands as add_review_commands

@@ -96,6 +96,16 @@ def cmd_diff(args) -> int:
         return EXIT_USAGE
     (old_prog, old_graph), (new_prog, new_graph) = sides
     result = diff(old_prog.module, new_prog.module, old_graph, new_graph)
+    if args.images is not None:
+        from .runtime.live.compare import write_images
+
+        try:
+            made = write_images(old_prog, old_graph, new_prog, new_graph, args.images, Path(scratch.name))
+        except OSError as exc:
+            print(f"brief diff: error: --images {args.images}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        for line in made:
+            print(f"images: {line}", file=sys.stderr)
     scratch.cleanup()
     if args.json:
         print(json.dumps({"equal": result.equal,

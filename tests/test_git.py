@@ -118,3 +118,30 @@ def test_a_replaced_asset_is_a_change_for_diff(repo):
     assert "~ file assets/sku-navy.png: its bytes changed" in res.stdout
     assert "used by product in 4 variants" in res.stdout and "launch[sku=navy,season=summer,lang=en]" in res.stdout
     assert "load_asset    component product" in res.stdout
+
+
+def test_diff_images_for_a_pull_request(repo):
+    """`brief diff --images DIR` builds both versions and writes before/after/difference thumbnails of
+    every output whose node changed — and of no other."""
+    import numpy as np
+    from PIL import Image
+
+    text = ('brief small {\n  canvas 160 x 120\n  matrix lang {\n    en "English" { word "Hello" }\n'
+            '    de "Deutsch" { word "Hallo" }\n  }\n  component sky {\n    prompt "a {lang} sky"\n  }\n'
+            '  component label {\n    text "{lang.word}"\n    font display\n    size auto 8px 40px\n'
+            '    region box 5% 5% 95% 40%\n    z 1\n  }\n  output square 100 x 100 crop\n'
+            '  output wide 200 x 100 fit {\n    format jpeg\n  }\n}\n')
+    brand = 'brand b {\n  font display "../brands/fonts/LiberationSans-Bold.ttf"\n}\n'
+    brief = repo / "campaign" / "small.brief"
+    brief.write_text(text.replace("brief small {\n", brand + "brief small {\n  brand b\n"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "small")
+    brief.write_text(brief.read_text().replace('"Hello"', '"Hello there"'))
+    res = run("diff", "HEAD:campaign/small.brief", "campaign/small.brief", "--images", repo / "pr", cwd=repo)
+    assert res.returncode == 1, res.stdout + res.stderr
+    made = sorted(p.relative_to(repo / "pr").as_posix() for p in (repo / "pr").rglob("*.png"))
+    kinds = ("after", "before", "difference")
+    assert made == [f"small[lang=en]/{o}-{k}.png" for o in ("square", "wide") for k in kinds]
+    diff = np.asarray(Image.open(repo / "pr" / "small[lang=en]" / "wide-difference.png"))
+    red = (diff[..., 0] == 220) & (diff[..., 1] == 20) & (diff[..., 2] == 60)
+    assert 0 < red.mean() < 0.5  # the word changed, not the whole picture (a JPEG is compared by its PNG master)
