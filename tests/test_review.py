@@ -134,3 +134,34 @@ def test_the_watch_preview_shows_every_output_and_the_last_good_render_when_brok
             browser.close()
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_candidates_side_by_side_and_chosen_in_the_app(project):
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = project.write("p.brief", BRIEF.format(sky="clouds"))
+    options = Options(cache=project.root / "cache", out=project.root / "out")
+    build_file(path, options)
+    res = subprocess.run([sys.executable, "-m", "brief.cli", "explore", str(path), "sky", "--seeds", "3", "--cache",
+                          str(project.root / "cache")], cwd=project.root, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    app = ReviewServer(path, lambda: compile_file(path, options).variants, project.root / "out", 0)
+    app.start()
+    try:
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{app.port}/")
+            page.wait_for_function("document.querySelectorAll('.pick img').length == 3 && [...document"
+                                   ".querySelectorAll('.pick img')].every(i => i.complete && i.naturalWidth)",
+                                   timeout=30000)
+            page.click('button.choose[data-seed="3"]')
+            page.wait_for_function("document.getElementById('summary').textContent.includes('seed 3')",
+                                   timeout=30000)
+            browser.close()
+    finally:
+        app.stop()
+    assert "  component sky {\n    seed 3\n" in path.read_text()
+    (built, _) = build_file(path, options)  # the chosen candidate's pixels are in the cache
+    assert not [k for k in built.run.ran if built.graph.nodes[k]["label"] == "component sky"]

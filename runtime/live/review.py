@@ -27,7 +27,9 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>brief review</
 <style>body{font:14px system-ui,sans-serif;margin:1.5em}
 #grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px}
 .tile{border:1px solid #ccc;padding:6px;cursor:pointer}
-.tile img{max-width:100%;max-height:200px;display:block;margin:auto}.tile div{overflow-wrap:anywhere;font-size:12px}
+.tile img{max-width:100%;max-height:200px;display:block;margin:auto}
+.pick{display:flex;flex-wrap:wrap;gap:12px}.pick img{max-height:200px;border:1px solid #ddd}figure{margin:0}
+.tile div{overflow-wrap:anywhere;font-size:12px}
 .state{font-weight:bold}.approved{color:#282}.unapproved,.changed{color:#b80}
 .rejected,.failing{color:#c22}.unbuilt{color:#777}
 #detail{border:1px solid #999;padding:1em;margin:1em 0}#detail img.fit{max-width:90vw;max-height:70vh}
@@ -36,7 +38,7 @@ button.on{background:#333;color:#fff}</style></head><body>
 <div id="filters"><button data-f="all" class="on">all</button> <button data-f="pending">not approved</button>
 <button data-f="failing">failing</button> <button data-f="changed">changed since decision</button>
 <button data-f="unapproved">unapproved</button></div>
-<div id="detail" hidden></div><div id="grid"></div>
+<div id="detail" hidden></div><div id="grid"></div><div id="candidates"></div>
 <script>
 let rows = [], filter = 'all';
 function esc(t){const d=document.createElement('div');d.textContent=String(t??'');return d.innerHTML}
@@ -65,6 +67,7 @@ function open(i){
     <img id="was" class="fit" src="${r.before}" style="position:absolute;left:0;top:0;clip-path:inset(0 50% 0 0)"></div>
     <p>where they differ:</p><div style="position:relative;display:inline-block"><img class="fit" src="${r.image}">
     <img id="heat" class="fit" src="${r.difference}" style="position:absolute;left:0;top:0"></div>`:''}
+    <p><a href="/report?variant=${encodeURIComponent(r.variant)}" target="_blank">brand report with overlays</a></p>
     <p><input id="note" placeholder="note (optional)" size="50">
     <button id="approve">approve</button> <button id="reject">reject</button> <button id="close">close</button></p>`;
   const slide = document.getElementById('slide');
@@ -82,7 +85,19 @@ function open(i){
   };
 }
 async function load(){
-  rows = await (await fetch('/api/state')).json(); draw(); document.body.dataset.loaded = rows.length; }
+  rows = await (await fetch('/api/state')).json(); draw(); document.body.dataset.loaded = rows.length;
+  const found = await (await fetch('/api/candidates')).json();
+  document.getElementById('candidates').innerHTML = found.map(g => `<h2>candidates: ${esc(g.component)}
+    (${esc(g.variant)})</h2><div class="pick">${g.seeds.map(c => `<figure><img src="${c.image}" alt="seed ${c.seed}">
+    <figcaption>seed ${c.seed} <button class="choose" data-component="${esc(g.component)}" data-seed="${c.seed}">
+    choose</button></figcaption></figure>`).join('')}</div>`).join('');
+  document.querySelectorAll('button.choose').forEach(b => b.onclick = async () => {
+    const res = await fetch('/api/pick', {method:'POST', headers:{'Content-Type':'application/json'},
+      body: JSON.stringify({component:b.dataset.component, seed:+b.dataset.seed})});
+    const got = await res.json();
+    document.getElementById('summary').textContent = res.ok ? got.said : got.error;
+  });
+}
 document.querySelectorAll('#filters button').forEach(b=>b.onclick=()=>{filter=b.dataset.f;
   document.querySelectorAll('#filters button').forEach(x=>x.classList.toggle('on',x===b)); draw();});
 load();
@@ -116,6 +131,16 @@ class ReviewServer:
                     return self._send(200, "text/html; charset=utf-8", PAGE.encode())
                 if url.path == "/api/state":
                     return self._send(200, "application/json", json.dumps(app.state()).encode())
+                if url.path == "/api/candidates":
+                    return self._send(200, "application/json", json.dumps(app.candidates()).encode())
+                if url.path == "/candidate":
+                    found = app.candidate(query.get("variant", ""), query.get("component", ""), query.get("seed", ""))
+                    if found is not None:
+                        return self._send(200, "image/png", found.read_bytes())
+                if url.path == "/report":
+                    found = app.report(query.get("variant", ""))
+                    if found is not None:
+                        return self._send(200, "text/html; charset=utf-8", found.read_bytes())
                 if url.path == "/before":  # the image last decided on, kept under out/@approved
                     found = app.before(query.get("variant", ""), query.get("output", ""))
                     if found is not None:
@@ -136,12 +161,16 @@ class ReviewServer:
                 if not self._allowed():
                     return
                 origin = self.headers.get("Origin")
-                if self.path != "/api/decide" or self.headers.get("Content-Type", "").split(";")[0] != \
+                if self.path not in ("/api/decide", "/api/pick") or \
+                        self.headers.get("Content-Type", "").split(";")[0] != \
                         "application/json" or (origin and origin.split("//", 1)[-1].lower() not in app.hosts):
                     return self._send(403, "application/json", b'{"error": "refused"}')
                 try:
                     body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 65536)))
-                    code, said = app.decide(body["variant"], body["output"], body["decision"], body.get("note"))
+                    if self.path == "/api/pick":
+                        code, said = app.pick(str(body["component"]), int(body["seed"]))
+                    else:
+                        code, said = app.decide(body["variant"], body["output"], body["decision"], body.get("note"))
                 except (ValueError, KeyError, TypeError):
                     code, said = 400, {"error": "expected {variant, output, decision, note}"}
                 return self._send(code, "application/json", json.dumps(said).encode())
@@ -228,6 +257,48 @@ class ReviewServer:
         buf = io.BytesIO()
         Image.fromarray(rgba).save(buf, "PNG")
         return buf.getvalue()
+
+    def candidates(self) -> list[dict]:
+        """What `brief explore` rendered for this brief's variants: per variant and component, the seeds."""
+        root = self.out_root / "@candidates"
+        names = {v.name for v in self.variants}
+        out = []
+        for folder in sorted(root.glob("*/*")) if root.is_dir() else []:
+            variant, component = folder.parent.name, folder.name
+            if variant not in names:
+                continue
+            seeds = sorted(int(p.stem.removeprefix("seed-")) for p in folder.glob("seed-*.png")
+                           if p.stem.removeprefix("seed-").isdigit())
+            out.append({"variant": variant, "component": component, "seeds": [
+                {"seed": s, "image": f"/candidate?variant={_q(variant)}&component={_q(component)}&seed={s}"}
+                for s in seeds]})
+        return out
+
+    def candidate(self, variant: str, component: str, seed: str) -> Path | None:
+        known = {(g["variant"], g["component"]): {c["seed"] for c in g["seeds"]} for g in self.candidates()}
+        if not seed.isdigit() or int(seed) not in known.get((variant, component), set()):
+            return None
+        return self.out_root / "@candidates" / variant / component / f"seed-{int(seed)}.png"
+
+    def report(self, variant: str) -> Path | None:
+        if variant not in {v.name for v in self.variants}:
+            return None
+        found = self.out_root / variant / "report.html"
+        return found if found.is_file() else None
+
+    def pick(self, component: str, seed: int) -> tuple[int, dict]:
+        """Write `seed N` into the brief for a component (keeping its comments and layout)."""
+        from brief.lang.edit import set_seed
+        from brief.lang.load import read_source
+
+        from ..store.files import atomic_write
+
+        brief = next((v.brief for v in self.variants if component in v.layers), None)
+        if brief is None or not 0 <= seed < 2**32:
+            return 400, {"error": f"no component {component!r}, or a seed out of range"}
+        text = set_seed(read_source(str(self.path)), str(self.path), brief, component, seed)
+        atomic_write(self.path, text.encode("utf-8"))
+        return 200, {"ok": True, "said": f"{component} now has seed {seed} in {self.path.name}: build to use it"}
 
     def decide(self, variant: str, output: str, decision: str, note: str | None) -> tuple[int, dict]:
         if decision not in ("approve", "reject"):
