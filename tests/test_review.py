@@ -57,6 +57,7 @@ def test_review_grid_approve_and_status(project):
     app = ReviewServer(path, lambda: compile_file(path, options).variants, project.root / "out", 0)
     app.start()
     try:
+        assert app.layer("p[tone=warm]", "square", "9", False) is None  # only the files a stack lists
         body = b'{"variant": "p[tone=warm]", "output": "square", "decision": "approve"}'
         assert post(app.port, body, "text/plain") == 403  # what a cross-site form could send
         assert post(app.port, body, "application/json", origin="http://evil.example") == 403
@@ -74,6 +75,10 @@ def test_review_grid_approve_and_status(project):
             page.wait_for_function(
                 "[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth)")
             page.locator('.tile[data-variant="p[tone=warm]"][data-output="square"]').click()
+            page.wait_for_function("document.querySelectorAll('img.layer').length == 1 &&"  # its stack: the scene
+                                   " document.querySelector('img.layer').complete", timeout=30000)
+            page.uncheck('input.lay[data-j="0"]')  # a layer toggled off
+            assert "display: none" in page.get_attribute('img.layer[data-j="0"]', "style")
             page.fill("#note", "looks right")
             page.click("#approve")
             page.wait_for_function(

@@ -61,6 +61,13 @@ function open(i){
     ${r.failing.length?`<p class="failing">fails: ${r.failing.map(esc).join(', ')}</p>`:''}
     ${r.image?`<p><label><input type="checkbox" id="full"> 100%</label></p>
     <img id="big" class="fit" src="${r.image}">`:''}
+    ${r.layers.length?`<h3>layers</h3><p>${r.layers.map((l,j)=>`<label><input type="checkbox" class="lay" data-j="${j}"
+    checked> ${esc(l.name)}</label>`).join(' ')} · <label><input type="checkbox" id="masks"> masks</label></p>
+    <div id="stack" style="position:relative;display:inline-block;background:#fff">
+    <img class="fit" src="${r.image}" style="visibility:hidden">${r.layers.map((l,j)=>`<img class="layer" data-j="${j}"
+    src="${l.image}" data-mask="${l.mask||''}" data-image="${l.image}" style="position:absolute;
+    left:${l.box[0]/r.size[0]*100}%;top:${l.box[1]/r.size[1]*100}%;width:${(l.box[2]-l.box[0])/r.size[0]*100}%;
+    height:${(l.box[3]-l.box[1])/r.size[1]*100}%">`).join('')}</div>`:''}
     ${r.before?`<h3>against the image last decided on</h3><p>before ⟷ now
     <input type="range" id="slide" min="0" max="100" value="50"></p>
     <div id="pair" style="position:relative;display:inline-block"><img class="fit" src="${r.image}">
@@ -70,6 +77,11 @@ function open(i){
     <p><a href="/report?variant=${encodeURIComponent(r.variant)}" target="_blank">brand report with overlays</a></p>
     <p><input id="note" placeholder="note (optional)" size="50">
     <button id="approve">approve</button> <button id="reject">reject</button> <button id="close">close</button></p>`;
+  document.querySelectorAll('input.lay').forEach(c => c.onchange = () =>
+    document.querySelector(`img.layer[data-j="${c.dataset.j}"]`).style.display = c.checked ? '' : 'none');
+  const masks = document.getElementById('masks');
+  if (masks) masks.onchange = () => document.querySelectorAll('img.layer').forEach(i =>
+    i.src = masks.checked && i.dataset.mask ? i.dataset.mask : i.dataset.image);
   const slide = document.getElementById('slide');
   if (slide) slide.oninput = () => document.getElementById('was').style.clipPath = `inset(0 ${100-slide.value}% 0 0)`;
   const full = document.getElementById('full');
@@ -135,6 +147,11 @@ class ReviewServer:
                     return self._send(200, "application/json", json.dumps(app.candidates()).encode())
                 if url.path == "/candidate":
                     found = app.candidate(query.get("variant", ""), query.get("component", ""), query.get("seed", ""))
+                    if found is not None:
+                        return self._send(200, "image/png", found.read_bytes())
+                if url.path == "/layer":
+                    found = app.layer(query.get("variant", ""), query.get("output", ""), query.get("i", ""),
+                                      query.get("mask") == "1")
                     if found is not None:
                         return self._send(200, "image/png", found.read_bytes())
                 if url.path == "/report":
@@ -204,9 +221,14 @@ class ReviewServer:
             built = approvals.built_outputs(self.out_root / r.variant).get(r.output, {})
             q = f"variant={_q(r.variant)}&output={_q(r.output)}"
             before = r.state == "changed" and self.before(r.variant, r.output) is not None
+            stack = self.stack(r.variant, r.output) if r.image else None
             out.append({"variant": r.variant, "output": r.output, "state": r.state, "why": r.why,
                         "failing": built.get("failing", []), "image": f"/image?{q}" if r.image else None,
                         "thumb": f"/thumb?{q}" if r.image else None,
+                        "size": stack["size"] if stack else None,
+                        "layers": [{"name": e["name"], "box": e["box"], "image": f"/layer?{q}&i={j}",
+                                    "mask": f"/layer?{q}&i={j}&mask=1" if e.get("mask") else None}
+                                   for j, e in enumerate(stack["layers"])] if stack else [],
                         "before": f"/before?{q}" if before else None,
                         "difference": f"/difference?{q}" if before else None})
         return out
@@ -279,6 +301,25 @@ class ReviewServer:
         if not seed.isdigit() or int(seed) not in known.get((variant, component), set()):
             return None
         return self.out_root / "@candidates" / variant / component / f"seed-{int(seed)}.png"
+
+    def stack(self, variant: str, output: str) -> dict | None:
+        """The layers an output flattens from (its manifest's `stacks`), when it was exported with them."""
+        try:
+            manifest = json.loads((self.out_root / variant / "manifest.json").read_text(encoding="utf-8"))
+            found = manifest["stacks"][output]
+            return found if isinstance(found, dict) else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def layer(self, variant: str, output: str, i: str, mask: bool) -> Path | None:
+        """One layer (or its mask) of an output's stack: only files the manifest lists, in its folder."""
+        stack = self.stack(variant, output) if variant in {v.name for v in self.variants} else None
+        if stack is None or not i.isdigit() or int(i) >= len(stack["layers"]):
+            return None
+        rel = stack["layers"][int(i)].get("mask" if mask else "file")
+        folder = (self.out_root / variant).resolve()
+        path = (folder / rel).resolve() if isinstance(rel, str) else None
+        return path if path is not None and folder in path.parents and path.is_file() else None
 
     def report(self, variant: str) -> Path | None:
         if variant not in {v.name for v in self.variants}:
