@@ -6,7 +6,6 @@ changed since its approval, unbuilt or failing its rules, naming it."""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from brief.runtime.live.approvals import load
 
@@ -27,8 +26,25 @@ BRIEF = '''brief p {{
 
 
 def brief(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "brief.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True)
+    """`brief ARGS` run in this process (the CLI's own entry point; a process each would cost seconds)."""
+    import contextlib
+    import io
+    import os
+    from types import SimpleNamespace
+
+    from brief.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        os.chdir(here)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def test_nothing_ships_unseen(project):

@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -77,11 +79,24 @@ def test_every_image_flattens_from_its_layers(project, text):
     assert all(v == "ok" for v in found.values()), found
 
 
-def test_the_example_delivers_what_its_layers_flatten_to_and_a_changed_layer_is_caught(tmp_path):
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    (built,) = build_file(tmp_path / "examples" / "campaign" / "launch.brief",
-                          Options(cache=tmp_path / "cache", out=tmp_path / "out",
-                                  variants=["sku=navy,season=summer,lang=de"]))
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    """The example's navy/summer/de variant, built once with its PSDs: (brief, options, what was built)."""
+    tmp = tmp_path_factory.mktemp("example")
+    shutil.copytree(EXAMPLES, tmp / "examples")
+    brief = tmp / "examples" / "campaign" / "launch.brief"
+    options = Options(cache=tmp / "cache", out=tmp / "out", variants=["sku=navy,season=summer,lang=de"], psd=True)
+    (built,) = build_file(brief, options)
+    return brief, options, built
+
+
+def test_the_example_delivers_what_its_layers_flatten_to_and_a_changed_layer_is_caught(example, tmp_path):
+    _, options, built = example
+    run = subprocess.run([sys.executable, "-m", "brief.cli", "verify-layers", str(options.out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.count("byte for byte") == 4, run.stdout + run.stderr
+    shutil.copytree(built.folder, tmp_path / "copy")  # altered below: the other tests keep the built folder
+    built = SimpleNamespace(folder=tmp_path / "copy", manifest=built.manifest)
     manifest = json.loads((built.folder / "manifest.json").read_text())
     assert set(manifest["stacks"]) == {"canvas", "square", "story", "banner"}
     kinds = [e["kind"] for e in manifest["stacks"]["canvas"]["layers"]]
@@ -90,9 +105,6 @@ def test_the_example_delivers_what_its_layers_flatten_to_and_a_changed_layer_is_
     assert [e["name"] for e in banner][:1] == ["scene"] and {"product", "headline", "cta", "logo"} <= {
         e["name"] for e in banner}  # the banner's own layout: its placed components are its layers
     assert next(e for e in banner if e["name"] == "headline")["text"] == "Lauf weiter"
-    run = subprocess.run([sys.executable, "-m", "brief.cli", "verify-layers", str(tmp_path / "out")],
-                         capture_output=True, text=True)
-    assert run.returncode == 0 and run.stdout.count("byte for byte") == 4, run.stdout + run.stderr
     tone = built.folder / next(e["file"] for e in manifest["stacks"]["canvas"]["layers"] if e["name"] == "tone")
     with Image.open(tone) as im:
         pixels = np.asarray(im).copy()
@@ -115,14 +127,10 @@ def test_the_example_delivers_what_its_layers_flatten_to_and_a_changed_layer_is_
     assert run.returncode == 1 and "square: changed since the export: square.png" in run.stdout, run.stdout
 
 
-def test_one_psd_per_image_whose_composite_is_the_delivered_image(tmp_path):
+def test_one_psd_per_image_whose_composite_is_the_delivered_image(example):
     from psd_tools import PSDImage
 
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    brief = tmp_path / "examples" / "campaign" / "launch.brief"
-    options = Options(cache=tmp_path / "cache", out=tmp_path / "out", variants=["sku=volt,season=autumn,lang=en"],
-                      psd=True)
-    (built,) = build_file(brief, options)
+    brief, options, built = example
     manifest = json.loads((built.folder / "manifest.json").read_text())
     for name, stack in manifest["stacks"].items():
         psd_file = built.folder / ("launch.psd" if name == "canvas" else f"launch-{name}.psd")
@@ -134,7 +142,7 @@ def test_one_psd_per_image_whose_composite_is_the_delivered_image(tmp_path):
         assert np.abs(forced - want).max() <= 1, name  # the layers, blended by psd-tools: within a level
         groups = {layer.name: [c.name for c in layer] for layer in psd if layer.is_group()}
         if name == "story":
-            assert groups["components"] == ["Run further", "Shop now", "logo"]  # text layers by their text
+            assert groups["components"] == ["Lauf weiter", "Jetzt kaufen", "logo"]  # text layers by their text
         if name == "canvas":
             assert [layer.name for layer in psd][0] == "background" and groups["edits"] == ["shadow", "tone"]
     before = {p.name: p.stat().st_ino for p in built.folder.glob("*.psd")}
