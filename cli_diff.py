@@ -92,6 +92,7 @@ def cmd_diff(args) -> int:
         except DiagnosticError as exc:
             reporter.add(exc.diagnostics, {path: text})
     if reporter.flush() or len(sides) < 2:
+        scratch.cleanup()
         print("brief diff: error: both sides must check cleanly to be compared", file=sys.stderr)
         return EXIT_USAGE
     (old_prog, old_graph), (new_prog, new_graph) = sides
@@ -102,6 +103,7 @@ def cmd_diff(args) -> int:
         try:
             made = write_images(old_prog, old_graph, new_prog, new_graph, args.images, Path(scratch.name))
         except OSError as exc:
+            scratch.cleanup()
             print(f"brief diff: error: --images {args.images}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
         for line in made:

@@ -99,8 +99,13 @@ def cmd_approve(args) -> int:
             print(f"brief approve: error: {v.name} / {args.output} is not built from the brief as it is now: "
                   f"build it and look at it first ({out / v.name})", file=sys.stderr)
             return EXIT_DIAGNOSTICS
-        entry = approvals.decide(approvals.approvals_path(args.file), v, args.output, out / v.name / built["file"],
-                                 node, "reject" if args.reject else "approve", args.note, out)
+        try:
+            entry = approvals.decide(approvals.approvals_path(args.file), v, args.output,
+                                     out / v.name / built["file"], node, "reject" if args.reject else "approve",
+                                     args.note, out)
+        except ValueError as exc:  # a damaged brief.approvals: said, never overwritten
+            print(f"brief approve: error: {exc}", file=sys.stderr)
+            return EXIT_DIAGNOSTICS
         done = "rejected" if entry["decision"] == "reject" else "approved"
         print(f"{v.name} / {args.output}: {done} by {entry['by']} ({entry['sha256'][:12]}) "
               f"→ {approvals.approvals_path(args.file)}")
@@ -153,6 +158,9 @@ def cmd_explore(args) -> int:
 
         options = replace(runtime_options(args), variants=[])
         if args.pick is not None:
+            if not 0 <= args.pick <= 2**32 - 1:
+                print("brief explore: error: a seed runs from 0 to 4294967295", file=sys.stderr)
+                return EXIT_USAGE
             compiled = compile_file(args.file, options)
             brief = next((v.brief for v in compiled.variants if args.component in v.layers), None)
             if brief is None:
@@ -164,8 +172,8 @@ def cmd_explore(args) -> int:
                                              args.pick))
             print(f"{args.file}: component {args.component} now has seed {args.pick}; build to use it")
             return EXIT_OK
-        if not 1 <= args.seeds <= 64:
-            print("brief explore: error: --seeds takes 1 to 64", file=sys.stderr)
+        if not 1 <= args.seeds <= 64 or not 0 <= args.first <= 2**32 - 1 - args.seeds:
+            print("brief explore: error: --seeds takes 1 to 64, and seeds run from 0 to 4294967295", file=sys.stderr)
             return EXIT_USAGE
         found = explore(args.file, options, args.component, list(range(args.first, args.first + args.seeds)),
                         args.variant)

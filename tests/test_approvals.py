@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from brief.runtime.live.approvals import load
 
 BRIEF = '''brief p {{
@@ -98,3 +100,33 @@ def test_a_failing_rule_is_not_approvable_into_silence(project):
     brief("approve", path, "--variant", "f", "--output", "main", cwd=project.root)
     run = brief("status", path, cwd=project.root)
     assert run.returncode == 1 and "failing    f / main" in run.stdout and "check safezone" in run.stdout, run.stdout
+
+
+def test_the_review_app_refuses_what_it_should(project):
+    """A decision on an output rebuilt since the page showed it is refused; concurrent decisions are
+    all kept; a brief.approvals entry that is not a decision brief wrote is an error, never a path."""
+    import threading
+
+    from brief.runtime.build import Options, build_file, compile_file
+    from brief.runtime.live.review import ReviewServer
+
+    path = project.write("p.brief", BRIEF.format(sky="clouds"))
+    options = Options(cache=project.root / "cache", out=project.root / "out")
+    build_file(path, options)
+    app = ReviewServer(path, lambda: compile_file(path, options).variants, project.root / "out", 0)
+    code, said = app.decide("p[tone=warm]", "square", "approve", None, seen="0" * 64)
+    assert code == 409 and "changed since the page showed it" in said["error"]
+    rows = [(v.name, o) for v in app.variants for o in v.outputs]
+    threads = [threading.Thread(target=lambda v=v, o=o: app.decide(v, o, "approve", None)) for v, o in rows]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(load(project.root / "brief.approvals")) == 4  # none lost
+    approvals = project.root / "brief.approvals"
+    approvals.write_text(approvals.read_text().replace(load(approvals)["p[tone=warm] / square"]["sha256"],
+                                                       "../../../etc/*", 1))
+    run = brief("status", path, cwd=project.root)
+    assert run.returncode == 1 and "is not a decision brief wrote" in run.stderr, run.stdout + run.stderr
+    with pytest.raises(ValueError):  # the app says the same (its handler turns it into a JSON error)
+        app.state()

@@ -17,7 +17,9 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +55,15 @@ def load(path: Path) -> dict:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
     found = data.get("output", {})
-    return found if isinstance(found, dict) else {}
+    if not isinstance(found, dict):
+        raise ValueError(f"{path}: `output` is not a table")
+    for name, entry in found.items():  # a hand edit or a bad merge: said, not half-read
+        if not isinstance(entry, dict) \
+                or not all(isinstance(entry.get(k), str) for k in ("decision", "sha256", "node")) \
+                or not re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) or entry["decision"] not in ("approve", "reject"):
+            raise ValueError(f"{path}: the entry for {name!r} is not a decision brief wrote "
+                             "(decision, a 64-hex sha256, node)")
+    return found
 
 
 def save(path: Path, entries: dict) -> None:
@@ -147,6 +157,8 @@ KEPT = "@approved"  # beside the variant folders: the images decided on, by pixe
 
 def kept(out_root: Path, sha: str) -> Path | None:
     """The image a decision was made on, when it is still kept under out/@approved."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return None
     found = sorted((out_root / KEPT).glob(f"{sha}.*"))
     return found[0] if found else None
 
@@ -156,14 +168,29 @@ def decide(path: Path, variant, output: str, image: Path, node: str, decision: s
     """Record a decision on one output (replacing any earlier one), and return it; with `out_root`,
     keep a copy of the image decided on (out/@approved/<pixel hash>), what the review app compares
     the next version with."""
+    from ..store.files import atomic_write
+
     sha = pixel_hash(image)
     if out_root is not None and kept(out_root, sha) is None:
-        import shutil
-
         (out_root / KEPT).mkdir(parents=True, exist_ok=True)
-        tmp = out_root / KEPT / f".{sha}.tmp"
-        shutil.copyfile(image, tmp)
-        tmp.replace(out_root / KEPT / f"{sha}{image.suffix.lower()}")
+        atomic_write(out_root / KEPT / f"{sha}{image.suffix.lower()}", image.read_bytes())  # a unique temp name
+    with _locked(path):  # two deciders at once (the app's threads, `brief approve`): neither decision is lost
+        return _record(path, variant, output, sha, node, decision, note)
+
+
+@contextmanager
+def _locked(path: Path):
+    import fcntl
+
+    with open(path.with_name(f".{path.name}.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _record(path: Path, variant, output: str, sha: str, node: str, decision: str, note: str | None) -> dict:
     entries = load(path)
     entry = {"decision": decision, "sha256": sha, "node": node, "by": who(path.parent),
              "at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}

@@ -41,7 +41,8 @@ button.on{background:#333;color:#fff}</style></head><body>
 <div id="detail" hidden></div><div id="grid"></div><div id="candidates"></div>
 <script>
 let rows = [], filter = 'all';
-function esc(t){const d=document.createElement('div');d.textContent=String(t??'');return d.innerHTML}
+const ENT = {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'};
+function esc(t){return String(t??'').replace(/[&<>"']/g, c => ENT[c])}
 function keep(r){return filter==='all'||(filter==='pending'?r.state!=='approved':r.state===filter)}
 function draw(){
   document.getElementById('summary').textContent =
@@ -89,7 +90,7 @@ function open(i){
   document.getElementById('close').onclick = () => d.hidden = true;
   for (const decision of ['approve','reject']) document.getElementById(decision).onclick = async () => {
     const res = await fetch('/api/decide', {method:'POST', headers:{'Content-Type':'application/json'},
-      body: JSON.stringify({variant:r.variant, output:r.output, decision,
+      body: JSON.stringify({variant:r.variant, output:r.output, decision, node:r.node,
                             note:document.getElementById('note').value})});
     const got = await res.json();
     if (!res.ok) { alert(got.error); return; }
@@ -97,15 +98,18 @@ function open(i){
   };
 }
 async function load(){
-  rows = await (await fetch('/api/state')).json(); draw(); document.body.dataset.loaded = rows.length;
+  const res = await fetch('/api/state'), got = await res.json();
+  if (!res.ok) { document.getElementById('summary').textContent = got.error; return; }
+  rows = got; draw(); document.body.dataset.loaded = rows.length;
   const found = await (await fetch('/api/candidates')).json();
   document.getElementById('candidates').innerHTML = found.map(g => `<h2>candidates: ${esc(g.component)}
     (${esc(g.variant)})</h2><div class="pick">${g.seeds.map(c => `<figure><img src="${c.image}" alt="seed ${c.seed}">
-    <figcaption>seed ${c.seed} <button class="choose" data-component="${esc(g.component)}" data-seed="${c.seed}">
+    <figcaption>seed ${c.seed} <button class="choose" data-variant="${esc(g.variant)}"
+    data-component="${esc(g.component)}" data-seed="${c.seed}">
     choose</button></figcaption></figure>`).join('')}</div>`).join('');
   document.querySelectorAll('button.choose').forEach(b => b.onclick = async () => {
     const res = await fetch('/api/pick', {method:'POST', headers:{'Content-Type':'application/json'},
-      body: JSON.stringify({component:b.dataset.component, seed:+b.dataset.seed})});
+      body: JSON.stringify({variant:b.dataset.variant, component:b.dataset.component, seed:+b.dataset.seed})});
     const got = await res.json();
     document.getElementById('summary').textContent = res.ok ? got.said : got.error;
   });
@@ -122,6 +126,9 @@ class ReviewServer:
 
     def __init__(self, path: Path, variants, out_root: Path, port: int = 8378):
         self.path, self.compiled, self.out_root = path, variants, out_root
+        import threading
+
+        self.lock = threading.Lock()
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -135,6 +142,23 @@ class ReviewServer:
                 return True
 
             def do_GET(self):
+                self._guarded(self._get)
+
+            def do_POST(self):
+                self._guarded(self._post)
+
+            def _guarded(self, handle):
+                """A damaged brief.approvals or a brief that no longer checks: the page says why."""
+                from brief.lang.diagnostics import DiagnosticError
+
+                try:
+                    handle()
+                except (ValueError, DiagnosticError) as exc:
+                    said = "; ".join(d.summary for d in exc.diagnostics) if isinstance(exc, DiagnosticError) \
+                        else str(exc)
+                    self._send(409, "application/json", json.dumps({"error": said}).encode())
+
+            def _get(self):
                 if not self._allowed():
                     return
                 url = urlparse(self.path)
@@ -174,7 +198,7 @@ class ReviewServer:
                                           found.read_bytes())
                 return self._send(404, "text/plain", b"not found")
 
-            def do_POST(self):
+            def _post(self):
                 if not self._allowed():
                     return
                 origin = self.headers.get("Origin")
@@ -184,12 +208,17 @@ class ReviewServer:
                     return self._send(403, "application/json", b'{"error": "refused"}')
                 try:
                     body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 65536)))
-                    if self.path == "/api/pick":
-                        code, said = app.pick(str(body["component"]), int(body["seed"]))
-                    else:
-                        code, said = app.decide(body["variant"], body["output"], body["decision"], body.get("note"))
-                except (ValueError, KeyError, TypeError):
-                    code, said = 400, {"error": "expected {variant, output, decision, note}"}
+                    note = body.get("note") or None
+                    if not (note is None or (isinstance(note, str) and len(note) <= 2000)):
+                        raise TypeError("a note is text, at most 2000 characters")
+                    with app.lock:  # one decision at a time (the file is also locked for `brief approve`)
+                        if self.path == "/api/pick":
+                            code, said = app.pick(str(body["variant"]), str(body["component"]), int(body["seed"]))
+                        else:
+                            code, said = app.decide(str(body["variant"]), str(body["output"]), str(body["decision"]),
+                                                    note, body.get("node"))
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    code, said = 400, {"error": f"expected {{variant, output, decision, node, note}}: {exc}"}
                 return self._send(code, "application/json", json.dumps(said).encode())
 
             def _send(self, code, kind, body):
@@ -222,7 +251,7 @@ class ReviewServer:
             q = f"variant={_q(r.variant)}&output={_q(r.output)}"
             before = r.state == "changed" and self.before(r.variant, r.output) is not None
             stack = self.stack(r.variant, r.output) if r.image else None
-            out.append({"variant": r.variant, "output": r.output, "state": r.state, "why": r.why,
+            out.append({"variant": r.variant, "output": r.output, "state": r.state, "why": r.why, "node": r.node,
                         "failing": built.get("failing", []), "image": f"/image?{q}" if r.image else None,
                         "thumb": f"/thumb?{q}" if r.image else None,
                         "size": stack["size"] if stack else None,
@@ -238,7 +267,9 @@ class ReviewServer:
         row = next((r for r in self.rows() if r.variant == variant and r.output == output and r.image), None)
         if row is None:
             return None
-        image = Path(row.image)
+        image = Path(row.image).resolve()
+        if (self.out_root / variant).resolve() not in image.parents:  # only files of the variant's folder
+            return None
         if not thumb:
             return image
         from PIL import Image
@@ -246,12 +277,16 @@ class ReviewServer:
         cached = self.out_root / "@thumbs" / f"{approvals.pixel_hash(image)[:32]}.png"
         if not cached.is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)
+            import io
+
+            from ..store.files import atomic_write
+
             with Image.open(image) as im:
                 im = im.convert("RGB")
                 im.thumbnail((THUMB, THUMB), Image.LANCZOS)
-                tmp = cached.with_suffix(".tmp")
-                im.save(tmp, "PNG")
-                tmp.replace(cached)
+                buf = io.BytesIO()
+                im.save(buf, "PNG")
+            atomic_write(cached, buf.getvalue(), durable=False)  # a unique temp name: parallel requests agree
         return cached
 
     def before(self, variant: str, output: str) -> Path | None:
@@ -287,7 +322,8 @@ class ReviewServer:
         out = []
         for folder in sorted(root.glob("*/*")) if root.is_dir() else []:
             variant, component = folder.parent.name, folder.name
-            if variant not in names:
+            layers = next((v.layers for v in self.variants if v.name == variant), {})
+            if variant not in names or component not in layers:  # only what explore could have made
                 continue
             seeds = sorted(int(p.stem.removeprefix("seed-")) for p in folder.glob("seed-*.png")
                            if p.stem.removeprefix("seed-").isdigit())
@@ -327,27 +363,32 @@ class ReviewServer:
         found = self.out_root / variant / "report.html"
         return found if found.is_file() else None
 
-    def pick(self, component: str, seed: int) -> tuple[int, dict]:
+    def pick(self, variant: str, component: str, seed: int) -> tuple[int, dict]:
         """Write `seed N` into the brief for a component (keeping its comments and layout)."""
         from brief.lang.edit import set_seed
         from brief.lang.load import read_source
 
         from ..store.files import atomic_write
 
-        brief = next((v.brief for v in self.variants if component in v.layers), None)
+        brief = next((v.brief for v in self.variants if v.name == variant and component in v.layers), None)
         if brief is None or not 0 <= seed < 2**32:
             return 400, {"error": f"no component {component!r}, or a seed out of range"}
         text = set_seed(read_source(str(self.path)), str(self.path), brief, component, seed)
         atomic_write(self.path, text.encode("utf-8"))
         return 200, {"ok": True, "said": f"{component} now has seed {seed} in {self.path.name}: build to use it"}
 
-    def decide(self, variant: str, output: str, decision: str, note: str | None) -> tuple[int, dict]:
+    def decide(self, variant: str, output: str, decision: str, note: str | None,
+               seen: str | None = None) -> tuple[int, dict]:
+        """Record a decision on the output the page showed (`seen`: its node): if it was built again
+        since, the reviewer has not seen what is there now (409)."""
         if decision not in ("approve", "reject"):
             return 400, {"error": "decision is approve or reject"}
         v = next((x for x in self.variants if x.name == variant), None)
         row = next((r for r in self.rows() if r.variant == variant and r.output == output), None)
         if v is None or row is None or row.image is None:
             return 409, {"error": f"{variant} / {output} is not built from the brief as it is now"}
+        if seen is not None and seen != row.node:
+            return 409, {"error": f"{variant} / {output} changed since the page showed it: reload and look again"}
         entry = approvals.decide(approvals.approvals_path(self.path), v, output, Path(row.image), row.node,
                                  decision, note or None, self.out_root)
         return 200, {"ok": True, "entry": entry}
