@@ -24,12 +24,16 @@ def set_seed(text: str, path: str, brief: str, component: str, seed: int) -> str
         s = old.value.span
         new = text[:s.start] + str(seed) + text[s.end:]
     else:
+        in_comment = [(c.span.start, c.span.end) for c in module.comments]
         brace = text.index("{", comp.name.span.end)
+        while any(a <= brace < b for a, b in in_comment):  # a `{` inside a comment is not the block's
+            brace = text.index("{", brace + 1)
         eol = text.find("\n", brace)
+        newline = "\r\n" if text[eol - 1:eol] == "\r" else "\n"
         first = comp.items[0].span if comp.items else None
         if first is not None and first.line > comp.span.line:  # a block over several lines: a line of its own
             indent = text[text.rfind("\n", 0, first.start) + 1:first.start]
-            new = text[:eol + 1] + f"{indent}seed {seed}\n" + text[eol + 1:]
+            new = text[:eol + 1] + f"{indent}seed {seed}{newline}" + text[eol + 1:]
         else:  # written on one line: `component c { prompt "x" }`
             new = text[:brace + 1] + f" seed {seed}" + text[brace + 1:]
     parse(new, path)  # still a brief

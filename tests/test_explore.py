@@ -51,3 +51,14 @@ def test_explore_renders_the_component_only_and_a_pick_is_reused(project):
     assert not [s for s in plan.steps if s.label == "component kite"], [s.label for s in plan.steps]
     (built,) = build_file(path, options)
     assert not [k for k in built.run.ran if built.graph.nodes[k]["label"] == "component kite"]
+
+
+def test_the_seed_edit_skips_braces_in_comments_and_keeps_line_endings():
+    from brief.lang.edit import set_seed
+
+    text = 'brief p {\n  component kite # {a note}\n  {\n    prompt "k"  # {not a block}\n  }\n}\n'
+    assert set_seed(text, "x", "p", "kite", 5) == text.replace('  {\n    prompt', '  {\n    seed 5\n    prompt')
+    crlf = 'brief p {\r\n  component kite {\r\n    prompt "k"\r\n  }\r\n}\r\n'
+    assert set_seed(crlf, "x", "p", "kite", 5) == crlf.replace('{\r\n    prompt', '{\r\n    seed 5\r\n    prompt')
+    assert set_seed('brief p { component kite { prompt "k" } }', "x", "p", "kite", 7) == \
+        'brief p { component kite { seed 7 prompt "k" } }'
