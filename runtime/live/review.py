@@ -13,12 +13,11 @@ and kept under out/@thumbs.
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from . import approvals
-from .serve import ServeError, allowed_hosts
+from .serve import LoopbackHandler, allowed_hosts, bind
 
 THUMB = 320  # px, the longest side of a grid thumbnail
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
@@ -131,10 +130,7 @@ class ReviewServer:
         self.lock = threading.Lock()
         app = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(LoopbackHandler):
             def _allowed(self) -> bool:
                 if (self.headers.get("Host") or "").strip().lower() not in app.hosts:
                     self._send(403, "text/plain", b"forbidden: this app answers only on its loopback address")
@@ -221,19 +217,7 @@ class ReviewServer:
                     code, said = 400, {"error": f"expected {{variant, output, decision, node, note}}: {exc}"}
                 return self._send(code, "application/json", json.dumps(said).encode())
 
-            def _send(self, code, kind, body):
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-        try:
-            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        except OSError as exc:
-            raise ServeError(f"cannot serve the review on 127.0.0.1:{port}: {exc.strerror or exc}") from None
-        self.httpd.daemon_threads = True
+        self.httpd = bind(port, Handler, "review")
         self.port = self.httpd.server_address[1]
         self.hosts = allowed_hosts(self.port)
 

@@ -62,6 +62,33 @@ class ServeError(Exception):
     """The preview cannot listen where asked (a port in use, a privileged port): one line."""
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """What the preview's and the review app's request handlers share: quiet, uncached answers."""
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _send(self, code, kind, body):
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def bind(port: int, handler: type[BaseHTTPRequestHandler], what: str) -> ThreadingHTTPServer:
+    """A threaded server on 127.0.0.1:`port` (0: any free one); a port it cannot take is a ServeError."""
+    try:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        why = "the port is in use (pick another, or 0 for any free one)" if exc.errno == errno.EADDRINUSE \
+            else exc.strerror or str(exc)
+        raise ServeError(f"cannot serve the {what} on 127.0.0.1:{port}: {why}") from None
+    httpd.daemon_threads = True
+    return httpd
+
+
 def allowed_hosts(port: int) -> frozenset[str]:
     """The Host headers the preview answers: its loopback names with its port (bare on port 80)."""
     hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES}
@@ -94,10 +121,7 @@ class PreviewServer:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(LoopbackHandler):
             def do_GET(self):
                 if (self.headers.get("Host") or "").strip().lower() not in server.hosts:
                     return self._send(403, "text/plain", b"forbidden: this preview answers only on its loopback address")
@@ -109,21 +133,7 @@ class PreviewServer:
                     return server._file(self)
                 return self._send(404, "text/plain", b"not found")
 
-            def _send(self, code, kind, body):
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-        try:
-            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        except OSError as exc:
-            why = "the port is in use (pick another, or 0 for any free one)" if exc.errno == errno.EADDRINUSE \
-                else exc.strerror or str(exc)
-            raise ServeError(f"cannot serve the preview on 127.0.0.1:{port}: {why}") from None
-        self.httpd.daemon_threads = True
+        self.httpd = bind(port, Handler, "preview")
         self.port = self.httpd.server_address[1]
         self.hosts = allowed_hosts(self.port)
 
