@@ -353,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print what was found as JSON")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("lsp", help="run the language server (for editors), over stdio",
+                       description="The brief language server: diagnostics as you type, completion, hover, go to "
+                                   "definition, references, rename, outline, formatting, code actions and semantic "
+                                   "highlighting. It speaks LSP on standard input and output; point your editor's "
+                                   "LSP client at `brief lsp` (see the README's Editor section).")
+    p.set_defaults(func=cmd_lsp)
+
     p = sub.add_parser("cache", help="inspect or trim the cache",
                        description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "
                                    "objects (never those a running build holds) until it fits.")
@@ -361,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", default="2G", help="gc: the size to trim to, e.g. 500M, 2G (default: 2G)")
     p.set_defaults(func=cmd_cache)
     return parser
+
+
+def cmd_lsp(args) -> int:
+    from .lsp.server import main as serve
+
+    return serve()
 
 
 def main(argv: list[str] | None = None) -> int:

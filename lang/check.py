@@ -18,7 +18,16 @@ from .check_catalogue import check_fields, check_output_blocks, check_rules, che
 from .check_files import check_clearspace_logo, check_paths
 from .check_values import check_values
 from .cycles import cycles
-from .diagnostics import Diagnostic, DiagnosticError, did_you_mean, error, sort_key, warning
+from .diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    Related,
+    did_you_mean,
+    error,
+    replace_with_closest,
+    sort_key,
+    warning,
+)
 from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, intersects
 from .load import Program
 from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
@@ -40,8 +49,10 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
         seen: dict[str, ast.Name] = {}
         for name in nodes:
             if name.value in seen:
+                first = seen[name.value].span
                 yield error(code, f"{what} `{name.value}` is defined twice",
-                            f"Rename one of them; the first is on line {seen[name.value].span.line}.", name.span)
+                            f"Rename one of them; the first is on line {first.line}.", name.span,
+                            related=(Related(first, f"`{name.value}` is first defined here"),))
             else:
                 seen[name.value] = name
 
@@ -99,7 +110,8 @@ def check_brands(scope: Scope) -> Iterator[Diagnostic]:
                 hint = did_you_mean(name.value, colors)
                 yield error("E305", f"unknown colour `{name.value}` in brand `{brand.name.value}`",
                             (hint.strip() + " " if hint else "") +
-                            f"Brand `{brand.name.value}` has: {', '.join(colors) or 'no colours'}.", name.span)
+                            f"Brand `{brand.name.value}` has: {', '.join(colors) or 'no colours'}.", name.span,
+                            fixes=replace_with_closest(name.span, name.value, colors))
         palette = next((c for c in brief.checks if isinstance(c, ast.CheckPalette)), None)
         if brand is None and palette is not None:
             yield error("E306", "`check palette` needs a brand with colours",
@@ -131,7 +143,8 @@ def _unknown_brand(scope: Scope, ref: ast.BrandRef) -> Diagnostic:
         if any(d.code.startswith("E01") and d.span and d.span.file == scope.module.path
                for d in scope.program.diagnostics):
             fix += " (A `use` in this file failed; the brand may be defined there.)"
-    return error("E303", f"unknown brand `{name}`", fix, ref.name.span)
+    return error("E303", f"unknown brand `{name}`", fix, ref.name.span,
+                 fixes=() if where else replace_with_closest(ref.name.span, name, scope.brands))
 
 
 def _hex(color: ast.HexColor) -> Iterator[Diagnostic]:
@@ -177,7 +190,8 @@ def check_references(scope: Scope) -> Iterator[Diagnostic]:
             if name.value not in comps:
                 hint = did_you_mean(name.value, comps)
                 yield error("E310", f"unknown component `{name.value}` {role}",
-                            (hint.strip() or f"Components here: {', '.join(comps) or 'none'}."), name.span)
+                            (hint.strip() or f"Components here: {', '.join(comps) or 'none'}."), name.span,
+                            fixes=replace_with_closest(name.span, name.value, comps))
 
         for comp in brief.components:
             spec = comp.first(ast.Region)
@@ -292,7 +306,8 @@ def _word(item, allowed, what: str, attr: str = "value") -> Iterator[Diagnostic]
     if name.value not in allowed:
         hint = did_you_mean(name.value, allowed)
         yield error("E324", f"unknown {what} `{name.value}`",
-                    (hint.strip() + " " if hint else "") + f"Use one of: {', '.join(allowed)}.", name.span)
+                    (hint.strip() + " " if hint else "") + f"Use one of: {', '.join(allowed)}.", name.span,
+                    fixes=replace_with_closest(name.span, name.value, allowed))
 
 
 def check_edits(scope: Scope) -> Iterator[Diagnostic]:
@@ -342,7 +357,8 @@ def check_matrix(scope: Scope) -> Iterator[Diagnostic]:
                             else f"unknown matrix axis `{use.axis}` in `{shown}`",
                             (hint.strip() + " " if hint else "") +
                             (f"Axes here: {', '.join(axes)}." if axes else
-                             "Declare it: matrix NAME { value \"text\" … }, or write {{ }} for braces."), use.span)
+                             "Declare it: matrix NAME { value \"text\" … }, or write {{ }} for braces."), use.span,
+                            fixes=replace_with_closest(use.axis_span, use.axis, axes))
             else:
                 used.add(use.axis)
         for name, m in axes.items():
@@ -369,7 +385,8 @@ def check_backend(scope: Scope) -> Iterator[Diagnostic]:
         if b.name.value not in BACKENDS:
             hint = did_you_mean(b.name.value, BACKENDS)
             yield error("E350", f"unknown backend `{b.name.value}`",
-                        (hint.strip() + " " if hint else "") + f"Backends: {', '.join(BACKENDS)}.", b.name.span)
+                        (hint.strip() + " " if hint else "") + f"Backends: {', '.join(BACKENDS)}.", b.name.span,
+                        fixes=replace_with_closest(b.name.span, b.name.value, BACKENDS))
         elif b.name.value == "draft" and (b.model or b.revision):
             yield error("E351", "the draft backend takes no model",
                         "Remove the model and revision, or use backend diffusers \"MODEL\".", b.span)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from . import ast
 from .check_values import LENGTH, Rule, number, region_values
 from .compile_outputs import margins
-from .diagnostics import Diagnostic, did_you_mean, error
+from .diagnostics import Diagnostic, Fix, did_you_mean, error, replace_with_closest
 from .geometry import MAX_SIDE
 from .matrix import DELIVERY_NAMES, bindings, interpolate, split, uses, variants_of
 from .scope import Scope, brand_colors, brief_brand, placeholders
@@ -65,7 +65,8 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                             (hint.strip() + " " if hint else "") +
                             (f"Its values define: {', '.join(sorted(defined))}." if defined else
                              f'Give each value of `{use.axis}` the field: NAME "text" {{ {use.field} … }}.'),
-                            use.span)
+                            use.span, fixes=replace_with_closest(use.field_span, use.field, defined)
+                            if use.field_span else ())
                 continue
             for value in axis.values:
                 held = value.field(use.field)
@@ -78,7 +79,9 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                                     f"`{use.field}`", (f"It defines `{near}`: did you mean `{use.field}`? " if near
                                                        else "") +
                                     f"`{use.axis}.{use.field}` is used on line {use.span.line}; every value of "
-                                    f"`{use.axis}` must define it.", value.name.span)
+                                    f"`{use.axis}` must define it.", value.name.span,
+                                    fixes=tuple(Fix(x.name.span, use.field, f"Rename field `{near}` to `{use.field}`")
+                                                for x in value.fields if x.name.value == near))
                     continue
                 if (value.name.value, use.field, use.kind) not in reported:  # one word per field and kind of use
                     found = list(_kind(use, value, held, colours, fonts))
@@ -101,7 +104,8 @@ def _kind(use, value: ast.MatrixValue, f: ast.MatrixField, colours: dict, fonts:
             hint = did_you_mean(v.value, colours)
             yield error("E305", f"{where} is `{v.value}`, which is not a colour of the brief's brand",
                         (hint.strip() + " " if hint else "") +
-                        f"Colours: {', '.join(colours) or 'none (the brief needs a brand)'}.", v.span)
+                        f"Colours: {', '.join(colours) or 'none (the brief needs a brand)'}.", v.span,
+                        fixes=replace_with_closest(v.span, v.value, colours))
     elif use.kind == "font":
         if not isinstance(v, ast.Name):
             yield error("E346", f"{where} is not a font name",
@@ -109,7 +113,8 @@ def _kind(use, value: ast.MatrixValue, f: ast.MatrixField, colours: dict, fonts:
         elif v.value not in fonts:
             hint = did_you_mean(v.value, fonts)
             yield error("E328", f"{where} is `{v.value}`, which is not a font of the brief's brand",
-                        (hint.strip() + " " if hint else "") + f"Fonts: {', '.join(fonts) or 'none'}.", v.span)
+                        (hint.strip() + " " if hint else "") + f"Fonts: {', '.join(fonts) or 'none'}.", v.span,
+                        fixes=replace_with_closest(v.span, v.value, fonts))
 
 
 def check_text(scope: Scope) -> Iterator[Diagnostic]:
@@ -152,7 +157,7 @@ def check_text(scope: Scope) -> Iterator[Diagnostic]:
                             (hint.strip() + " " if hint else "") +
                             (f"Fonts of brand `{brand.name.value}`: {', '.join(fonts) or 'none'}." if brand else
                              "The brief needs a brand with fonts: brand NAME, and in it font NAME \"file.ttf\"."),
-                            font.name.span)
+                            font.name.span, fixes=replace_with_closest(font.name.span, font.name.value, fonts))
             size = comp.first(ast.TextSize)
             if size is not None:
                 for n in (size.size, size.low, size.high):
@@ -165,7 +170,7 @@ def check_text(scope: Scope) -> Iterator[Diagnostic]:
                 hint = did_you_mean(align.value.value, ALIGNS)
                 yield error("E324", f"unknown alignment `{align.value.value}`",
                             (hint.strip() + " " if hint else "") + f"Use one of: {', '.join(ALIGNS)}.",
-                            align.value.span)
+                            align.value.span, fixes=replace_with_closest(align.value.span, align.value.value, ALIGNS))
 
 
 def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
@@ -194,7 +199,8 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
                 if comp is None:
                     hint = did_you_mean(name, comps)
                     yield error("E310", f"unknown component `{name}` in `place`",
-                                hint.strip() or f"Components here: {', '.join(comps) or 'none'}.", item.component.span)
+                                hint.strip() or f"Components here: {', '.join(comps) or 'none'}.", item.component.span,
+                                fixes=replace_with_closest(item.component.span, name, comps))
                 elif comp.first(ast.Prompt) is not None:
                     yield error("E354", f"`{name}` is generated; only asset and text components can be placed",
                                 f"Generated layers follow the output's mode ({out.mode.value}); remove this line.",
@@ -236,7 +242,7 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
                     hint = did_you_mean(kind, FORMATS)
                     yield error("E324", f"unknown format `{kind}`",
                                 (hint.strip() + " " if hint else "") + f"Use one of: {', '.join(FORMATS)}.",
-                                fmt.kind.span)
+                                fmt.kind.span, fixes=replace_with_closest(fmt.kind.span, kind, FORMATS))
                 if kind == "webp" and max(size) > WEBP_MAX_SIDE:
                     yield error("E357", f"WebP cannot hold a {size[0]} x {size[1]} image (at most {WEBP_MAX_SIDE} px "
                                 "a side)", "Deliver this output as png or jpeg, or make it smaller.", fmt.kind.span)

@@ -22,24 +22,45 @@ WARNING = "warning"
 
 
 @dataclass(frozen=True, slots=True)
+class Related:
+    """Another place a diagnostic is about: a duplicate's first definition, a cycle's other file."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A machine-applicable repair: put `text` in place of `span` (a "did you mean" word, say)."""
+
+    span: Span
+    text: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     severity: str  # "error" | "warning"
     summary: str
     detail: str
     span: Span | None
     code: str = ""
+    related: tuple[Related, ...] = ()
+    fixes: tuple[Fix, ...] = ()
 
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
 
 
-def error(code: str, summary: str, detail: str, span: Span | None) -> Diagnostic:
-    return Diagnostic(ERROR, summary, detail, span, code)
+def error(code: str, summary: str, detail: str, span: Span | None, *,
+          related: tuple[Related, ...] = (), fixes: tuple[Fix, ...] = ()) -> Diagnostic:
+    return Diagnostic(ERROR, summary, detail, span, code, related, fixes)
 
 
-def warning(code: str, summary: str, detail: str, span: Span | None) -> Diagnostic:
-    return Diagnostic(WARNING, summary, detail, span, code)
+def warning(code: str, summary: str, detail: str, span: Span | None, *,
+            related: tuple[Related, ...] = (), fixes: tuple[Fix, ...] = ()) -> Diagnostic:
+    return Diagnostic(WARNING, summary, detail, span, code, related, fixes)
 
 
 class DiagnosticError(Exception):
@@ -50,14 +71,27 @@ class DiagnosticError(Exception):
         super().__init__("; ".join(d.summary for d in self.diagnostics))
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """' Did you mean `x`?' for the closest candidate, or '' when nothing is close."""
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate a misspelt `word` most likely meant, or None when nothing is close."""
     pool = sorted(set(candidates))
     close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in pool}
         close = [lowered[word.lower()]] if word.lower() in lowered else []
-    return f" Did you mean `{close[0]}`?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """' Did you mean `x`?' for the closest candidate, or '' when nothing is close."""
+    best = closest(word, candidates)
+    return f" Did you mean `{best}`?" if best else ""
+
+
+def replace_with_closest(span: Span, word: str, candidates: Iterable[str]) -> tuple[Fix, ...]:
+    """The "did you mean" repair of the word at `span`, as a fix an editor can apply (none when
+    nothing is close)."""
+    best = closest(word, candidates)
+    return (Fix(span, best, f"Change `{word}` to `{best}`"),) if best else ()
 
 
 def sort_key(d: Diagnostic) -> tuple:
@@ -133,6 +167,8 @@ def render_text(diagnostics: Iterable[Diagnostic], sources: dict[str, str], colo
                 lines.append(f"{blue}{pad} = {reset}help: {d.detail}")
         elif d.detail:
             lines.append(f"  = help: {d.detail}")
+        lines += [f"  = note: {r.message} ({_display_path(r.span.file)}:{r.span.line}:{r.span.column})"
+                  for r in d.related]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
@@ -152,6 +188,11 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> list[dict]:
                 "column": s.column if s else None,
                 "end_line": s.end_line if s else None,
                 "end_column": s.end_column if s else None,
+                "related": [{"message": r.message, "file": r.span.file, "line": r.span.line,
+                             "column": r.span.column} for r in d.related],
+                "fixes": [{"title": f.title, "text": f.text, "file": f.span.file, "line": f.span.line,
+                           "column": f.span.column, "end_line": f.span.end_line, "end_column": f.span.end_column}
+                          for f in d.fixes],
             }
         )
     return out

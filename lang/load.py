@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ast
 from .cycles import cycles
-from .diagnostics import Diagnostic, DiagnosticError, error
+from .diagnostics import Diagnostic, DiagnosticError, Related, error
 from .parser import MAX_SOURCE_BYTES, parse
 from .paths import find_root, resolve
 
@@ -83,8 +84,9 @@ def decode_source(data: bytes, path: str) -> str:
 
 
 def load(path: str | os.PathLike, *, root: Path | None = None, allow_outside: bool = False,
-         text: str | None = None) -> Program:
-    """Load `path` (or `text` under that name) and the files it uses.
+         text: str | None = None, overlays: Mapping[str, str] | None = None) -> Program:
+    """Load `path` (or `text` under that name) and the files it uses. `overlays` maps a file's real
+    path to the text to read instead of its bytes (an editor's unsaved buffers).
 
     Raises `DiagnosticError` when the entry file itself cannot be read or parsed; problems with the
     files it uses are kept in `program.diagnostics` so the checker can still report the rest.
@@ -100,6 +102,8 @@ def load(path: str | os.PathLike, *, root: Path | None = None, allow_outside: bo
     while queue:
         key, shown, depth, given = queue.popleft()
         try:
+            if given is None and overlays and key in overlays:
+                given = overlays[key]
             source = given if given is not None else read_source(shown)
             program.sources[shown] = source
             module = parse(source, shown)
@@ -143,7 +147,9 @@ def _use_cycles(use_spans: dict[tuple[str, str], ast.Span], root: Path) -> list[
     found = []
     for cycle in cycles(use_spans, limit=8):
         names = " → ".join(os.path.relpath(p, root) for p in cycle + [cycle[0]])
+        others = tuple(Related(use_spans[(a, b)], f"the cycle goes on: this file uses {os.path.relpath(b, root)}")
+                       for a, b in zip(cycle, cycle[1:]))  # every other `use` of the cycle (in the other files)
         found.append(error("E011", f"`use` cycle: {names}",
                            "Remove one of these `use` lines; keep shared brands in a file that uses nothing.",
-                           use_spans[(cycle[-1], cycle[0])]))
+                           use_spans[(cycle[-1], cycle[0])], related=others))
     return found

@@ -28,6 +28,8 @@ class Use:
     field: str | None  # None: the value's text; "name": its name; else a field
     kind: str  # "text" (in a string), "colour" or "font"
     span: ast.Span
+    axis_span: ast.Span  # the axis word alone (what a rename or a "did you mean" replaces)
+    field_span: ast.Span | None = None  # the field word alone
 
 
 def split(name: str) -> tuple[str, str | None]:
@@ -84,9 +86,13 @@ def uses(brief: ast.Brief) -> Iterator[Use]:
             if name is None or (what == "file" and name in DELIVERY_NAMES):
                 continue
             axis, field = split(name)
-            yield Use(axis, field, "text", text_span(text, offset, size))
+            inner = text.value[offset + 1:offset + size - 1]  # between the braces, as written
+            at = offset + 1 + inner.index(axis) if axis else offset + 1
+            field_at = offset + 1 + inner.rindex(field) if field else None
+            yield Use(axis, field, "text", text_span(text, offset, size), text_span(text, at, len(axis)),
+                      text_span(text, field_at, len(field)) if field and field_at is not None else None)
     for ref, kind in refs(brief):
-        yield Use(ref.axis.value, ref.field.value, kind, ref.span)
+        yield Use(ref.axis.value, ref.field.value, kind, ref.span, ref.axis.span, ref.field.span)
 
 
 def variants_of(brief: ast.Brief) -> Iterator[dict[str, ast.MatrixValue]]:

@@ -45,7 +45,9 @@ def paused_gc():
 
 
 def _collect_comment(token: Token) -> Token:
-    _comments.items.append(token)
+    collected = getattr(_comments, "items", None)  # None outside `parse` (an interactive parse)
+    if collected is not None:
+        collected.append(token)
     return token
 
 
@@ -403,7 +405,7 @@ def parse(text: str, path: str = "<input>") -> ast.Module:
     except VisitError as exc:  # a bug in the transformer, not in the input
         raise exc.orig_exc from None
     finally:
-        comment_tokens, _comments.items = _comments.items, []
+        comment_tokens, _comments.items = _comments.items, None
     if to_ast.problems:
         raise DiagnosticError(to_ast.problems)
     comments = tuple(ast.Comment(_span(path, t), str(t)) for t in comment_tokens)

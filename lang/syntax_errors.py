@@ -15,7 +15,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .ast import Span
-from .diagnostics import Diagnostic, did_you_mean, error
+from .diagnostics import Diagnostic, did_you_mean, error, replace_with_closest
 
 # label → malformed inputs that fail in the same parser state; the label is (summary, detail).
 EXAMPLES: dict[tuple[str, str], list[str]] = {
@@ -216,7 +216,8 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, path: str, parser: La
                 what = "keyword"
             hint = did_you_mean(value, keywords)
             return error("E105", f"unknown {what} `{value}`" + (f" {where[0]}" if where else ""),
-                         (hint.strip() + " " if hint else "") + f"Expected {_expected_words(parser, expected)}.", span)
+                         (hint.strip() + " " if hint else "") + f"Expected {_expected_words(parser, expected)}.", span,
+                         fixes=replace_with_closest(span, value, keywords))
         if word:
             homes = [h for h in _keyword_homes(parser).get(word, []) if not where or h != where[1]]
             belongs = f" `{word}` belongs in {' or '.join(homes)}." if homes else ""

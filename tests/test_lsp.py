@@ -1,0 +1,322 @@
+"""The language server end to end: `brief lsp` in a subprocess, driven over stdio by pytest-lsp's
+client (which also checks every answer against the client capabilities it announced).
+
+One server for the module (start-up is paid once); each test opens its own documents in a project
+with a brand file, a font and an asset, as a user's would be.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from PIL import Image
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+BRAND = """brand stride {
+  color ink   #14161A
+  color chalk #F4F1EA
+  color volt  #D4FF3A
+  font display "../fonts/LiberationSans-Bold.ttf"
+}
+"""
+
+BRIEF = """use "../brands/stride.brief"
+
+brief launch {
+  canvas 800 x 600
+  brand stride
+
+  matrix lang {
+    en "English" { headline "Run further" }
+  }
+
+  component backdrop {
+    prompt "studio floor"
+    region full
+  }
+  component product {
+    asset "../assets/product.png"
+    region box 25% 35% 75% 90%
+    color volt within 2
+    z 10
+  }
+  component headline {
+    text "{lang.headline}"
+    font display
+    color ink
+    region box 6% 6% 70% 22%
+    z 30
+  }
+  edit tone {
+    recolor product to volt
+  }
+  check contrast headline
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lsp-project")
+    (root / "brief.toml").write_text("")
+    for folder in ("brands", "campaign", "assets", "fonts"):
+        (root / folder).mkdir()
+    shutil.copy(REPO / "tests" / "fonts" / "LiberationSans-Bold.ttf", root / "fonts")
+    Image.new("RGBA", (64, 64), (212, 255, 58, 255)).save(root / "assets" / "product.png")
+    (root / "brands" / "stride.brief").write_text(BRAND)
+    (root / "campaign" / "launch.brief").write_text(BRIEF)
+    return root
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "brief.cli", "lsp"]),
+                    scope="module")
+async def client(lsp_client: LanguageClient, project: Path):
+    await lsp_client.initialize_session(lsp.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"), root_uri=project.as_uri(),
+        workspace_folders=[lsp.WorkspaceFolder(project.as_uri(), "project")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+_versions: dict[str, int] = {}
+
+
+async def open_doc(client: LanguageClient, path: Path, text: str | None = None) -> str:
+    """Open (or reopen) a document and wait for its diagnostics."""
+    uri = path.as_uri()
+    text = path.read_text() if text is None else text
+    if uri in _versions:
+        client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    _versions[uri] = 1
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+        text_document=lsp.TextDocumentItem(uri=uri, language_id="brief", version=1, text=text)))
+    await wait_diagnostics(client, uri, 1)
+    return uri
+
+
+async def wait_diagnostics(client: LanguageClient, uri: str, version: int) -> list[lsp.Diagnostic]:
+    """The diagnostics the server publishes for this version of the document."""
+    while True:
+        params = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        if params.uri == uri and params.version == version:
+            return params.diagnostics
+
+
+async def change(client: LanguageClient, uri: str, text: str) -> list[lsp.Diagnostic]:
+    _versions[uri] += 1
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=_versions[uri]),
+        content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)]))
+    return list(await wait_diagnostics(client, uri, _versions[uri]))
+
+
+def position(text: str, needle: str, after: bool = True) -> lsp.Position:
+    """The position just after (or at) the first `needle` in `text`."""
+    at = text.index(needle) + (len(needle) if after else 0)
+    line = text.count("\n", 0, at)
+    return lsp.Position(line, at - (text.rfind("\n", 0, at) + 1))
+
+
+async def completions(client: LanguageClient, uri: str, pos: lsp.Position) -> set[str]:
+    result = await client.text_document_completion_async(
+        lsp.CompletionParams(text_document=lsp.TextDocumentIdentifier(uri=uri), position=pos))
+    items = result.items if isinstance(result, lsp.CompletionList) else result
+    return {i.label for i in items}
+
+
+async def test_diagnostics_appear_with_the_cli_codes_and_clear_when_fixed(client, project):
+    path = project / "campaign" / "launch.brief"
+    broken = BRIEF.replace("color volt within 2", "color vlot within 2").replace("check contrast headline",
+                                                                                "check contrast hedline")
+    uri = await open_doc(client, path, broken)
+    diags = client.diagnostics[uri]
+    by_code = {d.code: d for d in diags}
+    assert set(by_code) == {"E305", "E310"}, [d.message for d in diags]
+    colour = by_code["E305"]
+    start = position(broken, "vlot", after=False)
+    assert colour.range == lsp.Range(start, lsp.Position(start.line, start.character + len("vlot")))
+    assert "Did you mean `volt`?" in colour.message and colour.source == "brief"
+    assert "Did you mean `headline`?" in by_code["E310"].message
+    assert all(d.severity == lsp.DiagnosticSeverity.Error for d in diags)
+    cleared = await change(client, uri, BRIEF)
+    assert cleared == []
+
+
+async def test_a_duplicate_points_at_its_first_definition(client, project):
+    path = project / "campaign" / "launch.brief"
+    text = BRIEF.replace("  edit tone {", "  component backdrop {\n    prompt \"again\"\n  }\n  edit tone {")
+    uri = await open_doc(client, path, text)
+    dup = next(d for d in client.diagnostics[uri] if d.code == "E301")
+    assert dup.range.start.line == text[: text.rindex("component backdrop")].count("\n")
+    (related,) = dup.related_information
+    assert related.location.uri == uri
+    first = lsp.Position(text[: text.index("component backdrop")].count("\n"), len("  component "))
+    assert related.location.range.start == first and "first defined here" in related.message
+
+
+async def test_completion_follows_the_grammar_and_the_names_in_scope(client, project):
+    path = project / "campaign" / "launch.brief"
+    uri = await open_doc(client, path)
+    # brand colours, from the used brand file, after `recolor product to `
+    text = BRIEF.replace("recolor product to volt", "recolor product to ")
+    await change(client, uri, text)
+    assert {"ink", "chalk", "volt"} <= await completions(client, uri, position(text, "recolor product to "))
+    # anchor positions after `anchor `
+    text = BRIEF.replace("region box 6% 6% 70% 22%", "region anchor ")
+    await change(client, uri, text)
+    labels = await completions(client, uri, position(text, "region anchor "))
+    assert {"top-left", "top-right", "center", "bottom-right"} <= labels and "box" not in labels
+    # inside a component: its settings, not edit keywords
+    text = BRIEF.replace("    region full\n", "    region full\n    \n")
+    await change(client, uri, text)
+    labels = await completions(client, uri, position(text, "region full\n    "))
+    assert {"prompt", "asset", "text", "region", "z", "opacity", "font"} <= labels
+    assert not labels & {"inpaint", "remove", "recolor", "harmonize", "canvas", "output"}
+    # after `check contrast `: text components only
+    text = BRIEF.replace("check contrast headline", "check contrast ")
+    await change(client, uri, text)
+    assert await completions(client, uri, position(text, "check contrast ")) == {"headline"}
+    # matrix fields after `AXIS.` inside a string-free colour position
+    text = BRIEF.replace("color ink\n", "color lang.\n")
+    await change(client, uri, text)
+    assert await completions(client, uri, position(text, "color lang.")) == {"headline"}
+
+
+async def test_definition_of_a_colour_from_a_used_brand_file(client, project):
+    path = project / "campaign" / "launch.brief"
+    uri = await open_doc(client, path)
+    result = await client.text_document_definition_async(lsp.DefinitionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=position(BRIEF, "recolor product to vo")))
+    (loc,) = result
+    assert loc.uri == (project / "brands" / "stride.brief").as_uri()
+    assert loc.range.start == lsp.Position(BRAND[: BRAND.index("volt")].count("\n"), len("  color "))
+
+
+async def test_references_and_rename_of_a_component(client, project):
+    path = project / "campaign" / "launch.brief"
+    uri = await open_doc(client, path)
+    at = position(BRIEF, "component prod")
+    refs = await client.text_document_references_async(lsp.ReferenceParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=at,
+        context=lsp.ReferenceContext(include_declaration=True)))
+    assert len(refs) == 2  # the definition and `recolor product`
+    edit = await client.text_document_rename_async(lsp.RenameParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=at, new_name="shoe"))
+    edits = edit.changes[uri]
+    assert len(edits) == 2
+    renamed = apply(BRIEF, edits)
+    assert "component shoe {" in renamed and "recolor shoe to volt" in renamed and "product" not in \
+        renamed.replace("product.png", "")
+    assert await change(client, uri, renamed) == []
+
+
+async def test_rename_a_colour_across_the_brand_file_and_its_users(client, project):
+    brief_uri = await open_doc(client, project / "campaign" / "launch.brief")
+    edit = await client.text_document_rename_async(lsp.RenameParams(
+        text_document=lsp.TextDocumentIdentifier(uri=brief_uri), position=position(BRIEF, "color vo"), new_name="lime"))
+    brand_uri = (project / "brands" / "stride.brief").as_uri()
+    assert set(edit.changes) == {brief_uri, brand_uri}
+    assert "color lime  #D4FF3A" in apply(BRAND, edit.changes[brand_uri])
+    renamed = apply(BRIEF, edit.changes[brief_uri])
+    assert "color lime within 2" in renamed and "recolor product to lime" in renamed
+
+
+async def test_format_document_and_range(client, project):
+    path = project / "campaign" / "launch.brief"
+    messy = BRIEF.replace("  canvas 800 x 600", "canvas    800 x 600").replace("    z 30", "        z   30")
+    uri = await open_doc(client, path, messy)
+    edits = await client.text_document_formatting_async(lsp.DocumentFormattingParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        options=lsp.FormattingOptions(tab_size=2, insert_spaces=True)))
+    assert apply(messy, edits) == BRIEF
+    only_z = await client.text_document_range_formatting_async(lsp.DocumentRangeFormattingParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        range=lsp.Range(start=position(messy, "        z   30", after=False), end=position(messy, "        z   30")),
+        options=lsp.FormattingOptions(tab_size=2, insert_spaces=True)))
+    partly = apply(messy, only_z)
+    assert "    z 30\n" in partly and "canvas    800 x 600" in partly
+
+
+async def test_did_you_mean_code_action(client, project):
+    path = project / "campaign" / "launch.brief"
+    broken = BRIEF.replace("recolor product to volt", "recolor prodcut to volt")
+    uri = await open_doc(client, path, broken)
+    (diag,) = client.diagnostics[uri]
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=lsp.CodeActionContext(diagnostics=[diag])))
+    (action,) = actions
+    assert action.title == "Change `prodcut` to `product`" and action.kind == lsp.CodeActionKind.QuickFix
+    fixed = apply(broken, action.edit.changes[uri])
+    assert fixed == BRIEF
+    assert await change(client, uri, fixed) == []
+
+
+async def test_hover_colour_component_and_keyword(client, project):
+    uri = await open_doc(client, project / "campaign" / "launch.brief")
+
+    async def hover_at(needle: str) -> str:
+        h = await client.text_document_hover_async(lsp.HoverParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=position(BRIEF, needle)))
+        return h.contents.value
+
+    colour = await hover_at("recolor product to vo")
+    assert "#D4FF3A" in colour and "CIELAB L* 94.2, a* -37.7, b* 81.9" in colour
+    component = await hover_at("component prod")
+    assert "x 200–600, y 210–540" in component and "placed asset" in component
+    keyword = await hover_at("    z")
+    assert "Stacking order" in keyword and "Default: 0" in keyword
+    region = await hover_at("region bo")
+    assert "x 200–600, y 210–540" in region
+
+
+async def test_outline_and_semantic_tokens(client, project):
+    uri = await open_doc(client, project / "campaign" / "launch.brief")
+    symbols = await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    (brief,) = symbols
+    assert brief.name == "launch"
+    assert [c.name for c in brief.children] == ["lang", "backdrop", "product", "headline", "tone",
+                                                "contrast headline"]
+    tokens = await client.text_document_semantic_tokens_full_async(lsp.SemanticTokensParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    decoded = decode(BRIEF, tokens.data)
+    assert decoded["volt"] == {"variable"} and decoded["product"] == {"class"}
+    assert decoded["component"] == {"keyword"} and decoded['"studio floor"'] == {"string"}
+    assert decoded["{lang.headline}"] == {"parameter"} and decoded["25%"] == {"number"}
+
+
+def decode(text: str, data: list[int]) -> dict[str, set[str]]:
+    from brief.lsp.tokens import TOKEN_TYPES
+
+    lines = text.split("\n")
+    out: dict[str, set[str]] = {}
+    line = char = 0
+    for i in range(0, len(data), 5):
+        dl, dc, length, kind, _ = data[i:i + 5]
+        line += dl
+        char = dc if dl else char + dc
+        out.setdefault(lines[line][char:char + length], set()).add(TOKEN_TYPES[kind])
+    return out
+
+
+def apply(text: str, edits: list[lsp.TextEdit]) -> str:
+    lines = text.split("\n")
+    starts = [0]
+    for ln in lines[:-1]:
+        starts.append(starts[-1] + len(ln) + 1)
+
+    def off(p: lsp.Position) -> int:
+        return starts[p.line] + p.character if p.line < len(starts) else len(text)
+
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        text = text[: off(e.range.start)] + e.new_text + text[off(e.range.end):]
+    return text
