@@ -17,7 +17,6 @@ from lsprotocol import types as lsp
 
 from brief.lang import ast
 from brief.lang.check import diagnose
-from brief.lang.compile import variant_name
 from brief.lang.diagnostics import Diagnostic, DiagnosticError
 from brief.lang.load import Program, load
 from brief.lang.matrix import variants_of
@@ -53,6 +52,8 @@ class Analysis:
         return self.lines[file]
 
     def variant_names(self) -> set[str]:
+        from brief.lang.compile import variant_name  # networkx comes with it: only when a hover needs it
+
         module = self.module
         if module is None:
             return set()

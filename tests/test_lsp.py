@@ -320,3 +320,49 @@ def apply(text: str, edits: list[lsp.TextEdit]) -> str:
     for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
         text = text[: off(e.range.start)] + e.new_text + text[off(e.range.end):]
     return text
+
+
+FAILING = BRIEF.replace("launch", "sample").replace("color volt within 2", "color ink within 1") \
+    .replace("  edit tone {\n    recolor product to volt\n  }\n", "").replace("check contrast headline",
+                                                                           "check color product")
+
+
+async def test_a_failing_check_color_of_the_last_build_offers_its_recolor_fix(client, project):
+    """A real build (the CLI, draft backend) whose `check color` fails; the saved brief then shows the
+    failure at its `check` line, the code action inserts the printed `recolor` edit, and hover on the
+    component tells its node key and when it was rendered."""
+    import subprocess
+
+    path = project / "campaign" / "sample.brief"
+    path.write_text(FAILING)
+    built = subprocess.run([sys.executable, "-m", "brief.cli", "build", str(path), "--out", str(project / "out")],
+                           capture_output=True, text=True)
+    assert built.returncode == 1, built.stderr  # the brand check fails
+    uri = await open_doc(client, path)
+    (diag,) = [d for d in client.diagnostics[uri] if d.code == "build-check"]
+    assert diag.range.start == position(FAILING, "check color product", after=False)
+    assert "`check color product` failed in sample" in diag.message
+    assert "edit fix_product { recolor product to ink }" in diag.message
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=lsp.CodeActionContext(diagnostics=[diag])))
+    (action,) = actions
+    fixed = apply(FAILING, action.edit.changes[uri])
+    assert "  edit fix_product { recolor product to ink }\n  check color product" in fixed
+    hover = await client.text_document_hover_async(lsp.HoverParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=position(FAILING, "component prod")))
+    assert "last build:" in hover.contents.value and "(load_asset), rendered 20" in hover.contents.value
+    # an unsaved change: the build no longer describes the text, and its result is not shown
+    changed = await change(client, uri, FAILING.replace("z 10", "z 11"))
+    assert [d for d in changed if d.code == "build-check"] == []
+
+
+async def test_a_use_cycle_names_the_other_file(client, project):
+    a, b = project / "campaign" / "a.brief", project / "brands" / "b.brief"
+    a.write_text('use "../brands/b.brief"\nbrand one {\n  color ink #000000\n}\n')
+    b.write_text('use "../campaign/a.brief"\nbrand two {\n  color ink #FFFFFF\n}\n')
+    uri = await open_doc(client, a)
+    (cycle,) = [d for d in client.diagnostics[uri] if d.code == "E011"]
+    assert "`use` cycle" in cycle.message
+    assert [r.location.uri for r in cycle.related_information] == [b.as_uri()] or \
+        b.as_uri() in {r.location.uri for r in cycle.related_information}
