@@ -7,7 +7,7 @@ PIP     := $(BIN)/python -m pip
 EXAMPLE := examples/campaign/launch.brief
 OUT     ?= out
 
-.PHONY: run test lint install install-test bench clean
+.PHONY: run test lint install install-test bench vsix clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/startup.py --no-diffusers
 	$(BIN)/python bench/incremental.py --process
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/lsp.py
+
+# The VS Code extension's .vsix (editors/vscode), from its lockfile with @vscode/vsce: needs Node.js 20+.
+vsix:
+	scripts/package_vscode.sh
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info .pytest_cache

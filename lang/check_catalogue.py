@@ -65,7 +65,7 @@ def check_fields(scope: Scope) -> Iterator[Diagnostic]:
                             (hint.strip() + " " if hint else "") +
                             (f"Its values define: {', '.join(sorted(defined))}." if defined else
                              f'Give each value of `{use.axis}` the field: NAME "text" {{ {use.field} … }}.'),
-                            use.span, fixes=replace_with_closest(use.field_span, use.field, defined)
+                            use.span, fixes=replace_with_closest(use.field_span, use.field, defined | {"name"})
                             if use.field_span else ())
                 continue
             for value in axis.values:

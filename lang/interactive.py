@@ -29,6 +29,12 @@ _BLOCK_OPENERS = {
 }
 
 
+_PARENTS = {  # the blocks each block may stand in ("" : the top of a file)
+    "brief": ("",), "brand": ("",), "component": ("brief",), "edit": ("brief",), "matrix": ("brief",),
+    "output": ("brief",), "fields": ("matrix",),
+}
+
+
 @dataclass(frozen=True)
 class Accepted:
     """What the grammar accepts at a point: keywords (as written), whether a NAME, a STRING, a
@@ -75,8 +81,19 @@ def _drive(text: str):
     return ip
 
 
-def _in_string_or_comment(line: str) -> bool:
-    """Whether the end of `line` (text before the cursor on its line) is inside a string or comment."""
+def _colour_expected(before: str) -> bool:
+    """Whether a hex colour may start where `before` ends: the parser's own rule (the contextual
+    lexer reads `#abc` as a colour only where the grammar accepts one, else as a comment)."""
+    try:
+        return "HEX_COLOR" in _drive(before).accepts()
+    except UnexpectedInput:  # the text before does not parse: judge by the word before the `#`
+        words = before.split()
+        return bool(words) and (words[-1] == "to" or "color" in words[-2:])
+
+
+def _in_string_or_comment(prefix: str, line_start: int) -> bool:
+    """Whether the end of `prefix` is inside a string or a comment of its last line."""
+    line = prefix[line_start:]
     in_string = False
     i = 0
     while i < len(line):
@@ -88,8 +105,11 @@ def _in_string_or_comment(line: str) -> bool:
                 in_string = False
         elif ch == '"':
             in_string = True
-        elif ch == "#" and not re.match(r"#[0-9A-Za-z]", line[i:]):
-            return True  # a comment runs to the end of the line
+        elif ch == "#":
+            colour = re.match(r"#[0-9A-Za-z]+", line[i:])
+            if colour is None or not _colour_expected(prefix[: line_start + i]):
+                return True  # a comment runs to the end of the line
+            i += len(colour.group(0)) - 1
         i += 1
     return in_string
 
@@ -97,29 +117,39 @@ def _in_string_or_comment(line: str) -> bool:
 def _blocks(prefix: str) -> list[str]:
     """The blocks open at the end of `prefix`, outermost first, by the word that opened each
     (strings and comments skipped); a matrix value's `{ fields }` is "fields"."""
-    stack: list[str] = []
+    stack: list[str] = [""]
     words: list[str] = []
     for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[{}]|[A-Za-z_][A-Za-z0-9_\-]*|\S', prefix):
         tok = m.group(0)
         if tok.startswith("#") and not re.match(r"#[0-9A-Za-z]+$", tok):
             continue
         if tok == "{":
-            opener = next((w for w in words if w in _BLOCK_OPENERS), None)
-            if opener is None or (stack and stack[-1] == "matrix" and opener != "matrix"):
-                opener = "fields" if stack and stack[-1] == "matrix" else (opener or "?")
-            if stack and stack[-1] == "output" and opener == "output":
-                opener = "?"
+            # a block's header: `KEYWORD NAME {`, or `output NAME W x H MODE {`; a matrix value's
+            # `NAME "text" {` opens its fields
+            if len(words) >= 2 and words[-2] in _BLOCK_OPENERS and words[-2] != "output":
+                opener = words[-2]
+            elif len(words) >= 6 and words[-6] == "output":
+                opener = "output"
+            else:
+                opener = "fields" if stack[-1] == "matrix" else "?"
+            # a block left open above (its `}` not written yet) closes where a block that cannot
+            # nest in it starts: `component a {` … `component b {` are two components of a brief
+            while stack and stack[-1] not in _PARENTS.get(opener, ()):
+                stack.pop()
             stack.append(opener)
             words = []
         elif tok == "}":
-            if stack:
+            if len(stack) > 1:
                 stack.pop()
             words = []
         else:
             words.append(tok)
-            if len(words) > 1 and tok in _BLOCK_OPENERS and words[0] not in _BLOCK_OPENERS:
-                words = [tok]  # a new statement started
-    return stack
+    return stack[1:]
+
+
+def open_blocks(text: str) -> list[str]:
+    """The blocks left open at the end of `text`, outermost first (`["brief", "component"]`)."""
+    return _blocks(text)
 
 
 def _stand_in(blocks: list[str]) -> str | None:
@@ -138,8 +168,7 @@ def accepted_at(text: str, offset: int) -> Accepted | None:
     """What the grammar accepts at `offset` of `text` (None inside a string or a comment)."""
     prefix = text[:offset]
     line_start = prefix.rfind("\n") + 1
-    line = prefix[line_start:]
-    if _in_string_or_comment(line):
+    if _in_string_or_comment(prefix, line_start):
         return None
     m = _WORD_BEFORE.search(prefix)
     partial = m.group(0) if m else ""
@@ -186,11 +215,16 @@ def tokens(text: str) -> tuple[list[Token], list[tuple[int, int]]]:
         if stopped is None and out:
             stopped = out[-1].end_pos
     if stopped is not None:
+        out = [t for t in out if t.start_pos < stopped]  # the token the parser refused is lexed again
+    while stopped is not None and stopped < len(text):
+        at, stopped = stopped, None
         try:
-            for tok in parser.lex(text[stopped:]):
-                out.append(Token(tok.type, tok.value, (tok.start_pos or 0) + stopped))
-        except UnexpectedInput:
-            pass  # unlexable text: nothing more to colour
+            for tok in parser.lex(text[at:]):
+                out.append(Token(tok.type, tok.value, (tok.start_pos or 0) + at))
+        except UnexpectedInput as exc:  # a character no token starts with: skip it (a whole line when
+            bad = at + (getattr(exc, "pos_in_stream", None) or 0)  # it opens a string never closed)
+            end_of_line = text.find("\n", bad)
+            stopped = (end_of_line if text[bad] == '"' and end_of_line >= 0 else bad + 1)
     comments: list[tuple[int, int]] = []
     last = 0
     for tok in out + [Token("$END", "", len(text))]:

@@ -118,9 +118,11 @@ VALUES: dict[str, str] = {
     "contain": "the asset fits inside its region", "cover": "the asset covers its region (cut at the edges)",
     "stretch": "the asset is stretched to its region",
     "outpaint": "fit the canvas and paint the margins", "crop": "cover the output and cut", "fit": "fit and pad",
-    "left": "lines aligned left", "center": "lines centred", "right": "lines aligned right",
+    "left": "lines aligned left", "center": "centred: a text's lines (align), a box at the canvas's centre (anchor)", "right": "lines aligned right",
     "png": "lossless PNG", "jpeg": "baseline JPEG", "webp": "lossy WebP",
     "draft": "the model-free backend (procedural placeholders, classical edits)",
+    **{pos: f"anchored at the canvas's {pos.replace('-', ' ')}" + (" corner" if "-" in pos else " edge")
+       for pos in ("top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")},
     "diffusers": "Stable Diffusion through diffusers, from a local folder or a pinned hub id",
 }
 

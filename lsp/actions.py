@@ -18,11 +18,13 @@ from .positions import Lines, path_to_uri, whole
 
 
 def formatted(text: str, path: str) -> str | None:
-    """The canonical text, or None when the text does not parse (nothing to format safely)."""
+    """The canonical text (with the document's line endings: CRLF stays CRLF), or None when the
+    text does not parse (nothing to format safely)."""
     try:
-        return format_module(parse(text, path), text)
+        new = format_module(parse(text, path), text)
     except DiagnosticError:
         return None
+    return new.replace("\n", "\r\n") if "\r\n" in text else new
 
 
 def format_document(text: str, path: str) -> list[lsp.TextEdit] | None:
@@ -42,6 +44,10 @@ def format_range(text: str, path: str, rng: lsp.Range) -> list[lsp.TextEdit] | N
     edits = []
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "replace" and i2 - i1 == j2 - j1:  # line for line: only the lines in the range
+            edits += [lsp.TextEdit(lsp.Range(lsp.Position(i, 0), lsp.Position(i + 1, 0)), new_lines[j1 + i - i1])
+                      for i in range(max(i1, first), min(i2, last + 1))]
+            continue
         if tag == "equal" or i2 - 1 < first and i1 != i2 or i1 > last:
             continue
         if i1 == i2 and not first <= i1 <= last + 1:  # a pure insertion outside the range

@@ -47,7 +47,7 @@ def _block(before) -> str:
 
 
 def _brief_at(analysis: Analysis, offset: int) -> ast.Brief | None:
-    module = analysis.module
+    module = analysis.loaded.module if analysis.loaded else None
     if module is None:
         return None
     for brief in module.briefs:
@@ -59,7 +59,7 @@ def _brief_at(analysis: Analysis, offset: int) -> ast.Brief | None:
 
 def _names(analysis: Analysis, brief: ast.Brief | None):
     """(components, brands, colours, fonts, axes) visible from `brief`."""
-    program = analysis.program
+    program = analysis.loaded
     if program is None or brief is None:
         return {}, {}, {}, {}, {}
     scope = next((s for s in scopes(program) if s.module is program.module), None)
@@ -107,16 +107,34 @@ def complete(analysis: Analysis | None, text: str, offset: int) -> list[lsp.Comp
                                             documentation=f"rgb({r}, {g}, {b})", sort_text="0" + name))
         axis_fields("colour")
 
+    def holds(value, what: str) -> bool:
+        if what == "colour":
+            return isinstance(value, ast.HexColor) or (isinstance(value, ast.Name) and value.value in colours)
+        if what == "font":
+            return isinstance(value, ast.Name) and value.value in fonts
+        return True
+
+    def fields_of(m: ast.Matrix, what: str) -> list[str]:
+        """The fields every value of which holds a `what` (a colour, a font; "any": all)."""
+        names = sorted({f.name.value for v in m.values for f in v.fields})
+        return [n for n in names if all(holds(f.value, what) for v in m.values if (f := v.field(n)))]
+
     def axis_fields(what: str) -> None:
         for axis, m in axes.items():
-            fields = sorted({f.name.value for v in m.values for f in v.fields
-                             if isinstance(f.value, (ast.Name, ast.HexColor))})
-            for f in fields:
+            for f in fields_of(m, what):
                 items.append(_item(f"{axis}.{f}", K.Field, f"matrix field ({what})", sort="2"))
 
-    if last == "." and prev in axes:  # AXIS.FIELD
-        fields = sorted({f.name.value for v in axes[prev].values for f in v.fields})
-        return [_item(f, K.Field, f"field of matrix `{prev}`") for f in fields]
+    if last == "." and prev in axes:  # AXIS.FIELD: the fields of the kind the setting takes
+        setting = words[-3] if len(words) > 2 else ""
+        what = "colour" if setting in ("color", "to") else "font" if setting == "font" else "any"
+        return [_item(f, K.Field, f"field of matrix `{prev}`") for f in fields_of(axes[prev], what)]
+    opened = max((i for i, w in enumerate(words) if w in "{}"), default=-1)
+    in_fields = block == "matrix" and opened > 0 and words[opened] == "{" and before[opened - 1].type == "STRING"
+    if in_fields and (len(words) - opened - 1) % 2 == 1:
+        colour_items()  # a matrix field's value: a brand colour or font by name
+        for name in fonts:
+            items.append(_item(name, K.Reference, "font", sort="1"))
+        return [i for i in items if i.kind != K.Field]
     if last == "to" or (last == "color" and block == "component"):
         colour_items()
     elif last == "font" and block == "component":

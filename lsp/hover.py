@@ -65,7 +65,7 @@ def _component(analysis: Analysis, brief_name: str, name: str) -> str:
                      f"({box[2] - box[0]} × {box[3] - box[1]} of {canvas[0]} × {canvas[1]})")
     records = builds.rendered(analysis.path, analysis.variant_names(), f"component {name}")
     if records:
-        lines.append("last build:")
+        lines.append("last build" + ("" if analysis.saved else " (of the saved file; this text is not saved)") + ":")
         for r in records[:6]:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.when)) if r.when else "no longer in the cache"
             lines.append(f"- `{r.variant}`: node `{r.key[:16]}…` ({r.op}), rendered {when}")
@@ -101,7 +101,8 @@ def _symbol(analysis: Analysis, occ) -> str | None:
         if kind == "axis":
             values = ", ".join(f"`{v.name.value}`" for v in m.values)
             return f"**matrix axis** `{m.name.value}`: {len(m.values)} values ({values})"
-        rows = [f"- `{v.name.value}`: {f.value.text}" for v in m.values if (f := v.field(occ.symbol[4]))]
+        rows = [f"- `{v.name.value}`: {getattr(f.value, 'text', None) or f.value.value}"
+                for v in m.values if (f := v.field(occ.symbol[4]))]
         return f"**field** `{occ.symbol[4]}` of matrix `{m.name.value}`\n\n" + "\n".join(rows)
     if kind == "file":
         return f"**file** `{occ.symbol[1]}`"

@@ -17,21 +17,18 @@ import re
 from pathlib import Path
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-
-from brief.lang.diagnostics import DiagnosticError
-from brief.lang.load import load
 
 from . import actions
 from .analysis import Analysis, analyze, to_lsp
 from .completion import complete
 from .hover import hover
-from .index import Index
 from .positions import Lines, path_to_uri, uri_to_path
 from .tokens import TOKEN_MODIFIERS, TOKEN_TYPES, semantic_tokens
+from .workspace import Workspace, rename_conflict
 
 DEBOUNCE_S = 0.05
-MAX_WORKSPACE_FILES = 2000
 log = logging.getLogger("brief.lsp")
 
 
@@ -40,10 +37,13 @@ class BriefServer(LanguageServer):
         super().__init__("brief", _version())
         self.analyses: dict[str, Analysis] = {}
         self.good: dict[str, Analysis] = {}  # the last analysis whose text parsed, per document
-        self.published: set[str] = set()
+        self.published: dict[str, list[lsp.Diagnostic]] = {}  # what each file was last told
+        self.diagnostics_of: dict[str, dict[str, list[lsp.Diagnostic]]] = {}  # per open document, per file
+        self.dirty: set[str] | None = set()  # documents changed since the last analysis (None: any)
         self.pending: asyncio.TimerHandle | None = None
         self.out_dirs: list[Path] = []
         self.roots: list[Path] = []
+        self.workspace_index = Workspace()
 
     # ── documents ──
     def text(self, uri: str) -> str:
@@ -69,43 +69,71 @@ class BriefServer(LanguageServer):
                 break
         return dirs
 
-    def analyze_all(self) -> None:
+    def affected(self, changed: set[str] | None) -> list[str]:
+        """The open documents to analyse again: those changed, and those whose last analysis read a
+        changed file (a brief using an edited brand file); all of them when `changed` is None."""
+        docs = list(self.workspace.text_documents)
+        if changed is None:
+            return docs
+        paths = {os.path.realpath(uri_to_path(u)) for u in changed}
+        out = []
+        for uri in docs:
+            a = self.analyses.get(uri)
+            if uri in changed or a is None or paths & a.reads():
+                out.append(uri)
+        return out
+
+    def analyze_open(self, changed: set[str] | None = None) -> None:
+        """Analyse the affected documents and publish, for every file, the union of what the
+        analyses of the open documents found in it."""
         overlays = self.overlays()
-        by_uri: dict[str, dict[tuple, lsp.Diagnostic]] = {}
-        for uri in list(self.workspace.text_documents):
+        docs = self.workspace.text_documents
+        for uri in list(self.diagnostics_of):
+            if uri not in docs:
+                del self.diagnostics_of[uri]
+        analysed = self.affected(changed)
+        for uri in analysed:
             path = uri_to_path(uri)
             try:
-                result = analyze(path, self.text(uri), overlays, self.out_dirs_for(path), self.saved(uri))
+                result = analyze(path, self.text(uri), overlays, self.out_dirs_for(path), self.saved(uri), uri)
+                self.diagnostics_of[uri] = to_lsp(result)
             except Exception:  # an internal error: say so in the log, keep serving
                 log.exception("analysis of %s failed", uri)
                 self.window_log_message(lsp.LogMessageParams(
                     type=lsp.MessageType.Error, message=f"brief: internal error analysing {uri}; see the log"))
                 continue
             self.analyses[uri] = result
-            if result.index is not None:
+            if result.program is not None:
                 self.good[uri] = result
-            for target, diags in to_lsp(result).items():
+        by_uri: dict[str, dict[tuple, lsp.Diagnostic]] = {}
+        for found in self.diagnostics_of.values():
+            for target, diags in found.items():
                 bucket = by_uri.setdefault(target, {})
                 for d in diags:
                     bucket.setdefault((d.range.start.line, d.range.start.character, d.code, d.message), d)
-        for uri in self.published - set(by_uri):
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
-        docs = self.workspace.text_documents
-        for uri, diags in by_uri.items():
+        for uri in set(self.published) | set(by_uri):
+            diags = list(by_uri.get(uri, {}).values())
+            if uri not in analysed and self.published.get(uri) == diags:
+                continue  # unchanged: say nothing
             version = docs[uri].version if uri in docs else None  # which text these are for
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                uri=uri, diagnostics=list(diags.values()), version=version))
-        self.published = set(by_uri)
+                uri=uri, diagnostics=diags, version=version))
+        self.published = {uri: list(d.values()) for uri, d in by_uri.items()}
 
-    def schedule(self, delay: float = DEBOUNCE_S) -> None:
+    def schedule(self, uri: str | None, delay: float = DEBOUNCE_S) -> None:
+        """Analyse after `delay` of quiet: `uri` changed (None: anything may have, e.g. on disk)."""
+        if uri is None:
+            self.dirty = None
+        elif self.dirty is not None:
+            self.dirty.add(uri)
         if self.pending is not None:
             self.pending.cancel()
-        loop = asyncio.get_running_loop()
-        self.pending = loop.call_later(delay, self._run)
+        self.pending = asyncio.get_running_loop().call_later(delay, self._run)
 
     def _run(self) -> None:
         self.pending = None
-        self.analyze_all()
+        changed, self.dirty = self.dirty, set()
+        self.analyze_open(changed)
 
     def current(self, uri: str) -> Analysis | None:
         """The analysis of the text as it is now (run now if a change is still pending)."""
@@ -117,36 +145,7 @@ class BriefServer(LanguageServer):
     def names(self, uri: str) -> Analysis | None:
         """The latest analysis with an index: the names in scope, while the text does not parse."""
         a = self.current(uri)
-        return a if a is not None and a.index is not None else self.good.get(uri)
-
-    # ── the workspace: every program that reads a file, for references and renames ──
-    def workspace_indexes(self, uri: str) -> list[tuple[Analysis, Index]]:
-        overlays = self.overlays()
-        seen_paths = set()
-        found: list[tuple[Analysis, Index]] = []
-        for a in self.analyses.values():
-            if a.index is not None:
-                found.append((a, a.index))
-                seen_paths.add(os.path.realpath(a.path))
-        count = 0
-        for root in self.roots:
-            for path in sorted(root.rglob("*.brief")):
-                if any(part.startswith(".") or part == "node_modules" for part in path.relative_to(root).parts[:-1]):
-                    continue
-                count += 1
-                if count > MAX_WORKSPACE_FILES:
-                    return found
-                real = os.path.realpath(path)
-                if real in seen_paths:
-                    continue
-                seen_paths.add(real)
-                try:
-                    program = load(str(path.absolute()), overlays=overlays)
-                except DiagnosticError:
-                    continue
-                a = Analysis(str(path.absolute()), program.sources.get(str(path.absolute()), ""), program)
-                found.append((a, Index(program)))
-        return found
+        return a if a is not None and a.program is not None else self.good.get(uri) or a
 
 
 def _version() -> str:
@@ -162,13 +161,24 @@ def make_server() -> BriefServer:
     server = BriefServer()
 
     @server.feature(lsp.INITIALIZED)
-    def initialized(ls: BriefServer, params: lsp.InitializedParams) -> None:
+    async def initialized(ls: BriefServer, params: lsp.InitializedParams) -> None:
         folders = ls.workspace.folders.values() if ls.workspace.folders else []
         ls.roots = [Path(uri_to_path(f.uri)) for f in folders]
         if not ls.roots and ls.workspace.root_path:
             ls.roots = [Path(ls.workspace.root_path)]
+        ls.workspace_index.roots = ls.roots
         options = getattr(ls, "init_options", None) or {}
         ls.out_dirs = [Path(p) for p in options.get("outDirs", []) if isinstance(p, str)]
+        watched = ls.client_capabilities.workspace and ls.client_capabilities.workspace.did_change_watched_files
+        if watched and watched.dynamic_registration:  # a build's results, and briefs changed on disk
+            try:
+                await ls.client_register_capability_async(lsp.RegistrationParams(registrations=[lsp.Registration(
+                    id="brief-files", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                    register_options=lsp.DidChangeWatchedFilesRegistrationOptions(watchers=[
+                        lsp.FileSystemWatcher(glob_pattern="**/*.brief"),
+                        lsp.FileSystemWatcher(glob_pattern="**/manifest.json")]))]))
+            except Exception as exc:  # the client said it could, then refused: work without it
+                log.warning("the client refused to watch files: %s", exc)
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: BriefServer, params: lsp.InitializeParams) -> None:
@@ -176,32 +186,33 @@ def make_server() -> BriefServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: BriefServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        ls.schedule(0)
+        ls.schedule(params.text_document.uri, 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: BriefServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.schedule()
+        ls.schedule(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: BriefServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        ls.schedule(0)
+        ls.schedule(params.text_document.uri, 0)  # a build's results may apply again
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: BriefServer, params: lsp.DidCloseTextDocumentParams) -> None:
         ls.analyses.pop(params.text_document.uri, None)
         ls.good.pop(params.text_document.uri, None)
-        ls.schedule(0)
+        ls.schedule(params.text_document.uri, 0)  # its users read it from disk again
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched(ls: BriefServer, params: lsp.DidChangeWatchedFilesParams) -> None:
-        ls.schedule()
+        ls.schedule(None)
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" ", "."]))
     def completion(ls: BriefServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         uri = params.text_document.uri
         text = ls.text(uri)
         offset = Lines(text).offset(params.position)
-        analysis = ls.good.get(uri) or ls.analyses.get(uri)
+        latest = ls.analyses.get(uri)  # while the line is broken, the text above it (`partial`) holds the
+        analysis = latest if latest is not None and latest.loaded is not None else ls.good.get(uri) or latest
         return lsp.CompletionList(is_incomplete=False, items=complete(analysis, text, offset))
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
@@ -233,15 +244,14 @@ def make_server() -> BriefServer:
         found = [loc for d in a.index.definitions(occ.symbol) if (loc := location(a, d.span))]
         return found or None
 
-    def everywhere(ls: BriefServer, uri: str, symbol) -> list[tuple[Analysis, object]]:
-        out, seen = [], set()
-        for a, index in ls.workspace_indexes(uri):
-            for occ in index.occurrences(symbol):
-                key = (os.path.realpath(occ.span.file), occ.span.start)
-                if key not in seen:
-                    seen.add(key)
-                    out.append((a, occ))
-        return out
+    def everywhere(ls: BriefServer, symbol):
+        found, skipped = ls.workspace_index.occurrences(symbol, list(ls.analyses.values()), ls.overlays())
+        if skipped:
+            shown = ", ".join(os.path.relpath(p) for p in skipped[:3]) + (" …" if len(skipped) > 3 else "")
+            ls.window_show_message(lsp.ShowMessageParams(
+                type=lsp.MessageType.Warning,
+                message=f"brief: {len(skipped)} brief(s) in the workspace do not parse and were not searched: {shown}"))
+        return found
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     def references(ls: BriefServer, params: lsp.ReferenceParams) -> list[lsp.Location] | None:
@@ -249,7 +259,7 @@ def make_server() -> BriefServer:
         if occ is None:
             return None
         found = []
-        for owner, o in everywhere(ls, params.text_document.uri, occ.symbol):
+        for owner, o in everywhere(ls, occ.symbol):
             if (params.context.include_declaration or not o.definition) and (loc := location(owner, o.span)):
                 found.append(loc)
         return found
@@ -267,9 +277,12 @@ def make_server() -> BriefServer:
         if occ is None or occ.kind == "file":
             return None
         if not _NAME_RE.fullmatch(params.new_name):
-            raise ValueError(f"`{params.new_name}` is not a name: letters, digits, `_` and `-`, "
-                             "not starting with a digit")
-        found = everywhere(ls, params.text_document.uri, occ.symbol)
+            raise JsonRpcException(f"`{params.new_name}` is not a name: letters, digits, `_` and `-`, "
+                                   "not starting with a digit", lsp.LSPErrorCodes.RequestFailed)
+        conflict = rename_conflict(a, occ, params.new_name)
+        if conflict:
+            raise JsonRpcException(f"cannot rename to `{params.new_name}`: {conflict}", lsp.LSPErrorCodes.RequestFailed)
+        found = everywhere(ls, occ.symbol)
         owners = {os.path.realpath(o.span.file): owner for owner, o in found}
         return actions.rename_edits([o for _, o in found], params.new_name,
                                     lambda f: owners[os.path.realpath(f)].lines_of(f))

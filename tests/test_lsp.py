@@ -7,6 +7,7 @@ with a brand file, a font and an asset, as a user's would be.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -79,6 +80,22 @@ def project(tmp_path_factory) -> Path:
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "brief.cli", "lsp"]),
                     scope="module")
 async def client(lsp_client: LanguageClient, project: Path):
+    # every publication kept by (uri, version): several can arrive in one read, and a waiter must not
+    # miss one (pytest-lsp's wait_for_notification resolves on the first only)
+    lsp_client.published = {}
+    features = lsp_client.protocol.fm.features
+    default = features[lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
+
+    def record(params: lsp.PublishDiagnosticsParams) -> None:
+        default(params)
+        lsp_client.published[(params.uri, params.version)] = list(params.diagnostics)
+
+    features[lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = record
+    registered = lsp_client.registrations = []
+
+    @lsp_client.feature(lsp.CLIENT_REGISTER_CAPABILITY)
+    def register(params: lsp.RegistrationParams) -> None:  # VS Code's answer: accepted
+        registered.extend(params.registrations)
     await lsp_client.initialize_session(lsp.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"), root_uri=project.as_uri(),
         workspace_folders=[lsp.WorkspaceFolder(project.as_uri(), "project")]))
@@ -96,6 +113,8 @@ async def open_doc(client: LanguageClient, path: Path, text: str | None = None) 
     if uri in _versions:
         client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
     _versions[uri] = 1
+    for stale in [k for k in client.published if k[0] == uri]:
+        del client.published[stale]
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(
         text_document=lsp.TextDocumentItem(uri=uri, language_id="brief", version=1, text=text)))
     await wait_diagnostics(client, uri, 1)
@@ -104,10 +123,11 @@ async def open_doc(client: LanguageClient, path: Path, text: str | None = None) 
 
 async def wait_diagnostics(client: LanguageClient, uri: str, version: int) -> list[lsp.Diagnostic]:
     """The diagnostics the server publishes for this version of the document."""
-    while True:
-        params = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        if params.uri == uri and params.version == version:
-            return params.diagnostics
+    for _ in range(2000):
+        if (uri, version) in client.published:
+            return client.published.pop((uri, version))
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"no diagnostics for {uri} version {version}")
 
 
 async def change(client: LanguageClient, uri: str, text: str) -> list[lsp.Diagnostic]:
@@ -184,10 +204,11 @@ async def test_completion_follows_the_grammar_and_the_names_in_scope(client, pro
     text = BRIEF.replace("check contrast headline", "check contrast ")
     await change(client, uri, text)
     assert await completions(client, uri, position(text, "check contrast ")) == {"headline"}
-    # matrix fields after `AXIS.` inside a string-free colour position
-    text = BRIEF.replace("color ink\n", "color lang.\n")
+    # after `AXIS.` where a colour goes: the axis's fields that hold colours (not its text fields)
+    text = BRIEF.replace('{ headline "Run further" }', '{ headline "Run further" tint volt }') \
+        .replace("color ink\n", "color lang.\n")
     await change(client, uri, text)
-    assert await completions(client, uri, position(text, "color lang.")) == {"headline"}
+    assert await completions(client, uri, position(text, "color lang.")) == {"tint"}
 
 
 async def test_definition_of_a_colour_from_a_used_brand_file(client, project):
@@ -212,6 +233,9 @@ async def test_references_and_rename_of_a_component(client, project):
         text_document=lsp.TextDocumentIdentifier(uri=uri), position=at, new_name="shoe"))
     edits = edit.changes[uri]
     assert len(edits) == 2
+    with pytest.raises(Exception, match="already has a component or edit `headline`"):
+        await client.text_document_rename_async(lsp.RenameParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=at, new_name="headline"))
     renamed = apply(BRIEF, edits)
     assert "component shoe {" in renamed and "recolor shoe to volt" in renamed and "product" not in \
         renamed.replace("product.png", "")
@@ -335,11 +359,17 @@ async def test_a_failing_check_color_of_the_last_build_offers_its_recolor_fix(cl
 
     path = project / "campaign" / "sample.brief"
     path.write_text(FAILING)
+    uri = await open_doc(client, path)
+    assert not [d for d in client.diagnostics[uri] if d.code == "build-check"]  # not built yet
+    assert {w["globPattern"] for r in client.registrations for w in r.register_options["watchers"]} \
+        >= {"**/manifest.json"}  # the server asked to hear of builds
     built = subprocess.run([sys.executable, "-m", "brief.cli", "build", str(path), "--out", str(project / "out")],
                            capture_output=True, text=True)
     assert built.returncode == 1, built.stderr  # the brand check fails
-    uri = await open_doc(client, path)
-    (diag,) = [d for d in client.diagnostics[uri] if d.code == "build-check"]
+    manifest = project / "out" / "sample" / "manifest.json"
+    client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(
+        changes=[lsp.FileEvent(uri=manifest.as_uri(), type=lsp.FileChangeType.Created)]))
+    (diag,) = [d for d in await wait_diagnostics(client, uri, 1) if d.code == "build-check"]
     assert diag.range.start == position(FAILING, "check color product", after=False)
     assert "`check color product` failed in sample" in diag.message
     assert "edit fix_product { recolor product to ink }" in diag.message
@@ -366,3 +396,32 @@ async def test_a_use_cycle_names_the_other_file(client, project):
     assert "`use` cycle" in cycle.message
     assert [r.location.uri for r in cycle.related_information] == [b.as_uri()] or \
         b.as_uri() in {r.location.uri for r in cycle.related_information}
+
+
+async def test_editing_the_brand_file_updates_the_briefs_that_use_it(client, project):
+    brief_uri = await open_doc(client, project / "campaign" / "launch.brief")
+    brand = project / "brands" / "stride.brief"
+    brand_uri = await open_doc(client, brand)
+    without_volt = BRAND.replace("  color volt  #D4FF3A\n", "")
+    await change(client, brand_uri, without_volt)  # unsaved: the brief reads the buffer
+    diags = await wait_diagnostics(client, brief_uri, 1)
+    assert {d.code for d in diags} == {"E305"} and all("volt" in d.message for d in diags)
+    await change(client, brand_uri, BRAND)
+    assert list(await wait_diagnostics(client, brief_uri, 1)) == []
+
+
+async def test_fixing_a_broken_brand_file_clears_the_briefs_diagnostics(client, project):
+    brief_uri = await open_doc(client, project / "campaign" / "launch.brief")
+    brand_uri = await open_doc(client, project / "brands" / "stride.brief")
+    await change(client, brand_uri, BRAND.replace("brand stride {", "brand stride {{"))
+    assert {d.code for d in await wait_diagnostics(client, brief_uri, 1)} >= {"E303"}  # the brand is gone
+    await change(client, brand_uri, BRAND)
+    assert list(await wait_diagnostics(client, brief_uri, 1)) == []
+
+
+async def test_an_untitled_document_is_answered_at_its_own_uri(client, project):
+    uri = "untitled:Untitled-1"
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(
+        uri=uri, language_id="brief", version=1, text="brief x {\n  canvs 10 x 10\n}\n")))
+    (diag,) = await wait_diagnostics(client, uri, 1)
+    assert diag.code == "E105" and "Did you mean `canvas`?" in diag.message

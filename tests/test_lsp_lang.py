@@ -116,3 +116,50 @@ def test_the_language_server_starts_without_the_runtime():
             "('numpy', 'PIL', 'cv2', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_recolor_fix_is_written_for_every_variant(project):
+    """A failing `check color` in a catalogue: the fix recolours to the field the component names
+    (`sku.color`), not to the colour of the variant that failed; none when the brief already does;
+    a fresh edit name when `fix_product` is taken."""
+    from brief.lsp.analysis import analyze, recolor_fix
+
+    text = """use "brands/acme.brief"
+brief b {
+  canvas 200 x 200
+  brand acme
+  matrix sku {
+    red "red" { color red }
+    ink "ink" { color ink }
+  }
+  component product {
+    asset "assets/product.png"
+    color sku.color within 1
+  }
+  check color product
+}
+"""
+
+    def fix(source: str):
+        path = project.write("main.brief", source)
+        a = analyze(str(path), source, {}, [], False)
+        assert a.program is not None, a.diagnostics
+        return recolor_fix(a, a.module.briefs[0].checks[0])
+
+    assert fix(text) == "edit fix_product { recolor product to sku.color }"
+    taken = text.replace("  check color", "  edit fix_product { remove box 0% 0% 1% 1% }\n  check color")
+    assert fix(taken) == "edit fix_product_2 { recolor product to sku.color }"
+    done = text.replace("  check color", "  edit tone { recolor product to sku.color }\n  check color")
+    assert fix(done) is None
+
+
+def test_tokens_go_on_after_a_character_no_token_starts_with():
+    text = 'brief x {\n  region full = ]\n  prompt "unterminated\n  z 5 😀 seed 2\n}\n'
+    toks, _ = tokens(text)
+    assert [str(t) for t in toks] == ["brief", "x", "{", "region", "full", "prompt", "z", "5", "seed", "2", "}"]
+    assert all(text[t.start_pos:t.start_pos + len(t.value)] == t.value for t in toks)
+
+
+def test_a_block_left_open_closes_where_a_sibling_starts():
+    found = at_end('brief x {\n  component a {\n    prompt "x"\n  component b {\n    ')
+    assert {"prompt", "region"} <= set(found.keywords)
