@@ -121,15 +121,17 @@ def check_brands(scope: Scope) -> Iterator[Diagnostic]:
 def _brand_clashes(scope: Scope) -> Iterator[Diagnostic]:
     """The same brand name from two different files this one sees: which would win is arbitrary."""
     program, key = scope.program, os.path.realpath(scope.module.path)
-    owners: dict[str, str] = {b.name.value: key for b in scope.module.brands}
+    owners: dict[str, tuple[str, ast.Brand]] = {b.name.value: (key, b) for b in scope.module.brands}
     for used_key in program.uses.get(key, []):  # each used file once, in the order of their first `use`
         used = program.modules.get(used_key)
         for brand in used.brands if used else ():
-            first = owners.setdefault(brand.name.value, used_key)
+            first, other = owners.setdefault(brand.name.value, (used_key, brand))
             if first != used_key:
                 yield error("E308", f"brand `{brand.name.value}` is defined in two files this one uses",
                             f"It is in {os.path.relpath(first)} and in {os.path.relpath(used_key)}; "
-                            "rename one, or `use` only one of them.", program.use_spans[(key, used_key)])
+                            "rename one, or `use` only one of them.", program.use_spans[(key, used_key)],
+                            related=(Related(other.name.span, f"`{brand.name.value}` is defined here"),
+                                     Related(brand.name.span, f"and `{brand.name.value}` is defined here")))
 
 
 def _unknown_brand(scope: Scope, ref: ast.BrandRef) -> Diagnostic:
