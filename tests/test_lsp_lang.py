@@ -163,3 +163,34 @@ def test_tokens_go_on_after_a_character_no_token_starts_with():
 def test_a_block_left_open_closes_where_a_sibling_starts():
     found = at_end('brief x {\n  component a {\n    prompt "x"\n  component b {\n    ')
     assert {"prompt", "region"} <= set(found.keywords)
+
+
+def test_the_index_resolves_every_kind_of_name_in_the_example(examples_copy):
+    """Definitions and references, as go-to-definition and find-references see them, over the
+    example catalogue: axes and fields (in strings too), fonts and colours from the brand file, the
+    brand, the used file."""
+    import os
+
+    from brief.lang.load import load
+    from brief.lsp.index import Index
+
+    path = examples_copy / "campaign" / "launch.brief"
+    text = path.read_text()
+    index = Index(load(path))
+    entry = os.path.realpath(path)
+    brand_file = os.path.realpath(examples_copy / "brands" / "stride.brief")
+
+    def texts(symbol, definition):
+        return sorted((o.span.line, text[o.span.start:o.span.end] if o.span.file == str(path) else "(brand file)")
+                      for o in index.occurrences(symbol) if o.definition == definition)
+
+    sku_uses = texts(("axis", entry, "launch", "sku"), False)
+    assert len(sku_uses) == 6 and {t for _, t in sku_uses} == {"sku"}  # {sku}, {sku.asset}, sku.color ×2, {sku.name} ×2
+    assert [line for line, _ in texts(("axis", entry, "launch", "sku"), True)] == [9]
+    assert [line for line, _ in texts(("field", entry, "launch", "sku", "color"), False)] == [34, 66]
+    assert len(index.definitions(("field", entry, "launch", "sku", "color"))) == 2  # one per value
+    assert texts(("font", brand_file, "stride", "display"), False) == [(40, "display")]
+    assert len(index.definitions(("colour", brand_file, "stride", "volt"))) == 1
+    assert [line for line, _ in texts(("brand", brand_file, "stride"), False)] == [7]
+    (use,) = index.occurrences(("file", brand_file))
+    assert text[use.span.start:use.span.end] == '"../brands/stride.brief"'
