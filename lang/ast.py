@@ -126,6 +126,29 @@ class SkuColor:
     within: Num
 
 
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """`resolution native|exact`: denoise at the model's native size (resampled), or at the box's."""
+
+    keyword: ClassVar[str] = "resolution"
+    span: Span
+    value: Name
+
+
+@dataclass(frozen=True, slots=True)
+class Guidance:
+    keyword: ClassVar[str] = "guidance"
+    span: Span
+    value: Num
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    keyword: ClassVar[str] = "scheduler"
+    span: Span
+    value: Name
+
+
 # ── text layers ───────────────────────────────────────────────────────────────
 @dataclass(frozen=True, slots=True)
 class Text:

@@ -36,6 +36,18 @@ BACKENDS = ("draft", "diffusers")
 FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")
+RESOLUTIONS = ("native", "exact")
+# diffusers' scheduler classes a brief may name (`scheduler NAME`): built from the model's own
+# scheduler config; anything else is refused, as a class name must never load code
+SCHEDULERS = (
+    "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "DPMSolverMultistepScheduler",
+    "DPMSolverSinglestepScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+    "UniPCMultistepScheduler", "DEISMultistepScheduler", "LCMScheduler", "TCDScheduler",
+    "FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
+)
+GENERATION_ONLY: tuple[type[ast.Keyworded], ...] = (
+    ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Resolution, ast.Guidance, ast.Scheduler)
 MAX_VARIANTS = 4096
 HEX_RE = re.compile(r"#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
 
@@ -277,8 +289,7 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                             'Add prompt "…" to generate it, asset "file.png" to place an image, or text "…" '
                             "to typeset words.", comp.name.span)
             if asset:
-                kinds: tuple[type[ast.Keyworded], ...] = (ast.Negative, ast.Steps, ast.Strength, ast.Context)
-                for kind in kinds:
+                for kind in GENERATION_ONLY:
                     for s in comp.all(kind):
                         yield warning("W322", f"`{s.keyword}` has no effect on an asset component",
                                       "Remove it; it only applies to generated (prompt) components.", s.span)
@@ -292,6 +303,8 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                                   "Remove it; it only applies to placed (asset) components.", s.span)
             yield from _word(comp.first(ast.Context), CONTEXTS, "context")
             yield from _word(comp.first(ast.Fit), FITS, "fit")
+            yield from _word(comp.first(ast.Resolution), RESOLUTIONS, "resolution")
+            yield from _word(comp.first(ast.Scheduler), SCHEDULERS, "scheduler")
             region = comp.first(ast.Region)
             if region and isinstance(region.spec, ast.Anchor):
                 yield from _word(region.spec, ANCHORS, "anchor position", attr="position")
@@ -327,8 +340,10 @@ def check_edits(scope: Scope) -> Iterator[Diagnostic]:
             if ops and isinstance(ops[0], ast.Inpaint) and edit.first(ast.Prompt) is None:
                 yield error("E332", f"inpaint edit `{edit.name.value}` needs a prompt",
                             'Say what to paint: prompt "soft contact shadow".', ops[0].span)
+            yield from _word(edit.first(ast.Scheduler), SCHEDULERS, "scheduler")
             if ops and not isinstance(ops[0], ast.Inpaint):
-                kinds: tuple[type[ast.Keyworded], ...] = (ast.Prompt, ast.Negative, ast.Steps, ast.Strength, ast.Seed)
+                kinds: tuple[type[ast.Keyworded], ...] = (ast.Prompt, ast.Negative, ast.Steps, ast.Strength, ast.Seed,
+                                                          ast.Guidance, ast.Scheduler)
                 for kind in kinds:
                     for s in edit.all(kind):
                         yield warning("W333", f"`{s.keyword}` has no effect on a {ops[0].keyword} edit",
@@ -381,6 +396,7 @@ def _brace_errors(brief: ast.Brief) -> Iterator[Diagnostic]:
 
 def check_backend(scope: Scope) -> Iterator[Diagnostic]:
     for brief in scope.module.briefs:
+        yield from _word(brief.first(ast.Scheduler), SCHEDULERS, "scheduler")
         b = brief.first(ast.Backend)
         if b is None:
             continue

@@ -222,6 +222,21 @@ class _VariantCompiler:
         s = block.first(ast.Strength)
         return _n(s.value.value) if s else DEFAULTS["strength"]
 
+    def controls(self, block) -> dict:
+        """A model's generation controls for a component or an edit, where written (the block's, else
+        the brief's): nothing when none is, so a brief without them keys as before."""
+        out: dict = {}
+        guidance = block.first(ast.Guidance) or self.brief.first(ast.Guidance)
+        if guidance is not None:
+            out["guidance"] = _n(guidance.value.value)
+        scheduler = block.first(ast.Scheduler) or self.brief.first(ast.Scheduler)
+        if scheduler is not None:
+            out["scheduler"] = scheduler.value.value
+        resolution = block.first(ast.Resolution)
+        if resolution is not None and resolution.value.value != "native":
+            out["resolution"] = resolution.value.value
+        return out
+
     def encode(self, block) -> str:
         prompt, negative = block.first(ast.Prompt), block.first(ast.Negative)
         params = {"prompt": self.text(prompt.text), "negative": self.text(negative.text) if negative else ""}
@@ -308,7 +323,7 @@ class _VariantCompiler:
         crop = grow(box, CONTEXT_PAD, self.canvas) if context == "scene" else box
         seen = below.below(crop, stacking) if context == "scene" else []  # the pixels it is generated over
         params.update(crop=list(crop), context=context, seed=self.seed(comp), steps=self.steps(comp),
-                      strength=self.strength(comp))
+                      strength=self.strength(comp), **self.controls(comp))
         inputs = [self.encode(comp)] + inputs + [i for i in seen if i not in inputs]  # prompt, around, below
         return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files,
                         reads=[crop] if seen else [])
@@ -326,7 +341,8 @@ class _VariantCompiler:
             params, inputs, files = self.region_params(op.region, box, frame)
             inputs = [image] + inputs
             if isinstance(op, ast.Inpaint):
-                params.update(seed=self.seed(edit), steps=self.steps(edit), strength=self.strength(edit))
+                params.update(seed=self.seed(edit), steps=self.steps(edit), strength=self.strength(edit),
+                              **self.controls(edit))
                 inputs.insert(1, self.encode(edit))
             return self.add(op.keyword, params, inputs, region=box, span=edit.span, label=label, files=files,
                             reads=[grow(box, edit_read_pad(self.lock["backend"], op.keyword), size)], space=space)

@@ -85,9 +85,9 @@ def setting_text(item, pad: int = 0) -> str:
     if isinstance(item, (ast.Asset, ast.Logo, ast.Use)):
         return f"{k} {item.path.text}"
     if isinstance(item, (ast.Z, ast.Seed, ast.Steps, ast.Strength, ast.Opacity, ast.Feather,
-                         ast.Clearspace, ast.Safezone)):
+                         ast.Clearspace, ast.Safezone, ast.Guidance)):
         return f"{k} {_num(item.value)}"
-    if isinstance(item, (ast.Context, ast.Fit)):
+    if isinstance(item, (ast.Context, ast.Fit, ast.Resolution, ast.Scheduler)):
         return f"{k} {item.value.value}"
     if isinstance(item, ast.Region):
         return f"region {_region(item.spec)}"

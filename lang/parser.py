@@ -281,6 +281,15 @@ class _ToAst(Transformer):
     def rule_context(self, m, value):
         return ast.Context(self._s(m), value)
 
+    def rule_resolution(self, m, value):
+        return ast.Resolution(self._s(m), value)
+
+    def rule_guidance(self, m, value):
+        return ast.Guidance(self._s(m), value)
+
+    def rule_scheduler(self, m, value):
+        return ast.Scheduler(self._s(m), value)
+
     def rule_fit(self, m, value):
         return ast.Fit(self._s(m), value)
 

@@ -50,6 +50,10 @@ REFERENCE: dict[tuple[str, str], Entry] = {
                             "A delivered format. `crop` covers and cuts, `fit` fits and pads, `outpaint` fits and "
                             "paints the margins.", "one output at canvas size"),
     ("brief", "x"): _E("W x H", "A size: width by height."),
+    ("brief", "guidance"): _E("guidance F", "The guidance scale of every generated component and inpaint edit "
+                              "(each may set its own).", "the model's pipeline default"),
+    ("brief", "scheduler"): _E("scheduler NAME", "The scheduler of every generated component and inpaint edit.",
+                               "the model's"),
     ("component", "prompt"): _E('prompt "…"', "Generate this layer from a prompt (placeholders interpolate)."),
     ("component", "negative"): _E('negative "…"', "The negative prompt.", "none"),
     ("component", "asset"): _E('asset "file.png"', "Place an image (PNG, JPEG or WebP inside the project)."),
@@ -73,6 +77,14 @@ REFERENCE: dict[tuple[str, str], Entry] = {
     ("component", "color"): _E("color NAME within ΔE  ·  color NAME (text)",
                                "On an asset: the SKU colour, with the CIEDE2000 ΔE the product must stay within "
                                "(0 < ΔE ≤ 30). On a text: the text's colour.", "none · black"),
+    ("component", "resolution"): _E("resolution native|exact",
+                                    "With a model backend: denoise at the model's native size (a small crop resampled "
+                                    "up and back, a large canvas generated at native size and refined up), or at the "
+                                    "box's own size.", "native"),
+    ("component", "guidance"): _E("guidance F", "Classifier-free guidance scale of a model backend; 0 for turbo models.",
+                                  "the model's pipeline default"),
+    ("component", "scheduler"): _E("scheduler NAME", "A diffusers scheduler class (allow-listed), built from the "
+                                   "model's scheduler config.", "the model's"),
     ("component", "within"): _E("within ΔE", "The CIEDE2000 ΔE a colour must stay within (0 < ΔE ≤ 30)."),
     ("region", "full"): _E("full", "The whole canvas."),
     ("region", "box"): _E("box X0 Y0 X1 Y1", "A box by its corners, each N% or Npx."),
@@ -120,6 +132,7 @@ VALUES: dict[str, str] = {
     "outpaint": "fit the canvas and paint the margins", "crop": "cover the output and cut", "fit": "fit and pad",
     "left": "lines aligned left", "center": "centred: a text's lines (align), a box at the canvas's centre (anchor)", "right": "lines aligned right",
     "png": "lossless PNG", "jpeg": "baseline JPEG", "webp": "lossy WebP",
+    "native": "denoised at the model's native size", "exact": "denoised at the box's own size",
     "draft": "the model-free backend (procedural placeholders, classical edits)",
     **{pos: f"anchored at the canvas's {pos.replace('-', ' ')}" + (" corner" if "-" in pos else " edge")
        for pos in ("top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")},

@@ -21,7 +21,7 @@ TOKEN_TYPES = ["keyword", "comment", "string", "number", "namespace", "class", "
 TOKEN_MODIFIERS = ["declaration", "readonly"]
 _KIND = {"component": "class", "brand": "namespace", "colour": "variable", "font": "variable",
          "axis": "parameter", "field": "property", "file": "string"}
-_VALUE_AFTER = {"context", "fit", "align", "anchor", "format", "backend"}
+_VALUE_AFTER = {"context", "fit", "align", "anchor", "format", "backend", "resolution", "scheduler"}
 _DEFINES = {"brief": "type", "edit": "function", "output": "type", "brand": "namespace",
             "component": "class", "matrix": "parameter"}
 

@@ -377,3 +377,85 @@ def test_an_interior_change_keeps_the_outpaint_margins_without_a_unet_step(dproj
     build_file(path, Options(cache=tmp_path / "clean", out=tmp_path / "clean-out"))
     clean = pixels(tmp_path / "clean-out" / "o" / "tall.png")
     assert pixels(dproject.root / "out" / "o" / "tall.png").tobytes() == clean.tobytes()
+
+
+# ── native resolution and generation controls (issue 16) ──────────────────────
+
+SMALL = '''brief s {
+  canvas 48 x 48
+  seed 5
+  backend diffusers "model"
+  steps 2
+  component ground {
+    prompt "green grass"
+    context none
+  }
+  component spot {
+    prompt "a red kite"
+    region box 30% 30% 60% 60%
+    z 2
+  }
+}
+'''
+
+
+def _nodes(project, name: str) -> dict[str, dict]:
+    """The manifest's nodes of a variant, by label."""
+    manifest = json.loads((project.root / "out" / name / "manifest.json").read_text())
+    return {n["label"]: n for n in manifest["nodes"].values() if n["op"] in ("generate", "inpaint", "remove")}
+
+
+def test_a_crop_smaller_than_native_is_denoised_at_native_size_and_back(dproject):
+    """The tiny model's native size is 64 px (8 latents × the VAE's 8): the 48 px crop around the spot
+    is resampled up to 64 × 64, denoised there and brought back; `resolution exact` denoises it at
+    48 × 48. Either way, the canvas outside the spot's box is the ground's, bit for bit."""
+    path = dproject.write("s.brief", SMALL)
+    build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    native = _nodes(dproject, "s")["component spot"]["processing"]
+    assert native == {"size": [64, 64], "crop": [48, 48]}
+    native_canvas = pixels(dproject.root / "out" / "s" / "main.png")
+    ground = pixels(dproject.root / "out" / "s" / "layers" / "ground.png")[..., :3]
+    dproject.write("s.brief", SMALL.replace('    region box 30% 30% 60% 60%', '    region box 30% 30% 60% 60%\n'
+                                                                               '    resolution exact'))
+    build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    assert _nodes(dproject, "s")["component spot"]["processing"] == {"size": [48, 48], "crop": [48, 48]}
+    exact_canvas = pixels(dproject.root / "out" / "s" / "main.png")
+    outside = np.ones((48, 48), bool)
+    outside[14:29, 14:29] = False  # the box, 30%–60% of 48 px
+    assert (native_canvas[outside] == ground[outside]).all() and (exact_canvas[outside] == ground[outside]).all()
+    assert not np.array_equal(native_canvas[~outside], exact_canvas[~outside])
+
+
+def test_a_canvas_larger_than_native_is_generated_at_native_size_and_refined_up(warm):
+    """The 128 × 96 sky: generated at about native area with its aspect (72 × 56), then refined at
+    its own size; the manifest says both."""
+    processing = _nodes(warm.project, "d")["component sky"]["processing"]
+    assert processing == {"size": [128, 96], "base": [72, 56]}
+
+
+def test_guidance_and_scheduler_are_keyed_and_used(dproject):
+    path = dproject.write("s.brief", SMALL)
+    first = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    before = pixels(dproject.root / "out" / "s" / "main.png")
+    controlled = SMALL.replace("  steps 2\n", "  steps 2\n  guidance 3.5\n"
+                                               "  scheduler EulerAncestralDiscreteScheduler\n")
+    dproject.write("s.brief", controlled)
+    second = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    assert {"generate component ground", "generate component spot"} <= ran(second)
+    key = next(k for k in second[0].graph if second[0].graph.nodes[k]["label"] == "component spot"
+               and second[0].graph.nodes[k]["op"] == "generate")
+    assert second[0].graph.nodes[key]["params"]["guidance"] == 3.5
+    assert second[0].graph.nodes[key]["params"]["scheduler"] == "EulerAncestralDiscreteScheduler"
+    assert not np.array_equal(before, pixels(dproject.root / "out" / "s" / "main.png"))
+    assert first  # the first build rendered
+
+
+def test_the_scheduler_comes_from_the_models_config():
+    """`with_scheduler` builds the named class from the model's own scheduler config and leaves the
+    model's pipeline as it was; a name off the allow-list is refused."""
+    from brief.runtime.context import OpError
+
+    pipe = SimpleNamespace(scheduler=None)
+    with pytest.raises(OpError, match="not one brief can use"):
+        diffusers_model.with_scheduler(pipe, "MyRemoteScheduler")
+    assert diffusers_model.with_scheduler(pipe, None) is pipe

@@ -21,9 +21,19 @@ from brief.lang.geometry import edit_read_pad
 
 from ..context import OpContext, OpError
 from ..store.tiles import Layer, TiledImage
+from . import diffusers_size as sizes
 from . import draft, lazy_module, version_of
 from .diffusers_device import check_device, device_and_dtype
-from .diffusers_model import file_hashes, inpaint_pipeline, inspect_model, load_pipeline, quiet_libraries, resolve_model
+from .diffusers_model import (
+    file_hashes,
+    img2img_pipeline,
+    inpaint_pipeline,
+    inspect_model,
+    load_pipeline,
+    quiet_libraries,
+    resolve_model,
+    with_scheduler,
+)
 
 # imported by the first op that runs (torch, by the ops that use it): a build with nothing to render
 # imports none of them
@@ -76,14 +86,15 @@ def lock(declared: dict, options: dict | None = None) -> dict:
     device, dtype = device_and_dtype(options)
     return {**declared, "pipeline": index["_class_name"],
             "files": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
-            "dtype": dtype, "device": device.split(":")[0], **_versions(), "draft": draft.VERSION}
+            "dtype": dtype, "device": device.split(":")[0], **_versions(), "draft": draft.VERSION,
+            "resolution": sizes.POLICY}
 
 
 def lock_record(declared: dict, options: dict) -> dict:
     """What brief.lock pins for a model (machine-independent: no device or precision)."""
     _, index, hashes = _identity(declared, options)
     return {"id": declared["model"], "revision": declared.get("revision", ""), "pipeline": index["_class_name"],
-            "files": hashes, "versions": _versions()}
+            "files": hashes, "versions": _versions(), "resolution": sizes.POLICY}
 
 
 def _generator(seed: int):
@@ -168,20 +179,78 @@ def _kwargs(desc: dict, pipe) -> dict:
     return _embeds(desc, str(pipe.device), str(pipe.dtype).replace("torch.", ""))
 
 
+def _controls(params: dict) -> dict:
+    """The pipeline arguments of a node's generation controls (only those the brief wrote)."""
+    return {"guidance_scale": float(params["guidance"])} if "guidance" in params else {}
+
+
+def _resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An image (or a float mask) at `size` (w, h): Lanczos up, area-averaged down."""
+    w, h = size
+    up = w * h > pixels.shape[0] * pixels.shape[1]
+    return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA)
+
+
+def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[int, int]) -> np.ndarray:
+    """An image of `size` from the prompt: at that size, or (`resolution native`, larger than the
+    model's native size) at about native area with its aspect, resized up and refined at `size`."""
+    w, h = size
+    steps, seed = int(params["steps"]), int(params["seed"])
+    base = None if params.get("resolution") == "exact" else \
+        sizes.base_size(w, h, sizes.native_size(pipe), sizes.multiple_of(pipe))
+    ctx.meta["processing"] = {"size": [w, h], **({"base": list(base)} if base else {})}
+    if base is None:
+        return _denoise(ctx, lambda: pipe(**_kwargs(desc, pipe), height=h, width=w, num_inference_steps=steps,
+                                          generator=_generator(seed), output_type="latent",
+                                          **_controls(params)).images)
+
+    def hires():
+        first = pipe(**_kwargs(desc, pipe), height=base[1], width=base[0], num_inference_steps=steps,
+                     generator=_generator(seed), output_type="latent", **_controls(params)).images
+        up = _resized(_decode(pipe, first), (w, h))
+        refine = with_scheduler(img2img_pipeline(*_model(ctx)), params.get("scheduler"))
+        return refine(**_kwargs(desc, pipe), image=Image.fromarray(up), strength=sizes.REFINE_STRENGTH,
+                      num_inference_steps=sizes.refine_steps(steps), generator=_generator(seed + 1), output_type="latent",
+                      **_controls(params)).images
+
+    return _denoise(ctx, hires)
+
+
+def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, mask: np.ndarray,
+                  keep_latents: bool = True) -> np.ndarray:
+    """The crop `scene` in-painted inside `mask` (float, crop-sized), at the crop's size or, when it is
+    smaller than the model's native size (`resolution native`), resampled up to it and back. The
+    latents are cached as the node's (`keep_latents`) when the node in-paints once."""
+    pipe = load_pipeline(*_model(ctx))
+    ch, cw = mask.shape
+    work = None if params.get("resolution") == "exact" else \
+        sizes.crop_size(cw, ch, sizes.native_size(pipe), sizes.multiple_of(pipe))
+    pw, ph = work or (cw, ch)
+    ctx.meta["processing"] = {"size": [pw, ph], "crop": [cw, ch]}
+    image = _resized(scene, (pw, ph)) if work else scene
+    worked = _resized(mask, (pw, ph)) if work else mask
+    inpaint = with_scheduler(inpaint_pipeline(*_model(ctx)), params.get("scheduler"))
+    run = (lambda f: _denoise(ctx, f)) if keep_latents else (lambda f: _decode(pipe, f()))
+    out = run(lambda: inpaint(**_kwargs(desc, pipe), image=Image.fromarray(image),
+                                        mask_image=Image.fromarray(np.rint(np.clip(worked, 0, 1) * 255).astype(np.uint8)),
+                                        height=ph, width=pw, strength=float(params.get("strength", 1)),
+                                        num_inference_steps=int(params["steps"]),
+                                        generator=_generator(int(params["seed"])), output_type="latent",
+                                        **_controls(params)).images)
+    return _resized(out, (cw, ch)) if work else out
+
+
 def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
     desc, rest = inputs[0], inputs[1:]
     ref = rest[0] if params.get("shape") == "around" and rest else None
     below = rest[1:] if ref is not None else rest
     box = tuple(params["box"])
     canvas = ctx.canvas
-    pipe = load_pipeline(*_model(ctx))
-    steps, seed, strength = int(params["steps"]), int(params["seed"]), float(params.get("strength", 1))
+    pipe = with_scheduler(load_pipeline(*_model(ctx)), params.get("scheduler"))
     regional = box != (0, 0, *canvas) and params.get("context") == "scene" and below
     if not regional:  # text to image, at the box's size (the whole canvas, or alone)
-        area = _align((0, 0, box[2] - box[0], box[3] - box[1]), (10**6, 10**6))
-        rgb = _denoise(ctx, lambda: pipe(**_kwargs(desc, pipe), height=area[3], width=area[2],
-                                          num_inference_steps=steps, generator=_generator(seed),
-                                          output_type="latent").images)
+        area = _align((0, 0, box[2] - box[0], box[3] - box[1]), (10**6, 10**6), sizes.multiple_of(pipe))
+        rgb = _text_to_image(ctx, pipe, desc, params, (area[2], area[3]))
         rgb = rgb[: box[3] - box[1], : box[2] - box[0]]
         alpha = np.full(rgb.shape[:2], 255, np.uint8)
     else:  # crop-and-inpaint over what lies below
@@ -190,12 +259,7 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
         mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
         mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = 1.0
         mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-        inpaint = inpaint_pipeline(*_model(ctx))
-        out = _denoise(ctx, lambda: inpaint(**_kwargs(desc, pipe), image=Image.fromarray(scene),
-                                            mask_image=Image.fromarray(np.rint(mask * 255).astype(np.uint8)),
-                                            height=crop[3] - crop[1], width=crop[2] - crop[0], strength=strength,
-                                            num_inference_steps=steps, generator=_generator(seed),
-                                            output_type="latent").images)
+        out = _inpaint_crop(ctx, desc, params, scene, mask)
         sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
         rgb = out[sub]
         alpha = np.rint(mask[sub] * 255).astype(np.uint8)
@@ -203,19 +267,17 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
 
 
 def _inpaint_region(ctx: OpContext, image: TiledImage, box: tuple, mask_box: np.ndarray, desc: dict,
-                    seed: int, steps: int, strength: float, prefill=None) -> TiledImage:
-    """In-paint `mask_box` (float, over `box`) of the image with the model, seeing EDIT_PAD px around it."""
+                    seed: int, steps: int, strength: float, prefill=None, params: dict | None = None) -> TiledImage:
+    """In-paint `mask_box` (float, over `box`) of the image with the model, seeing EDIT_PAD px around it
+    (at the model's native size when the crop is smaller: `_inpaint_crop`)."""
     crop = _align(imaging.grow(box, EDIT_PAD, image.size), image.size)
     pixels = image.read(crop) if prefill is None else prefill
     mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
     mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = mask_box
     mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-    pipe = load_pipeline(*_model(ctx))
-    out = inpaint_pipeline(*_model(ctx))(
-        **_kwargs(desc, pipe), image=Image.fromarray(pixels), mask_image=Image.fromarray(np.rint(mask * 255).astype(np.uint8)),
-        height=crop[3] - crop[1], width=crop[2] - crop[0], strength=strength, num_inference_steps=steps,
-        generator=_generator(seed), output_type="np").images[0]
-    painted = np.rint(out * 255).astype(np.uint8)
+    controls = {k: v for k, v in (params or {}).items() if k in ("guidance", "scheduler", "resolution")}
+    painted = _inpaint_crop(ctx, desc, {**controls, "seed": seed, "steps": steps, "strength": strength}, pixels, mask,
+                            keep_latents=False)  # a node may in-paint several strips (outpaint)
     sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
     base = image.read(box)
     return image.replaced(box, imaging.blend_masked(base, painted[sub], mask[sub]))
@@ -226,7 +288,8 @@ def inpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
     ref = inputs[2] if len(inputs) > 2 else None
     box = tuple(params["box"])
     mask = draft._edit_mask(ctx, params, ref)
-    return _inpaint_region(ctx, image, box, mask, desc, params["seed"], params["steps"], float(params.get("strength", 1)))
+    return _inpaint_region(ctx, image, box, mask, desc, params["seed"], params["steps"], float(params.get("strength", 1)),
+                           params=params)
 
 
 def remove(ctx: OpContext, params: dict, inputs: list) -> TiledImage:

@@ -226,3 +226,36 @@ def inpaint_pipeline(path: str, device: str, dtype: str, content: str = ""):
     pipe = AutoPipelineForInpainting.from_pipe(load_pipeline(path, device, dtype, content))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@lru_cache(maxsize=2)
+def img2img_pipeline(path: str, device: str, dtype: str, content: str = ""):
+    """An image-to-image pipeline sharing the model's parts (the refine pass of `resolution native`)."""
+    from diffusers import AutoPipelineForImage2Image
+
+    pipe = AutoPipelineForImage2Image.from_pipe(load_pipeline(path, device, dtype, content))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+_scheduled: dict[tuple[int, str], object] = {}
+
+
+def with_scheduler(pipe, name: str | None):
+    """`pipe` with the scheduler class `name` (one of lang's allow-list), built from the model's
+    own scheduler config; the same pipeline when `name` is None. Kept per pipeline and name."""
+    if not name:
+        return pipe
+    from brief.lang.check import SCHEDULERS
+
+    if name not in SCHEDULERS:
+        raise OpError(f"scheduler `{name}` is not one brief can use; choose one of: {', '.join(SCHEDULERS)}")
+    key = (id(pipe), name)
+    if key not in _scheduled:
+        import diffusers
+
+        scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config)
+        copy = type(pipe).from_pipe(pipe, scheduler=scheduler)
+        copy.set_progress_bar_config(disable=True)
+        _scheduled[key] = (pipe, copy)  # the original kept alive with its copy: its id stays its own
+    return _scheduled[key][1]

@@ -248,13 +248,22 @@ def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], re
                     "result": {k: val for k, val in result.items() if k != "heatmap"}}
                    for key, result in zip(v.checks, results)],
         "nodes": {key: {"op": g.nodes[key]["op"], "label": g.nodes[key]["label"],
-                        "cached": key not in run.seconds, "seconds": round(run.seconds.get(key, 0.0), 4)}
+                        "cached": key not in run.seconds, "seconds": round(run.seconds.get(key, 0.0), 4),
+                        **_processing(executor, key, g.nodes[key]["op"])}
                   for key in plan.needed},
         "cache": {"rendered": sum(1 for k in plan.needed if k in run.seconds),
                   "hits": sum(1 for k in plan.needed if k not in run.seconds),
                   "pixel_share": round(plan.pixel_share, 4)},
         "files": written,
     }
+
+
+def _processing(executor: Executor, key: str, op: str) -> dict:
+    """The size a model denoised a node at (`resolution native` resamples; the backend records it)."""
+    if op not in ("generate", "inpaint", "remove"):
+        return {}
+    meta = executor.cache.get_meta(key) or {}
+    return {"processing": meta["processing"]} if isinstance(meta.get("processing"), dict) else {}
 
 
 def _format(name: str, v) -> dict:

@@ -1,0 +1,68 @@
+"""The sizes a model is run at: its native size, and what a crop or a canvas is denoised at.
+
+A diffusion model draws coherently near the size it was trained at: its native size, read from
+its own config (the UNet's or transformer's sample size × the VAE's scale; FLUX, whose config has
+none, by its pipeline's default). Under `resolution native` (the default):
+
+- a regional crop smaller than native (by area) is resampled up to about native area, keeping its
+  aspect (at most twice native a side), denoised there, and brought back to its box: as ADetailer's
+  "inpaint only masked" at 512 px and Krita AI's 512 px minimum context do;
+- a component or canvas larger than native is generated at about native area with its aspect,
+  resized up and refined at its own size (img2img, `REFINE_STRENGTH`): A1111's and ComfyUI's
+  "hires fix";
+- anything else is denoised at its own size, as under `resolution exact`.
+
+`POLICY` names these rules in the backend's lock, so a change of them is a change of every key.
+"""
+
+from __future__ import annotations
+
+import math
+
+POLICY = "native-1"
+REFINE_STRENGTH = 0.35  # img2img strength of the refine pass: keeps the composition, redraws detail
+MAX_UPSCALE_SIDE = 2  # a resampled crop stays within 2 × native a side
+
+
+def refine_steps(steps: int) -> int:
+    """The scheduler steps of the refine pass: img2img runs `strength` × of them, at least one."""
+    return max(steps, math.ceil(1 / REFINE_STRENGTH))
+
+
+def native_size(pipe) -> int:
+    """The model's native side in pixels."""
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    sample = getattr(getattr(denoiser, "config", None), "sample_size", None)
+    if isinstance(sample, (list, tuple)):
+        sample = sample[0]
+    if not isinstance(sample, int) or sample <= 0:
+        sample = getattr(pipe, "default_sample_size", 64)
+    return int(sample) * int(pipe.vae_scale_factor)
+
+
+def multiple_of(pipe) -> int:
+    """What a side must be a multiple of: the VAE's scale, × 2 for transformers that patchify."""
+    return int(pipe.vae_scale_factor) * (2 if getattr(pipe, "transformer", None) is not None else 1)
+
+
+def _round(side: float, multiple: int) -> int:
+    return max(multiple, int(round(side / multiple)) * multiple)
+
+
+def crop_size(w: int, h: int, native: int, multiple: int) -> tuple[int, int] | None:
+    """The size a regional crop of w × h is denoised at under `native`, or None to denoise it as it
+    is (it is not smaller than native)."""
+    if w * h >= native * native:
+        return None
+    scale = min(native / math.sqrt(w * h), MAX_UPSCALE_SIDE * native / max(w, h))
+    size = (_round(w * scale, multiple), _round(h * scale, multiple))
+    return None if size[0] <= w and size[1] <= h else size
+
+
+def base_size(w: int, h: int, native: int, multiple: int) -> tuple[int, int] | None:
+    """The size a w × h image is first generated at under `native` before it is refined up, or None
+    when it is not larger than native (generated as it is)."""
+    if w * h <= native * native:
+        return None
+    scale = native / math.sqrt(w * h)
+    return _round(w * scale, multiple), _round(h * scale, multiple)
