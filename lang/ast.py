@@ -149,6 +149,16 @@ class Scheduler:
     value: Name
 
 
+@dataclass(frozen=True, slots=True)
+class Lora:
+    """`lora "file.safetensors" weight F`: LoRA weights applied to the model (several may be given)."""
+
+    keyword: ClassVar[str] = "lora"
+    span: Span
+    path: Str
+    weight: Num
+
+
 # ── text layers ───────────────────────────────────────────────────────────────
 @dataclass(frozen=True, slots=True)
 class Text:

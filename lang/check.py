@@ -47,7 +47,7 @@ SCHEDULERS = (
     "FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
 )
 GENERATION_ONLY: tuple[type[ast.Keyworded], ...] = (
-    ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Resolution, ast.Guidance, ast.Scheduler)
+    ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Resolution, ast.Guidance, ast.Scheduler, ast.Lora)
 MAX_VARIANTS = 4096
 HEX_RE = re.compile(r"#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
 
@@ -72,7 +72,7 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
         seen: dict[type, ast.Span] = {}
         for item in block.items:
             kind = type(item)
-            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor, ast.BrandFont) \
+            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor, ast.BrandFont, ast.Lora) \
                     or kind in ast.CHECK_RULES:
                 continue
             if kind in seen:

@@ -142,7 +142,7 @@ def check_text(scope: Scope) -> Iterator[Diagnostic]:
                                 "Write its colour as color NAME; `within ΔE` is for the SKU colour of a placed or "
                                 "generated component (and a second `color` line is one too many).", item.span)
                 elif isinstance(item, (ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Fit, ast.Resolution,
-                                       ast.Guidance, ast.Scheduler)):
+                                       ast.Guidance, ast.Scheduler, ast.Lora)):
                     yield error("E329", f"`{item.keyword}` does not apply to a text component",
                                 "Remove it; a text layer is typeset with its font, size, colour and align.",
                                 item.span)

@@ -18,8 +18,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def check_paths(scope: Scope) -> Iterator[Diagnostic]:
-    """Asset, mask, logo and font files exist, are images (fonts: TrueType or OpenType), and stay
-    inside the project. A path with placeholders is checked for every value it takes."""
+    """Asset, mask, logo, font and LoRA files exist, are images (fonts: TrueType or OpenType; LoRAs:
+    safetensors), and stay inside the project. A path with placeholders is checked for every value it takes."""
     program, folder, seen = scope.program, scope.folder, {}
     for path, written, where, kind in named_files(scope.module):
         if written not in seen:  # the same file named many times is resolved once
@@ -28,6 +28,11 @@ def check_paths(scope: Scope) -> Iterator[Diagnostic]:
         shown = f" (for {where}: `{written}`)" if where else ""
         if found.path is None:
             yield error("E360", f"cannot read this file{shown}: {found.problem}", found.fix, path.span)
+        elif kind == "weights":
+            if found.path.suffix.lower() != ".safetensors" or not looks_like_safetensors(found.path):
+                yield error("E364", f"`{os.path.basename(written)}` is not a safetensors file{shown}",
+                            "LoRA weights are loaded from .safetensors only (pickled .bin, .pt or .ckpt files can "
+                            "run code); convert them, e.g. with safetensors' convert script.", path.span)
         elif kind == "font":
             if found.path.suffix.lower() not in FONT_SUFFIXES or not looks_like_font(found.path):
                 yield error("E363", f"`{os.path.basename(written)}` is not a TrueType or OpenType font{shown}",
@@ -39,12 +44,16 @@ def check_paths(scope: Scope) -> Iterator[Diagnostic]:
 
 
 def named_files(module: ast.Module) -> Iterator[tuple[ast.Str, str, str, str]]:
-    """(path as written, path for one variant, which variant, "image" or "font") for every file a
+    """(path as written, path for one variant, which variant, "image", "font" or "weights") for every file a
     module names; a path with placeholders once per distinct value (bad placeholders are skipped:
     the matrix checks report them)."""
     for brand in module.brands:
         for font in brand.all(ast.BrandFont):
             yield font.path, font.path.value, "", "font"
+    for each in module.briefs:
+        for block in [each, *each.components]:
+            for lora in block.all(ast.Lora):
+                yield lora.path, lora.path.value, "", "weights"
     briefs = {id(b): b for b in module.briefs}
     for path in image_paths(module):
         brief = next((b for b in briefs.values() if b.span.start <= path.span.start < b.span.end), None)
@@ -84,6 +93,18 @@ def looks_like_font(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
             return fh.read(4) in FONT_MAGIC
+    except OSError:
+        return False
+
+
+def looks_like_safetensors(path: Path) -> bool:
+    """A safetensors file by its header: a little-endian length, then a JSON object that fits the
+    file (the runtime checks every tensor's offsets before loading)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            return 2 <= n <= size - 8 and fh.read(1) == b"{"
     except OSError:
         return False
 

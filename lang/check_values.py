@@ -36,6 +36,7 @@ FEATHER = Rule("feather", ("", "px"), 0, 1024, example="feather 8px")
 DELTA_E = Rule("a ΔE", ("",), 0, 30, lo_open=True, example="within 2")  # above 30 almost any colour passes
 COVERAGE = Rule("coverage", ("%",), 0, 100, lo_open=True, example="coverage 80%")  # 0%: a rule that cannot fail
 CLEARSPACE = Rule("clear space", ("",), 0, 10, example="clearspace 0.5")
+LORA_WEIGHT = Rule("a LoRA weight", ("",), -4, 4, example="weight 0.8")
 GUIDANCE = Rule("guidance", ("",), 0, 30, example="guidance 7.5")  # 0: no classifier-free guidance (turbo)
 BAND = Rule("a band", ("", "px"), 0, 4096, lo_open=True, example="24px")
 SIDE = Rule("a side", ("", "px"), 1, MAX_SIDE, integer=True, example="1024 x 768")
@@ -154,6 +155,8 @@ def _brief_values(brief: ast.Brief) -> Iterator[Diagnostic]:
             yield from number(item.value, STEPS)
         elif isinstance(item, ast.Guidance):
             yield from number(item.value, GUIDANCE)
+        elif isinstance(item, ast.Lora):
+            yield from number(item.weight, LORA_WEIGHT)
         elif isinstance(item, (ast.Component, ast.Edit)):
             yield from _block_values(item, canvas, geometric)
         elif isinstance(item, ast.CheckPalette):
@@ -184,6 +187,8 @@ def _block_values(block, canvas: tuple[int, int], geometric: bool) -> Iterator[D
             yield from number(s.value, STRENGTH)
         elif isinstance(s, ast.Guidance):
             yield from number(s.value, GUIDANCE)
+        elif isinstance(s, ast.Lora):
+            yield from number(s.weight, LORA_WEIGHT)
         elif isinstance(s, ast.Feather):
             yield from number(s.value, FEATHER)
         elif isinstance(s, ast.Opacity):

@@ -235,13 +235,33 @@ class _VariantCompiler:
         resolution = block.first(ast.Resolution)
         if resolution is not None and resolution.value.value != "native":
             out["resolution"] = resolution.value.value
+        loras = self.loras(block)
+        if loras:
+            out["loras"] = loras
         return out
+
+    def loras(self, block) -> list[list]:
+        """The LoRAs a block is generated with: the brief's, then its own, each [path, sha256, weight]
+        (the bytes key the node; the path, relative to the project root, is where the runtime reads them)."""
+        found = []
+        for lora in [*self.brief.all(ast.Lora), *(block.all(ast.Lora) if isinstance(block, ast.Component) else ())]:
+            rel, sha = self.g.file(self.scope.module, lora.path.value)
+            found.append([rel, sha, _n(lora.weight.value)])
+        return found
+
+    @staticmethod
+    def lora_files(params: dict) -> dict[str, str]:
+        """The node's `files` entries of its LoRAs (`lora0`, `lora1`, …: where the runtime reads them)."""
+        return {f"lora{i}": lora[0] for i, lora in enumerate(params.get("loras", []))}
 
     def encode(self, block) -> str:
         prompt, negative = block.first(ast.Prompt), block.first(ast.Negative)
-        params = {"prompt": self.text(prompt.text), "negative": self.text(negative.text) if negative else ""}
+        params: dict = {"prompt": self.text(prompt.text), "negative": self.text(negative.text) if negative else ""}
+        loras = self.loras(block)  # a LoRA may change the text encoders too
+        if loras:
+            params["loras"] = loras
         return self.add("encode_prompt", params, [], region=None, span=prompt.span,
-                        label=f"{block.keyword} {block.name.value}")
+                        label=f"{block.keyword} {block.name.value}", files=self.lora_files(params))
 
     def text(self, s: ast.Str) -> str:
         """A string of the brief with this variant's placeholders filled in."""
@@ -324,6 +344,7 @@ class _VariantCompiler:
         seen = below.below(crop, stacking) if context == "scene" else []  # the pixels it is generated over
         params.update(crop=list(crop), context=context, seed=self.seed(comp), steps=self.steps(comp),
                       strength=self.strength(comp), **self.controls(comp))
+        files.update(self.lora_files(params))
         inputs = [self.encode(comp)] + inputs + [i for i in seen if i not in inputs]  # prompt, around, below
         return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files,
                         reads=[crop] if seen else [])
@@ -343,6 +364,7 @@ class _VariantCompiler:
             if isinstance(op, ast.Inpaint):
                 params.update(seed=self.seed(edit), steps=self.steps(edit), strength=self.strength(edit),
                               **self.controls(edit))
+                files.update(self.lora_files(params))
                 inputs.insert(1, self.encode(edit))
             return self.add(op.keyword, params, inputs, region=box, span=edit.span, label=label, files=files,
                             reads=[grow(box, edit_read_pad(self.lock["backend"], op.keyword), size)], space=space)

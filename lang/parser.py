@@ -290,6 +290,9 @@ class _ToAst(Transformer):
     def rule_scheduler(self, m, value):
         return ast.Scheduler(self._s(m), value)
 
+    def rule_lora(self, m, path, weight):
+        return ast.Lora(self._s(m), path, weight)
+
     def rule_fit(self, m, value):
         return ast.Fit(self._s(m), value)
 

@@ -120,10 +120,18 @@ def backend_diagnostic(program: Program, declared: dict, message: str, code: str
 
 def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
     records = []
+    g = compiled.graph.graph
     for declared in {repr(sorted(v.backend.items())): v.backend for v in compiled.variants}.values():
         backend = load_backend(declared["backend"])
         if hasattr(backend, "lock_record"):
-            records.append(backend.lock_record(declared, options.backend_options))
+            record = backend.lock_record(declared, options.backend_options)
+            # the weights the brief adds to the model (LoRAs) are pinned with it
+            for key in g:
+                a = g.nodes[key]
+                if a["lock"].get("backend") == declared["backend"] and a["lock"].get("model") == declared.get("model"):
+                    for rel, sha, _ in a["params"].get("loras", ()):
+                        record["files"][f"lora:{rel}"] = sha
+            records.append(record)
     if not records:
         return
     try:

@@ -1,6 +1,7 @@
 """`brief.lock` beside the brief: the model each brief renders with, pinned — id, revision,
 pipeline class, the sha256 of every model file that can change the output (weights, configs,
-tokenizer, scheduler, `model_index.json`, LoRAs) and the library versions. Written on the first
+tokenizer, scheduler, `model_index.json`, LoRAs in the model folder, and the LoRA files briefs add
+with `lora "…"`, each pinned from the build that first uses it) and the library versions. Written on the first
 build; a later build whose model or libraries differ stops with a diagnostic naming what changed,
 until `--update-lock` accepts the new state. Commit it with the brief: it is what lets an old asset
 be reproduced. TOML, read with `tomllib` (`tomli` on Python 3.10), written with `tomli_w`.
@@ -21,6 +22,7 @@ from .store.files import atomic_write
 
 HEADER = "# brief.lock: the models this folder's briefs render with. Written by `brief build`; commit it.\n"
 FORMAT = 2  # 1 pinned weight files only; 2 pins every model file that can change the output
+ADDED = "lora:"  # files a brief adds to a model (`lora "…"`): pinned when first used, refused when changed
 
 
 def lock_path(brief: Path) -> Path:
@@ -50,6 +52,8 @@ def differences(old: dict, new: dict) -> list[str]:
             found.append(f"{field} {old.get(field)!r} → {new.get(field)!r}")
     old_f, new_f = old.get("files", {}), new.get("files", {})
     for name in sorted(set(old_f) | set(new_f)):
+        if name.startswith(ADDED) and (name not in old_f or name not in new_f):
+            continue  # a LoRA a brief starts or stops using: pinned from its first use, not drift
         if name not in new_f:
             found.append(f"model file {name} is gone")
         elif name not in old_f:
@@ -85,6 +89,12 @@ def check_and_write(brief: Path, records: list[dict], update: bool) -> list[str]
         diff = differences(old if isinstance(old, dict) else {}, record)
         if diff:
             problems.append(f"model `{record['id']}` no longer matches {path.name}: " + "; ".join(diff))
+            continue
+        files = old.setdefault("files", {}) if isinstance(old, dict) else {}
+        added = {k: v for k, v in record.get("files", {}).items() if k.startswith(ADDED) and k not in files}
+        if added:  # the first use of a LoRA: pin it
+            files.update(added)
+            changed = True
     if changed and not problems:
         atomic_write(path, (HEADER + tomli_w.dumps(data)).encode())
     return problems

@@ -459,3 +459,35 @@ def test_the_scheduler_comes_from_the_models_config():
     with pytest.raises(OpError, match="not one brief can use"):
         diffusers_model.with_scheduler(pipe, "MyRemoteScheduler")
     assert diffusers_model.with_scheduler(pipe, None) is pipe
+
+
+def test_a_lora_is_applied_keyed_and_locked(dproject, tmp_path):
+    """`lora "…" weight F`: a real LoRA file (peft adapters, safetensors) changes what the model draws;
+    its bytes key the nodes and are pinned in brief.lock (a changed file is refused until
+    --update-lock); after the build the model is as it was (the adapters are unloaded)."""
+    import make_tiny_lora
+
+    make_tiny_lora.build(dproject.root / "model", dproject.root / "looks" / "brand.safetensors")
+    path = dproject.write("s.brief", SMALL)
+    build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    plain = pixels(dproject.root / "out" / "s" / "main.png")
+    styled = SMALL.replace("  steps 2\n", '  steps 2\n  lora "looks/brand.safetensors" weight 0.9\n')
+    dproject.write("s.brief", styled)
+    built = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    assert {"encode_prompt component spot", "generate component spot", "generate component ground"} <= ran(built)
+    assert not np.array_equal(plain, pixels(dproject.root / "out" / "s" / "main.png"))
+    lock = (dproject.root / "brief.lock").read_text()
+    assert "lora:looks/brand.safetensors" in lock
+    dproject.write("s.brief", SMALL)  # without it: the first render again, from the cache, unchanged model
+    again = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    assert not ran(again) and np.array_equal(plain, pixels(dproject.root / "out" / "s" / "main.png"))
+    make_tiny_lora.build(dproject.root / "model", dproject.root / "looks" / "brand.safetensors", seed=1)
+    dproject.write("s.brief", styled)
+    with pytest.raises(DiagnosticError, match="lora:looks/brand.safetensors changed"):
+        build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+
+
+def test_a_lora_must_be_safetensors(project):
+    project.write("looks/old.ckpt", "pickled")
+    found = project.diagnostics('brief b {\n  lora "looks/old.ckpt" weight 1\n  component c { prompt "x" }\n}\n')
+    assert [d.code for d in found] == ["E364"]

@@ -30,6 +30,7 @@ from .diffusers_model import (
     inpaint_pipeline,
     inspect_model,
     load_pipeline,
+    loras_applied,
     quiet_libraries,
     resolve_model,
     with_scheduler,
@@ -109,9 +110,19 @@ def _embeds(desc: dict, device: str, dtype: str) -> dict:
     return {k: torch.from_numpy(np.asarray(v)).to(device=device, dtype=getattr(torch, dtype)) for k, v in desc.items()}
 
 
+def _loras(ctx: OpContext, params: dict) -> list:
+    """The node's LoRA files (where the runtime reads them), with the sha256 and weight it is keyed on."""
+    return [(ctx.path(f"lora{i}"), sha, weight) for i, (_, sha, weight) in enumerate(params.get("loras", []))]
+
+
 def encode_prompt(ctx: OpContext, params: dict, inputs: list) -> dict:
     """Prompt embeddings (cached as safetensors): one component's prompt change re-encodes only it."""
     pipe = load_pipeline(*_model(ctx))
+    with loras_applied(pipe, _loras(ctx, params)):
+        return _encode(pipe, params)
+
+
+def _encode(pipe, params: dict) -> dict:
     device = pipe.device
     if hasattr(pipe, "text_encoder_2") and pipe.text_encoder_2 is not None:  # SDXL
         pe, ne, pooled, npooled = pipe.encode_prompt(params["prompt"], device=device, num_images_per_prompt=1,
@@ -199,19 +210,24 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
     base = None if params.get("resolution") == "exact" else \
         sizes.base_size(w, h, sizes.native_size(pipe), sizes.multiple_of(pipe))
     ctx.meta["processing"] = {"size": [w, h], **({"base": list(base)} if base else {})}
+    loras = _loras(ctx, params)
     if base is None:
-        return _denoise(ctx, lambda: pipe(**_kwargs(desc, pipe), height=h, width=w, num_inference_steps=steps,
-                                          generator=_generator(seed), output_type="latent",
-                                          **_controls(params)).images)
+        def plain():
+            with loras_applied(pipe, loras):
+                return pipe(**_kwargs(desc, pipe), height=h, width=w, num_inference_steps=steps,
+                            generator=_generator(seed), output_type="latent", **_controls(params)).images
+
+        return _denoise(ctx, plain)
 
     def hires():
-        first = pipe(**_kwargs(desc, pipe), height=base[1], width=base[0], num_inference_steps=steps,
-                     generator=_generator(seed), output_type="latent", **_controls(params)).images
-        up = _resized(_decode(pipe, first), (w, h))
-        refine = with_scheduler(img2img_pipeline(*_model(ctx)), params.get("scheduler"))
-        return refine(**_kwargs(desc, pipe), image=Image.fromarray(up), strength=sizes.REFINE_STRENGTH,
-                      num_inference_steps=sizes.refine_steps(steps), generator=_generator(seed + 1), output_type="latent",
-                      **_controls(params)).images
+        with loras_applied(pipe, loras):
+            first = pipe(**_kwargs(desc, pipe), height=base[1], width=base[0], num_inference_steps=steps,
+                         generator=_generator(seed), output_type="latent", **_controls(params)).images
+            up = _resized(_decode(pipe, first), (w, h))
+            refine = with_scheduler(img2img_pipeline(*_model(ctx)), params.get("scheduler"))
+            return refine(**_kwargs(desc, pipe), image=Image.fromarray(up), strength=sizes.REFINE_STRENGTH,
+                          num_inference_steps=sizes.refine_steps(steps), generator=_generator(seed + 1),
+                          output_type="latent", **_controls(params)).images
 
     return _denoise(ctx, hires)
 
@@ -231,12 +247,16 @@ def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, m
     worked = _resized(mask, (pw, ph)) if work else mask
     inpaint = with_scheduler(inpaint_pipeline(*_model(ctx)), params.get("scheduler"))
     run = (lambda f: _denoise(ctx, f)) if keep_latents else (lambda f: _decode(pipe, f()))
-    out = run(lambda: inpaint(**_kwargs(desc, pipe), image=Image.fromarray(image),
-                                        mask_image=Image.fromarray(np.rint(np.clip(worked, 0, 1) * 255).astype(np.uint8)),
-                                        height=ph, width=pw, strength=float(params.get("strength", 1)),
-                                        num_inference_steps=int(params["steps"]),
-                                        generator=_generator(int(params["seed"])), output_type="latent",
-                                        **_controls(params)).images)
+
+    def paint():
+        with loras_applied(inpaint, _loras(ctx, params)):
+            return inpaint(**_kwargs(desc, pipe), image=Image.fromarray(image),
+                           mask_image=Image.fromarray(np.rint(np.clip(worked, 0, 1) * 255).astype(np.uint8)),
+                           height=ph, width=pw, strength=float(params.get("strength", 1)),
+                           num_inference_steps=int(params["steps"]), generator=_generator(int(params["seed"])),
+                           output_type="latent", **_controls(params)).images
+
+    out = run(paint)
     return _resized(out, (cw, ch)) if work else out
 
 
@@ -275,7 +295,7 @@ def _inpaint_region(ctx: OpContext, image: TiledImage, box: tuple, mask_box: np.
     mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
     mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = mask_box
     mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-    controls = {k: v for k, v in (params or {}).items() if k in ("guidance", "scheduler", "resolution")}
+    controls = {k: v for k, v in (params or {}).items() if k in ("guidance", "scheduler", "resolution", "loras")}
     painted = _inpaint_crop(ctx, desc, {**controls, "seed": seed, "steps": steps, "strength": strength}, pixels, mask,
                             keep_latents=False)  # a node may in-paint several strips (outpaint)
     sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))

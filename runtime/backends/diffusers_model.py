@@ -16,6 +16,7 @@ from outside diffusers and transformers (custom pipelines, remote code).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -259,3 +260,37 @@ def with_scheduler(pipe, name: str | None):
         copy.set_progress_bar_config(disable=True)
         _scheduled[key] = (pipe, copy)  # the original kept alive with its copy: its id stays its own
     return _scheduled[key][1]
+
+
+@contextlib.contextmanager
+def loras_applied(pipe, loras: list[tuple[Path, str, float]]):
+    """`pipe` with LoRA weights loaded (peft adapters, each at its weight) for the duration, then
+    unloaded, so the model is as it was for the next node. Each file is checked first: its bytes must
+    be those the node was keyed on (sha256), and a sound safetensors file."""
+    if not loras:
+        yield pipe
+        return
+    names, weights = [], []
+    try:
+        for path, sha, weight in loras:
+            if not path.is_file():
+                raise OpError(f"LoRA {path} is gone")
+            if _sha256_file(path) != sha:
+                raise OpError(f"LoRA {path} changed since the brief was compiled; build again")
+            _check_safetensors_header(path)
+            name = f"lora_{sha[:16]}"
+            if name not in names:
+                try:
+                    pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+                except (ValueError, KeyError, RuntimeError) as exc:
+                    first = (str(exc).splitlines() or [""])[0][:200]
+                    raise OpError(f"LoRA {path.name} does not fit this model ({type(exc).__name__}: {first})") from None
+                names.append(name)
+                weights.append(float(weight))
+            else:
+                weights[names.index(name)] += float(weight)
+        pipe.set_adapters(names, adapter_weights=weights)
+        yield pipe
+    finally:
+        if names:
+            pipe.unload_lora_weights()
