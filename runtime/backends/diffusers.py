@@ -21,6 +21,7 @@ from brief.lang.geometry import edit_read_pad
 
 from ..context import OpContext, OpError
 from ..store.tiles import Layer, TiledImage
+from . import diffusers_family as families
 from . import diffusers_size as sizes
 from . import draft, lazy_module, version_of
 from .diffusers_device import check_device, device_and_dtype
@@ -123,16 +124,7 @@ def encode_prompt(ctx: OpContext, params: dict, inputs: list) -> dict:
 
 
 def _encode(pipe, params: dict) -> dict:
-    device = pipe.device
-    if hasattr(pipe, "text_encoder_2") and pipe.text_encoder_2 is not None:  # SDXL
-        pe, ne, pooled, npooled = pipe.encode_prompt(params["prompt"], device=device, num_images_per_prompt=1,
-                                                     do_classifier_free_guidance=True,
-                                                     negative_prompt=params.get("negative") or "")
-        out = {"prompt_embeds": pe, "negative_prompt_embeds": ne, "pooled_prompt_embeds": pooled,
-               "negative_pooled_prompt_embeds": npooled}
-    else:
-        pe, ne = pipe.encode_prompt(params["prompt"], device, 1, True, params.get("negative") or "")
-        out = {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+    out = families.encode(pipe, params["prompt"], params.get("negative") or "")
     return {k: v.detach().float().cpu().numpy() for k, v in out.items()}
 
 
@@ -160,18 +152,9 @@ def _latent_key(ctx: OpContext) -> str:
     return "latents-" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _decode(pipe, latents):
-    import torch
-
-    with torch.no_grad():
-        scaled = latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor
-        image = pipe.vae.decode(scaled).sample
-    image = (image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
-    return np.rint(image * 255).astype(np.uint8)
-
-
-def _denoise(ctx: OpContext, run) -> np.ndarray:
-    """Latents from the cache, or by running `run()` (which returns latents) and caching them; decoded."""
+def _denoise(ctx: OpContext, run, size: tuple[int, int]) -> np.ndarray:
+    """Latents from the cache, or by running `run()` (which returns latents) and caching them; decoded
+    to `size` (w, h)."""
     import torch
 
     pipe = load_pipeline(*_model(ctx))
@@ -183,7 +166,7 @@ def _denoise(ctx: OpContext, run) -> np.ndarray:
         latents = run()
         ctx.cache.put_tensors(key, {"latents": latents.float().cpu().numpy()})
     ctx.meta["latents"] = key
-    return _decode(pipe, latents)
+    return families.decode(pipe, latents, size)
 
 
 def _kwargs(desc: dict, pipe) -> dict:
@@ -211,25 +194,36 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
         sizes.base_size(w, h, sizes.native_size(pipe), sizes.multiple_of(pipe))
     ctx.meta["processing"] = {"size": [w, h], **({"base": list(base)} if base else {})}
     loras = _loras(ctx, params)
+
+    def paint(size: tuple[int, int]):
+        if families.paints_without_a_mask(pipe):
+            return pipe(**_kwargs(desc, pipe), height=size[1], width=size[0], num_inference_steps=steps,
+                        generator=_generator(seed), output_type="latent", **_controls(params)).images
+        image, mask = families.fill_everything(size)  # FLUX.1 Fill: the whole frame is the hole
+        return pipe(**_kwargs(desc, pipe), image=image, mask_image=mask, height=size[1], width=size[0],
+                    strength=1.0, num_inference_steps=steps, generator=_generator(seed), output_type="latent",
+                    **_controls(params)).images
+
     if base is None:
         def plain():
             with loras_applied(pipe, loras):
-                return pipe(**_kwargs(desc, pipe), height=h, width=w, num_inference_steps=steps,
-                            generator=_generator(seed), output_type="latent", **_controls(params)).images
+                return paint((w, h))
 
-        return _denoise(ctx, plain)
+        return _denoise(ctx, plain, (w, h))
 
     def hires():
         with loras_applied(pipe, loras):
-            first = pipe(**_kwargs(desc, pipe), height=base[1], width=base[0], num_inference_steps=steps,
-                         generator=_generator(seed), output_type="latent", **_controls(params)).images
-            up = _resized(_decode(pipe, first), (w, h))
+            up = _resized(families.decode(pipe, paint(base), base), (w, h))
             refine = with_scheduler(img2img_pipeline(*_model(ctx)), params.get("scheduler"))
-            return refine(**_kwargs(desc, pipe), image=Image.fromarray(up), strength=sizes.REFINE_STRENGTH,
+            extra = {} if families.paints_without_a_mask(pipe) else dict(
+                zip(("image", "mask_image"), families.fill_everything((w, h), up)))
+            return refine(**_kwargs(desc, pipe), **({"image": Image.fromarray(up)} | extra),
+                          **families.size_kwargs(refine, (w, h)),
+                          strength=sizes.REFINE_STRENGTH,
                           num_inference_steps=sizes.refine_steps(steps), generator=_generator(seed + 1),
                           output_type="latent", **_controls(params)).images
 
-    return _denoise(ctx, hires)
+    return _denoise(ctx, hires, (w, h))
 
 
 def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, mask: np.ndarray,
@@ -246,7 +240,7 @@ def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, m
     image = _resized(scene, (pw, ph)) if work else scene
     worked = _resized(mask, (pw, ph)) if work else mask
     inpaint = with_scheduler(inpaint_pipeline(*_model(ctx)), params.get("scheduler"))
-    run = (lambda f: _denoise(ctx, f)) if keep_latents else (lambda f: _decode(pipe, f()))
+    run = (lambda f: _denoise(ctx, f, (pw, ph))) if keep_latents else (lambda f: families.decode(pipe, f(), (pw, ph)))
 
     def paint():
         with loras_applied(inpaint, _loras(ctx, params)):
@@ -274,7 +268,7 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
         rgb = rgb[: box[3] - box[1], : box[2] - box[0]]
         alpha = np.full(rgb.shape[:2], 255, np.uint8)
     else:  # crop-and-inpaint over what lies below
-        crop = _align(tuple(params["crop"]), canvas)
+        crop = _align(tuple(params["crop"]), canvas, sizes.multiple_of(pipe))
         scene = imaging.composite_region(crop, below)
         mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
         mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = 1.0
@@ -290,7 +284,7 @@ def _inpaint_region(ctx: OpContext, image: TiledImage, box: tuple, mask_box: np.
                     seed: int, steps: int, strength: float, prefill=None, params: dict | None = None) -> TiledImage:
     """In-paint `mask_box` (float, over `box`) of the image with the model, seeing EDIT_PAD px around it
     (at the model's native size when the crop is smaller: `_inpaint_crop`)."""
-    crop = _align(imaging.grow(box, EDIT_PAD, image.size), image.size)
+    crop = _align(imaging.grow(box, EDIT_PAD, image.size), image.size, sizes.multiple_of(load_pipeline(*_model(ctx))))
     pixels = image.read(crop) if prefill is None else prefill
     mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
     mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = mask_box

@@ -32,9 +32,11 @@ from ..store.memo import memo_path, read_memo, save_memo, stat_identity
 ALLOWED_PIPELINES = {
     "StableDiffusionPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionImg2ImgPipeline",
     "StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline", "StableDiffusionXLImg2ImgPipeline",
+    "StableDiffusion3Pipeline", "StableDiffusion3InpaintPipeline", "StableDiffusion3Img2ImgPipeline",
+    "FluxPipeline", "FluxInpaintPipeline", "FluxImg2ImgPipeline", "FluxFillPipeline",
 }
 ALLOWED_LIBRARIES = {"diffusers", "transformers"}
-WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2")
+WEIGHTED = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")
 HASH_MEMO = memo_path("model-file-hashes.json")  # None: no home, nothing remembered
 MEMO_ENTRIES = 20_000  # the memo forgets its oldest entries beyond this
 # The files of a model folder that can change what it renders; also what is fetched from the hub.
@@ -224,7 +226,10 @@ def inpaint_pipeline(path: str, device: str, dtype: str, content: str = ""):
     model has one, else masked latent blending with the base UNet."""
     from diffusers import AutoPipelineForInpainting
 
-    pipe = AutoPipelineForInpainting.from_pipe(load_pipeline(path, device, dtype, content))
+    base = load_pipeline(path, device, dtype, content)
+    if type(base).__name__ == "FluxFillPipeline":  # an in-painting model: itself
+        return base
+    pipe = AutoPipelineForInpainting.from_pipe(base)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -234,7 +239,10 @@ def img2img_pipeline(path: str, device: str, dtype: str, content: str = ""):
     """An image-to-image pipeline sharing the model's parts (the refine pass of `resolution native`)."""
     from diffusers import AutoPipelineForImage2Image
 
-    pipe = AutoPipelineForImage2Image.from_pipe(load_pipeline(path, device, dtype, content))
+    base = load_pipeline(path, device, dtype, content)
+    if type(base).__name__ == "FluxFillPipeline":  # refines under a full mask (diffusers_family)
+        return base
+    pipe = AutoPipelineForImage2Image.from_pipe(base)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -30,14 +30,18 @@ def refine_steps(steps: int) -> int:
 
 
 def native_size(pipe) -> int:
-    """The model's native side in pixels."""
+    """The model's native side in pixels: the denoiser's sample size × the VAE's scale, or (FLUX) the
+    VAE's sample size."""
     denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
     sample = getattr(getattr(denoiser, "config", None), "sample_size", None)
     if isinstance(sample, (list, tuple)):
         sample = sample[0]
-    if not isinstance(sample, int) or sample <= 0:
-        sample = getattr(pipe, "default_sample_size", 64)
-    return int(sample) * int(pipe.vae_scale_factor)
+    if isinstance(sample, int) and sample > 0:
+        return sample * int(pipe.vae_scale_factor)
+    side = getattr(pipe.vae.config, "sample_size", None)  # FLUX: its transformer has none; its VAE's holds it
+    if isinstance(side, (list, tuple)):
+        side = side[0]
+    return int(side) if isinstance(side, int) and side > 0 else 1024
 
 
 def multiple_of(pipe) -> int:
