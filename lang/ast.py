@@ -159,6 +159,17 @@ class Lora:
     weight: Num
 
 
+@dataclass(frozen=True, slots=True)
+class Refine:
+    """`refine "prompt" strength F` on an asset component: image-to-image of the placed image inside
+    its own mask, over the scene below it (to relight a product shot into the scene)."""
+
+    keyword: ClassVar[str] = "refine"
+    span: Span
+    text: Str
+    strength: Num
+
+
 # ── text layers ───────────────────────────────────────────────────────────────
 @dataclass(frozen=True, slots=True)
 class Text:

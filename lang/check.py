@@ -297,6 +297,15 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                 if not p.text.value.strip():
                     yield error("E325", f"the prompt of `{comp.name.value}` is empty",
                                 "Say what to generate, or place an image with asset \"file.png\".", p.text.span)
+            for refine in comp.all(ast.Refine):
+                if not asset:
+                    yield error("E326", "`refine` applies to placed (asset) components",
+                                "A generated component is already drawn into the scene; a text is typeset. "
+                                "Remove it, or place an image with asset \"file.png\".", refine.span)
+                elif not refine.text.value.strip():
+                    yield error("E325", f"the refine prompt of `{comp.name.value}` is empty",
+                                'Say how to relight it: refine "soft window light from the left" strength 0.3.',
+                                refine.text.span)
             if prompt:
                 for s in comp.all(ast.Fit):
                     yield warning("W323", "`fit` has no effect on a generated component",

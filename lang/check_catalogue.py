@@ -142,7 +142,7 @@ def check_text(scope: Scope) -> Iterator[Diagnostic]:
                                 "Write its colour as color NAME; `within ΔE` is for the SKU colour of a placed or "
                                 "generated component (and a second `color` line is one too many).", item.span)
                 elif isinstance(item, (ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Fit, ast.Resolution,
-                                       ast.Guidance, ast.Scheduler, ast.Lora)):
+                                       ast.Guidance, ast.Scheduler, ast.Lora, ast.Refine)):
                     yield error("E329", f"`{item.keyword}` does not apply to a text component",
                                 "Remove it; a text layer is typeset with its font, size, colour and align.",
                                 item.span)
@@ -202,8 +202,10 @@ def check_output_blocks(scope: Scope) -> Iterator[Diagnostic]:
                     yield error("E310", f"unknown component `{name}` in `place`",
                                 hint.strip() or f"Components here: {', '.join(comps) or 'none'}.", item.component.span,
                                 fixes=replace_with_closest(item.component.span, name, comps))
-                elif comp.first(ast.Prompt) is not None:
-                    yield error("E354", f"`{name}` is generated; only asset and text components can be placed",
+                elif comp.first(ast.Prompt) is not None or comp.first(ast.Refine) is not None:
+                    yield error("E354", f"`{name}` is generated"
+                                + (" (refined into the scene)" if comp.first(ast.Refine) else "")
+                                + "; only asset and text components can be placed",
                                 f"Generated layers follow the output's mode ({out.mode.value}); remove this line.",
                                 item.span)
                 elif isinstance(getattr(comp.first(ast.Region), "spec", None), (ast.Around, ast.Mask)):

@@ -189,6 +189,8 @@ def _block_values(block, canvas: tuple[int, int], geometric: bool) -> Iterator[D
             yield from number(s.value, GUIDANCE)
         elif isinstance(s, ast.Lora):
             yield from number(s.weight, LORA_WEIGHT)
+        elif isinstance(s, ast.Refine):
+            yield from number(s.strength, STRENGTH)
         elif isinstance(s, ast.Feather):
             yield from number(s.value, FEATHER)
         elif isinstance(s, ast.Opacity):

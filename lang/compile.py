@@ -34,7 +34,7 @@ from .paths import file_sha256, resolve
 OP_VERSIONS = {
     "encode_prompt": 1, "load_asset": 2, "generate": 2, "composite": 1, "inpaint": 2, "remove": 2,
     "recolor": 1, "harmonize": 1, "outpaint": 3, "reframe": 2, "check": 1, "export": 1, "text": 1,
-    "layout": 1, "reframe_layer": 1,
+    "layout": 1, "reframe_layer": 1, "refine": 1,
 }
 # reframe 2, outpaint 3: made tile by tile (runtime/render/formats.py): other resampling, the border's padding;
 # a model repaints each margin from the strip beside it
@@ -335,7 +335,11 @@ class _VariantCompiler:
         params["feather"] = length(feather.value, self.short) if feather else 0
         label = f"component {name}"
         if comp.first(ast.Asset):
-            return self.asset_layer(comp, params, inputs, files, box, label)
+            placed = self.asset_layer(comp, dict(params), list(inputs), dict(files), box, label)
+            refine = comp.first(ast.Refine)
+            if refine is None:
+                return placed
+            return self.refined(comp, refine, placed, params, files, box, below, stacking)
         if comp.first(ast.Text):
             return self.typeset(comp, params, inputs, files, box, label)
         said = comp.first(ast.Context)
@@ -391,6 +395,22 @@ class _VariantCompiler:
         params["fit"] = fit.value.value if fit else DEFAULTS["fit"]
         return self.add("load_asset", params, inputs, region=box, span=comp.span, label=label, files=files,
                         space=space)
+
+    def refined(self, comp: ast.Component, refine: ast.Refine, placed: str, params: dict, files: dict, box: Box,
+                below: GridIndex, stacking: tuple) -> str:
+        """A placed image relit into the scene: image to image of it, over what lies below it in its
+        padded crop, inside its own mask (its alpha), at `strength`; its pixels are the layer's."""
+        crop = grow(box, CONTEXT_PAD, self.canvas)
+        seen = below.below(crop, stacking)
+        text = self.text(refine.text)
+        encoded = self.add("encode_prompt", {"prompt": text, "negative": ""} | (
+            {"loras": self.loras(comp)} if self.loras(comp) else {}), [], region=None, span=refine.span,
+            label=f"refine {comp.name.value}", files=self.lora_files({"loras": self.loras(comp)}))
+        params = dict(params, crop=list(crop), seed=self.seed(comp), steps=self.steps(comp),
+                      strength=_n(refine.strength.value), **self.controls(comp))
+        files = dict(files, **self.lora_files(params))
+        return self.add("refine", params, [encoded, placed, *seen], region=box, span=refine.span,
+                        label=f"component {comp.name.value}", files=files, reads=[crop] if seen else [])
 
     def color(self, target: ast.ColourRef) -> str:
         """A colour as #RRGGBB: a brand colour, a hex colour, or the one a matrix field holds."""

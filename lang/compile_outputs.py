@@ -117,7 +117,8 @@ def _lifted(c: _VariantCompiler, placed: dict[str, ast.Place], size: tuple[int, 
         return x0 >= 0 and y0 >= 0 and x1 <= size[0] and y1 <= size[1]
 
     return [n for n in order[lowest:] if n in placed or (
-        c.components[n].first(ast.Prompt) is None and not _shaped(c.components[n]) and whole(n))]
+        c.components[n].first(ast.Prompt) is None and c.components[n].first(ast.Refine) is None
+        and not _shaped(c.components[n]) and whole(n))]  # a refined asset is drawn into the scene: it stays
 
 def format_node(c: _VariantCompiler, out: ast.Output, image: str, suffix: str) -> str:
     W, H = c.canvas

@@ -93,6 +93,8 @@ def setting_text(item, pad: int = 0) -> str:
         return f"region {_region(item.spec)}"
     if isinstance(item, ast.Lora):
         return f"lora {item.path.text} weight {_num(item.weight)}"
+    if isinstance(item, ast.Refine):
+        return f"refine {item.text.text} strength {_num(item.strength)}"
     if isinstance(item, ast.SkuColor):
         return f"color {_colour(item.color)} within {_num(item.within)}"
     if isinstance(item, (ast.Text, ast.File)):

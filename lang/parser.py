@@ -293,6 +293,9 @@ class _ToAst(Transformer):
     def rule_lora(self, m, path, weight):
         return ast.Lora(self._s(m), path, weight)
 
+    def rule_refine(self, m, text, strength):
+        return ast.Refine(self._s(m), text, strength)
+
     def rule_fit(self, m, value):
         return ast.Fit(self._s(m), value)
 

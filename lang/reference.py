@@ -52,6 +52,8 @@ REFERENCE: dict[tuple[str, str], Entry] = {
     ("brief", "x"): _E("W x H", "A size: width by height."),
     ("brief", "guidance"): _E("guidance F", "The guidance scale of every generated component and inpaint edit "
                               "(each may set its own).", "the model's pipeline default"),
+    ("brief", "lora"): _E('lora "file.safetensors" weight F', "LoRA weights applied to the model for every "
+                          "generated component and inpaint edit (several add up).", "none"),
     ("brief", "scheduler"): _E("scheduler NAME", "The scheduler of every generated component and inpaint edit.",
                                "the model's"),
     ("component", "prompt"): _E('prompt "…"', "Generate this layer from a prompt (placeholders interpolate)."),
@@ -85,6 +87,13 @@ REFERENCE: dict[tuple[str, str], Entry] = {
                                   "the model's pipeline default"),
     ("component", "scheduler"): _E("scheduler NAME", "A diffusers scheduler class (allow-listed), built from the "
                                    "model's scheduler config.", "the model's"),
+    ("component", "lora"): _E('lora "file.safetensors" weight F', "LoRA weights applied to the model for this "
+                              "component (after the brief's own); safetensors only, inside the project; pinned in "
+                              "brief.lock.", "none"),
+    ("component", "weight"): _E("weight F", "How strongly a LoRA applies (−4 to 4; 1 as trained)."),
+    ("component", "refine"): _E('refine "prompt" strength F', "On a placed asset: relight it into the scene, image "
+                                "to image inside its own mask at `strength` (0–1]; `check color` measures the result; "
+                                "a refined asset is never re-placed in an output.", "none"),
     ("component", "within"): _E("within ΔE", "The CIEDE2000 ΔE a colour must stay within (0 < ΔE ≤ 30)."),
     ("region", "full"): _E("full", "The whole canvas."),
     ("region", "box"): _E("box X0 Y0 X1 Y1", "A box by its corners, each N% or Npx."),

@@ -17,7 +17,8 @@ class NodeDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     op: Literal["encode_prompt", "load_asset", "text", "generate", "composite", "inpaint", "remove",
-                "recolor", "harmonize", "outpaint", "reframe", "layout", "reframe_layer", "check", "export"]
+                "recolor", "harmonize", "outpaint", "reframe", "layout", "reframe_layer", "check", "export",
+                "refine"]
     version: int = Field(description="version of the op's implementation contract; part of the key")
     params: dict[str, Any] = Field(description="everything that decides the op's result; part of the key")
     inputs: list[str] = Field(description="ids of the nodes it reads, in order; part of the key")

@@ -247,7 +247,8 @@ def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, m
             return inpaint(**_kwargs(desc, pipe), image=Image.fromarray(image),
                            mask_image=Image.fromarray(np.rint(np.clip(worked, 0, 1) * 255).astype(np.uint8)),
                            height=ph, width=pw, strength=float(params.get("strength", 1)),
-                           num_inference_steps=int(params["steps"]), generator=_generator(int(params["seed"])),
+                           num_inference_steps=sizes.refine_steps(int(params["steps"]), float(params.get("strength", 1))),
+                           generator=_generator(int(params["seed"])),
                            output_type="latent", **_controls(params)).images
 
     out = run(paint)
@@ -278,6 +279,23 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
         rgb = out[sub]
         alpha = np.rint(mask[sub] * 255).astype(np.uint8)
     return draft._finish_layer(ctx, params, np.dstack([rgb, alpha]), ref)
+
+
+def refine(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    """A placed image relit into the scene by the model: its padded crop (the scene below with the
+    image over it) repainted image to image at `strength`, inside the image's own alpha only, at the
+    model's native size when the crop is smaller; the layer keeps the image's alpha."""
+    desc, placed, below = inputs[0], inputs[1], list(inputs[2:])
+    box, canvas = tuple(params["box"]), ctx.canvas
+    crop = _align(tuple(params["crop"]), canvas, sizes.multiple_of(load_pipeline(*_model(ctx))))
+    scene = imaging.composite_region(crop, [*below, placed])
+    mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
+    sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
+    mask[sub] = placed.rgba[..., 3] / 255.0
+    out = _inpaint_crop(ctx, desc, params, scene, mask)
+    rgba = placed.rgba.copy()
+    rgba[..., :3] = out[sub]
+    return Layer(box, rgba)
 
 
 def _inpaint_region(ctx: OpContext, image: TiledImage, box: tuple, mask_box: np.ndarray, desc: dict,
@@ -341,4 +359,4 @@ def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
 assert EDIT_PAD + 8 <= min(edit_read_pad("diffusers", op) for op in ("inpaint", "remove"))
 
 OPS = {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove,
-       "outpaint": outpaint}
+       "outpaint": outpaint, "refine": refine}

@@ -24,9 +24,10 @@ REFINE_STRENGTH = 0.35  # img2img strength of the refine pass: keeps the composi
 MAX_UPSCALE_SIDE = 2  # a resampled crop stays within 2 × native a side
 
 
-def refine_steps(steps: int) -> int:
-    """The scheduler steps of the refine pass: img2img runs `strength` × of them, at least one."""
-    return max(steps, math.ceil(1 / REFINE_STRENGTH))
+def refine_steps(steps: int, strength: float = REFINE_STRENGTH) -> int:
+    """The scheduler steps of an image-to-image or in-paint pass at `strength`: it runs `strength` ×
+    of them, at least one."""
+    return max(steps, math.ceil(1 / max(strength, 1e-3)))
 
 
 def native_size(pipe) -> int:

@@ -277,6 +277,31 @@ def lock(declared: dict, options: dict | None = None) -> dict:
     return {**declared, "draft": VERSION, **draft_versions()}
 
 
+def refine(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    """A placed image relit toward the scene under it, without a model: its lightness (CIELAB L*)
+    moved toward that of its surroundings in the padded crop by half of `strength`, its hue and
+    chroma kept, inside its own alpha (the model backends repaint it by image to image)."""
+    placed, below = inputs[1], list(inputs[2:])
+    box, crop = tuple(params["box"]), tuple(params["crop"])
+    rgba = placed.rgba
+    alpha = rgba[..., 3]
+    if not below or not (alpha > 0).any():
+        return placed
+    scene = imaging.composite_region(crop, below)
+    ring = np.ones(scene.shape[:2], bool)
+    ring[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = False
+    if not ring.any():
+        return placed
+    lab = imaging.to_lab(rgba[..., :3])
+    inside = alpha > 0
+    shift = 0.5 * float(params["strength"]) * (float(imaging.to_lab(scene[ring])[..., 0].mean())
+                                               - float(lab[..., 0][inside].mean()))
+    lab[..., 0] = np.clip(lab[..., 0] + shift * (alpha / 255.0), 0, 100)
+    out = rgba.copy()
+    out[..., :3] = imaging.from_lab(lab)
+    return Layer(box, out)
+
+
 def draft_versions() -> dict[str, str]:
     return {"numpy": version_of("numpy", "numpy"),
             "opencv": version_of("cv2", "opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
@@ -294,4 +319,5 @@ OPS = {
     "composite": composite,
     "inpaint": inpaint, "remove": remove, "recolor": recolor, "harmonize": harmonize,
     "reframe": reframe, "outpaint": outpaint, "layout": layout, "reframe_layer": reframe_layer, "check": check,
+    "refine": refine,
 }

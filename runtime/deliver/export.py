@@ -260,7 +260,7 @@ def _manifest(executor: Executor, plan: VariantPlan, written: dict[str, str], re
 
 def _processing(executor: Executor, key: str, op: str) -> dict:
     """The size a model denoised a node at (`resolution native` resamples; the backend records it)."""
-    if op not in ("generate", "inpaint", "remove"):
+    if op not in ("generate", "inpaint", "remove", "refine"):
         return {}
     meta = executor.cache.get_meta(key) or {}
     return {"processing": meta["processing"]} if isinstance(meta.get("processing"), dict) else {}
