@@ -72,8 +72,8 @@ brief f {
 }
 '''
 
-FAMILIES = {"tiny": "StableDiffusionPipeline", "tiny-xl": "StableDiffusionXLPipeline", "tiny-sd3": "StableDiffusion3Pipeline",
-            "tiny-flux": "FluxPipeline", "tiny-flux-fill": "FluxFillPipeline"}
+FAMILIES = {"tiny": "StableDiffusionPipeline", "tiny-xl": "StableDiffusionXLPipeline",
+            "tiny-sd3": "StableDiffusion3Pipeline", "tiny-flux": "FluxPipeline", "tiny-flux-fill": "FluxFillPipeline"}
 
 
 @pytest.mark.parametrize("kind", sorted(FAMILIES))
