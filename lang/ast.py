@@ -170,6 +170,28 @@ class Refine:
     strength: Num
 
 
+@dataclass(frozen=True, slots=True)
+class Control:
+    """`control canny|depth from COMPONENT [weight F]`: a ControlNet conditioned on another layer's
+    edges or depth, so a generated layer keeps a placed product's silhouette."""
+
+    keyword: ClassVar[str] = "control"
+    span: Span
+    kind: Name
+    source: Name
+    weight: Num | None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlNet:
+    """`controlnet canny "folder"`: the ControlNet model a brief's `control canny` lines use."""
+
+    keyword: ClassVar[str] = "controlnet"
+    span: Span
+    kind: Name
+    path: Str
+
+
 # ── text layers ───────────────────────────────────────────────────────────────
 @dataclass(frozen=True, slots=True)
 class Text:

@@ -37,6 +37,7 @@ FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")
 RESOLUTIONS = ("native", "exact")
+CONTROLS = ("canny", "depth")  # what a ControlNet is conditioned on: a layer's edges, or its depth
 # diffusers' scheduler classes a brief may name (`scheduler NAME`): built from the model's own
 # scheduler config; anything else is refused, as a class name must never load code
 SCHEDULERS = (
@@ -72,7 +73,8 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
         seen: dict[type, ast.Span] = {}
         for item in block.items:
             kind = type(item)
-            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor, ast.BrandFont, ast.Lora) \
+            if kind in (ast.Component, ast.Edit, ast.Matrix, ast.Output, ast.BrandColor, ast.BrandFont, ast.Lora,
+                        ast.ControlNet) \
                     or kind in ast.CHECK_RULES:
                 continue
             if kind in seen:
@@ -92,6 +94,7 @@ def check_duplicates(scope: Scope) -> Iterator[Diagnostic]:
         yield from dupes((b.name for b in brief.components + brief.edits), "component or edit")
         yield from dupes((o.name for o in brief.outputs), "output")
         yield from dupes((m.name for m in brief.matrices), "matrix axis")
+        yield from dupes((n.kind for n in brief.all(ast.ControlNet)), "controlnet")
         for m in brief.matrices:
             yield from dupes((v.name for v in m.values), f"matrix `{m.name.value}`: value")
         for block in brief.components + brief.edits:
@@ -271,9 +274,40 @@ def _z(comp: ast.Component) -> float:
     return z.value.value if z else 0
 
 
+def _controls(comp: ast.Component, comps: dict[str, ast.Component], nets: dict[str, ast.ControlNet]
+              ) -> Iterator[Diagnostic]:
+    """`control KIND from SOURCE`: on a generated component, of a known kind with its `controlnet`
+    declared, from a placed asset or text (whose pixels depend on nothing rendered: no cycle)."""
+    for control in comp.all(ast.Control):
+        if comp.first(ast.Prompt) is None:
+            yield error("E368", "`control` applies to generated (prompt) components",
+                        "A placed or typeset layer is drawn as it is; remove the line.", control.span)
+            continue
+        yield from _word(control, CONTROLS, "control", attr="kind")
+        if control.kind.value in CONTROLS and control.kind.value not in nets:
+            yield error("E366", f"no `controlnet {control.kind.value}` model is declared",
+                        f'Declare it in the brief: controlnet {control.kind.value} "models/controlnet-'
+                        f'{control.kind.value}" (a diffusers ControlNet folder).', control.kind.span)
+        source = comps.get(control.source.value)
+        if source is None:
+            yield error("E310", f"unknown component `{control.source.value}` in `control`",
+                        did_you_mean(control.source.value, comps).strip() or
+                        f"Components here: {', '.join(comps) or 'none'}.", control.source.span,
+                        fixes=replace_with_closest(control.source.span, control.source.value, comps))
+        elif source.first(ast.Prompt) is not None or source.first(ast.Refine) is not None or \
+                isinstance(getattr(source.first(ast.Region), "spec", None), ast.Around) or source is comp:
+            yield error("E367", f"`{control.source.value}` cannot guide `{comp.name.value}`",
+                        "Control from a placed asset or a text component (not generated, refined, or drawn "
+                        "around another): its pixels must not depend on what is generated.", control.source.span)
+
+
 def check_components(scope: Scope) -> Iterator[Diagnostic]:
     """Prompt xor asset; settings that make sense for the kind; enumerated words."""
     for brief in scope.module.briefs:
+        comps_by_name = {c.name.value: c for c in brief.components}
+        nets = {n.kind.value: n for n in brief.all(ast.ControlNet)}
+        for net in nets.values():
+            yield from _word(net, CONTROLS, "controlnet kind", attr="kind")
         for comp in brief.components:
             prompt, asset, text = comp.first(ast.Prompt), comp.first(ast.Asset), comp.first(ast.Text)
             kinds_given = sorted((k for k in (prompt, asset, text) if k is not None), key=lambda k: k.span.start)
@@ -297,6 +331,7 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                 if not p.text.value.strip():
                     yield error("E325", f"the prompt of `{comp.name.value}` is empty",
                                 "Say what to generate, or place an image with asset \"file.png\".", p.text.span)
+            yield from _controls(comp, comps_by_name, nets)
             for refine in comp.all(ast.Refine):
                 if not asset:
                     yield error("E326", "`refine` applies to placed (asset) components",

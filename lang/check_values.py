@@ -37,6 +37,7 @@ DELTA_E = Rule("a ΔE", ("",), 0, 30, lo_open=True, example="within 2")  # above
 COVERAGE = Rule("coverage", ("%",), 0, 100, lo_open=True, example="coverage 80%")  # 0%: a rule that cannot fail
 CLEARSPACE = Rule("clear space", ("",), 0, 10, example="clearspace 0.5")
 LORA_WEIGHT = Rule("a LoRA weight", ("",), -4, 4, example="weight 0.8")
+CONTROL_WEIGHT = Rule("a control weight", ("",), 0, 2, example="weight 0.8")
 GUIDANCE = Rule("guidance", ("",), 0, 30, example="guidance 7.5")  # 0: no classifier-free guidance (turbo)
 BAND = Rule("a band", ("", "px"), 0, 4096, lo_open=True, example="24px")
 SIDE = Rule("a side", ("", "px"), 1, MAX_SIDE, integer=True, example="1024 x 768")
@@ -191,6 +192,8 @@ def _block_values(block, canvas: tuple[int, int], geometric: bool) -> Iterator[D
             yield from number(s.weight, LORA_WEIGHT)
         elif isinstance(s, ast.Refine):
             yield from number(s.strength, STRENGTH)
+        elif isinstance(s, ast.Control):
+            yield from number(s.weight, CONTROL_WEIGHT)
         elif isinstance(s, ast.Feather):
             yield from number(s.value, FEATHER)
         elif isinstance(s, ast.Opacity):

@@ -95,14 +95,20 @@ class OpGraph:
     variants: list[Variant]
 
 
-def declared_backend(backend: ast.Backend | None) -> dict:
+def declared_backend(backend: ast.Backend | None, brief: ast.Brief | None = None) -> dict:
+    """What the brief says renders it: the backend, its model and revision, and the ControlNet models
+    its `control` lines use (the runtime's lock adds their contents)."""
     if backend is None:
         return {"backend": "draft"}
-    lock = {"backend": backend.name.value}
+    lock: dict[str, Any] = {"backend": backend.name.value}
     if backend.model is not None:
         lock["model"] = backend.model.value
     if backend.revision is not None:
         lock["revision"] = backend.revision.value
+    used = {c.kind.value for comp in (brief.components if brief else []) for c in comp.all(ast.Control)}
+    nets = {n.kind.value: n.path.value for n in (brief.all(ast.ControlNet) if brief else []) if n.kind.value in used}
+    if nets:
+        lock["controlnets"] = dict(sorted(nets.items()))
     return lock
 
 
@@ -174,7 +180,7 @@ def compile_program(program: Program, *, lock_for: Callable[[dict], dict] | None
     variants = []
     with paused_gc():
         for brief in program.module.briefs:
-            declared = declared_backend(brief.first(ast.Backend))
+            declared = declared_backend(brief.first(ast.Backend), brief)
             if backend and backend != declared["backend"]:
                 declared = {"backend": backend}
             lock = (lock_for or dict)(declared)
@@ -326,7 +332,7 @@ class _VariantCompiler:
                             inputs, region=None, span=self.brief.span, label=f"export {v.name}")
         return v
 
-    def layer(self, comp: ast.Component, below: GridIndex, stacking: tuple) -> str:
+    def layer(self, comp: ast.Component, below: GridIndex, stacking: tuple, refined: bool = True) -> str:
         name, box = comp.name.value, self.boxes[comp.name.value]
         region = comp.first(ast.Region)
         params, inputs, files = self.region_params(region.spec if region else None, box)
@@ -337,7 +343,7 @@ class _VariantCompiler:
         if comp.first(ast.Asset):
             placed = self.asset_layer(comp, dict(params), list(inputs), dict(files), box, label)
             refine = comp.first(ast.Refine)
-            if refine is None:
+            if refine is None or not refined:
                 return placed
             return self.refined(comp, refine, placed, params, files, box, below, stacking)
         if comp.first(ast.Text):
@@ -350,6 +356,12 @@ class _VariantCompiler:
                       strength=self.strength(comp), **self.controls(comp))
         files.update(self.lora_files(params))
         inputs = [self.encode(comp)] + inputs + [i for i in seen if i not in inputs]  # prompt, around, below
+        control = comp.first(ast.Control)
+        if control is not None:  # the guiding layer, last: a placed or typeset image, as placed
+            source = self.components[control.source.value]
+            params["control"] = {"kind": control.kind.value, "source": control.source.value,
+                                 "weight": _n(control.weight.value) if control.weight else 1}
+            inputs.append(self.layer(source, below, stacking, refined=False))
         return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files,
                         reads=[crop] if seen else [])
 

@@ -93,6 +93,10 @@ def setting_text(item, pad: int = 0) -> str:
         return f"region {_region(item.spec)}"
     if isinstance(item, ast.Lora):
         return f"lora {item.path.text} weight {_num(item.weight)}"
+    if isinstance(item, ast.Control):
+        return f"control {item.kind.value} from {item.source.value}{_opt('weight', item.weight)}"
+    if isinstance(item, ast.ControlNet):
+        return f"controlnet {item.kind.value} {item.path.text}"
     if isinstance(item, ast.Refine):
         return f"refine {item.text.text} strength {_num(item.strength)}"
     if isinstance(item, ast.SkuColor):

@@ -296,6 +296,12 @@ class _ToAst(Transformer):
     def rule_refine(self, m, text, strength):
         return ast.Refine(self._s(m), text, strength)
 
+    def rule_control(self, m, kind, source, weight):
+        return ast.Control(self._s(m), kind, source, weight)
+
+    def rule_controlnet(self, m, kind, path):
+        return ast.ControlNet(self._s(m), kind, path)
+
     def rule_fit(self, m, value):
         return ast.Fit(self._s(m), value)
 

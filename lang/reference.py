@@ -54,6 +54,8 @@ REFERENCE: dict[tuple[str, str], Entry] = {
                               "(each may set its own).", "the model's pipeline default"),
     ("brief", "lora"): _E('lora "file.safetensors" weight F', "LoRA weights applied to the model for every "
                           "generated component and inpaint edit (several add up).", "none"),
+    ("brief", "controlnet"): _E('controlnet canny|depth "folder"', "The ControlNet model (a diffusers ControlNet "
+                                "folder, safetensors) that `control` lines of that kind use; pinned in brief.lock."),
     ("brief", "scheduler"): _E("scheduler NAME", "The scheduler of every generated component and inpaint edit.",
                                "the model's"),
     ("component", "prompt"): _E('prompt "…"', "Generate this layer from a prompt (placeholders interpolate)."),
@@ -94,6 +96,10 @@ REFERENCE: dict[tuple[str, str], Entry] = {
     ("component", "refine"): _E('refine "prompt" strength F', "On a placed asset: relight it into the scene, image "
                                 "to image inside its own mask at `strength` (0–1]; `check color` measures the result; "
                                 "a refined asset is never re-placed in an output.", "none"),
+    ("component", "control"): _E("control canny|depth from COMPONENT [weight F]", "Generate this layer with a "
+                                 "ControlNet conditioned on a placed asset's or text's edges (canny) or silhouette depth "
+                                 "(depth), to keep its shape; SD 1.x and SDXL models.", "weight 1"),
+    ("component", "from"): _E("from COMPONENT", "The placed asset or text whose edges or depth guide the ControlNet."),
     ("component", "within"): _E("within ΔE", "The CIEDE2000 ΔE a colour must stay within (0 < ΔE ≤ 30)."),
     ("region", "full"): _E("full", "The whole canvas."),
     ("region", "box"): _E("box X0 Y0 X1 Y1", "A box by its corners, each N% or Npx."),
@@ -141,6 +147,7 @@ VALUES: dict[str, str] = {
     "outpaint": "fit the canvas and paint the margins", "crop": "cover the output and cut", "fit": "fit and pad",
     "left": "lines aligned left", "center": "centred: a text's lines (align), a box at the canvas's centre (anchor)", "right": "lines aligned right",
     "png": "lossless PNG", "jpeg": "baseline JPEG", "webp": "lossy WebP",
+    "canny": "conditioned on the guiding layer's edges", "depth": "conditioned on the guiding layer's silhouette depth",
     "native": "denoised at the model's native size", "exact": "denoised at the box's own size",
     "draft": "the model-free backend (procedural placeholders, classical edits)",
     **{pos: f"anchored at the canvas's {pos.replace('-', ' ')}" + (" corner" if "-" in pos else " edge")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 
 from brief.lang import ast
-from brief.lang.check import BACKENDS, CONTEXTS, FITS, OUTPUT_MODES, RESOLUTIONS, SCHEDULERS
+from brief.lang.check import BACKENDS, CONTEXTS, CONTROLS, FITS, OUTPUT_MODES, RESOLUTIONS, SCHEDULERS
 from brief.lang.check_catalogue import ALIGNS, FORMATS
 from brief.lang.colour import hex_rgb
 from brief.lang.geometry import ANCHORS
@@ -25,8 +25,9 @@ from .analysis import Analysis
 
 K = lsp.CompletionItemKind
 _WORDS = {"context": CONTEXTS, "fit": FITS, "align": ALIGNS, "format": FORMATS, "backend": BACKENDS,
-          "anchor": tuple(ANCHORS), "resolution": RESOLUTIONS, "scheduler": SCHEDULERS}
-_COMPONENT_AFTER = {"recolor", "harmonize", "around", "place"}
+          "anchor": tuple(ANCHORS), "resolution": RESOLUTIONS, "scheduler": SCHEDULERS, "control": CONTROLS,
+          "controlnet": CONTROLS}
+_COMPONENT_AFTER = {"recolor", "harmonize", "around", "place", "from"}
 _CHECK_COMPONENT = {"color", "clearspace", "minsize", "contrast", "visible"}
 
 

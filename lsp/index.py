@@ -132,6 +132,9 @@ class Index:
                     colour(item.color)
                 elif isinstance(item, ast.FontRef) and isinstance(item.name, ast.Name):
                     font(item.name)
+        for comp in brief.components:
+            for control in comp.all(ast.Control):
+                component(control.source)
         for block in brief.components + brief.edits:
             for spec in _regions(block):
                 if isinstance(spec, ast.Around):

@@ -1,7 +1,8 @@
 """`brief.lock` beside the brief: the model each brief renders with, pinned — id, revision,
 pipeline class, the sha256 of every model file that can change the output (weights, configs,
-tokenizer, scheduler, `model_index.json`, LoRAs in the model folder, and the LoRA files briefs add
-with `lora "…"`, each pinned from the build that first uses it) and the library versions. Written on the first
+tokenizer, scheduler, `model_index.json`, LoRAs in the model folder, and the LoRA files and ControlNet
+folders briefs add with `lora "…"` and `controlnet …`, each pinned from the build that first uses it)
+and the library versions. Written on the first
 build; a later build whose model or libraries differ stops with a diagnostic naming what changed,
 until `--update-lock` accepts the new state. Commit it with the brief: it is what lets an old asset
 be reproduced. TOML, read with `tomllib` (`tomli` on Python 3.10), written with `tomli_w`.
@@ -22,7 +23,8 @@ from .store.files import atomic_write
 
 HEADER = "# brief.lock: the models this folder's briefs render with. Written by `brief build`; commit it.\n"
 FORMAT = 2  # 1 pinned weight files only; 2 pins every model file that can change the output
-ADDED = "lora:"  # files a brief adds to a model (`lora "…"`): pinned when first used, refused when changed
+ADDED = ("lora:", "controlnet:")  # files a brief adds to a model (`lora "…"`, `controlnet …`): pinned when
+# first used, refused when changed
 
 
 def lock_path(brief: Path) -> Path:

@@ -266,6 +266,24 @@ def build_xl(dest: Path, seed: int, full: bool) -> Path:
 
 # The CLI's `--unet` choices: "tiny-*" for tests (seconds on a CPU), the others the real denoiser
 # configuration with random weights, for GPU benchmarks only.
+def build_controlnet(model: Path, dest: Path, seed: int = 0) -> Path:
+    """A ControlNet for the UNet of `model` (SD 1.x or SDXL), randomly initialised from it with
+    `ControlNetModel.from_unet` (its zero convolutions made non-zero, so it changes what is drawn),
+    saved as a diffusers ControlNet folder (config.json + safetensors)."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_pretrained(model / "unet", use_safetensors=True, local_files_only=True)
+    net = ControlNetModel.from_unet(unet, conditioning_channels=3)
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if "zero_conv" in name or "controlnet_down_blocks" in name or "controlnet_mid_block" in name:
+                param.normal_(0, 0.2)
+    net.save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
 BUILDERS = {
     "tiny": lambda dest, seed: build(dest, seed, "tiny"),
     "sd15": lambda dest, seed: build(dest, seed, "sd15"),

@@ -491,3 +491,40 @@ def test_a_lora_must_be_safetensors(project):
     project.write("looks/old.ckpt", "pickled")
     found = project.diagnostics('brief b {\n  lora "looks/old.ckpt" weight 1\n  component c { prompt "x" }\n}\n')
     assert [d.code for d in found] == ["E364"]
+
+
+def test_a_controlnet_keeps_a_layers_silhouette(dproject):
+    """`control canny from product`: the kite is generated with a ControlNet (a tiny one made from the
+    model's UNet) conditioned on the product's edges; the ControlNet's files key the nodes and are
+    pinned in brief.lock; without its `controlnet` declaration the brief does not check."""
+    make_tiny_pipeline.build_controlnet(dproject.root / "model", dproject.root / "cn-canny")
+    text = SMALL.replace("  component spot {", '''  component product {
+    asset "assets/product.png"
+    region box 10% 50% 45% 95%
+    z 3
+  }
+  component spot {''')
+    path = dproject.write("s.brief", text)
+    build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    plain = pixels(dproject.root / "out" / "s" / "layers" / "spot.png")
+    guided = text.replace('    region box 30% 30% 60% 60%', '    region box 30% 30% 60% 60%\n'
+                                                               '    control canny from product weight 1.5')
+    guided = guided.replace("  steps 2\n", '  steps 2\n  controlnet canny "cn-canny"\n')
+    dproject.write("s.brief", guided)
+    built = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    assert "generate component spot" in ran(built) and "generate component ground" in ran(built)  # keys moved
+    assert not np.array_equal(plain, pixels(dproject.root / "out" / "s" / "layers" / "spot.png"))
+    assert "controlnet:canny/diffusion_pytorch_model.safetensors" in (dproject.root / "brief.lock").read_text()
+    found = dproject.diagnostics(guided.replace('  controlnet canny "cn-canny"\n', ""), rel="s.brief")
+    assert [d.code for d in found] == ["E366"]
+
+
+def test_control_is_refused_on_transformer_families():
+    from brief.runtime.backends import diffusers_control
+    from brief.runtime.context import OpError
+
+    class FluxPipeline:  # what the family is told by: the pipeline's class
+        text_encoder_2 = None
+
+    with pytest.raises(OpError, match="needs a Stable Diffusion 1.x or SDXL model"):
+        diffusers_control.pipeline(FluxPipeline(), object(), "text2image")

@@ -21,6 +21,7 @@ from brief.lang.geometry import edit_read_pad
 
 from ..context import OpContext, OpError
 from ..store.tiles import Layer, TiledImage
+from . import diffusers_control as control
 from . import diffusers_family as families
 from . import diffusers_size as sizes
 from . import draft, lazy_module, version_of
@@ -69,6 +70,21 @@ def _identity(declared: dict, options: dict) -> tuple[Path, dict, dict[str, str]
     return path, index, hashes
 
 
+def _controlnets(declared: dict, options: dict) -> dict[str, dict[str, str]]:
+    """The file hashes of each ControlNet the brief declares for its `control` lines, vetted; records
+    their folders for the ops."""
+    found = {}
+    for kind, folder in (declared.get("controlnets") or {}).items():
+        path = resolve_model(folder, None, Path(options.get("base_dir", ".")))
+        found[kind] = control.vet(path)
+        options.setdefault("controlnet_paths", {})[kind] = str(path)
+    return found
+
+
+def _digest(hashes: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+
+
 def _versions() -> dict[str, str]:
     """The libraries' versions, from their metadata: reading them imports none of them."""
     try:
@@ -85,16 +101,19 @@ def lock(declared: dict, options: dict | None = None) -> dict:
     quiet_libraries()
     options = options if options is not None else {}
     _, index, hashes = _identity(declared, options)
+    nets = _controlnets(declared, options)
     device, dtype = device_and_dtype(options)
-    return {**declared, "pipeline": index["_class_name"],
-            "files": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
+    return {**declared, "pipeline": index["_class_name"], "files": _digest(hashes),
             "dtype": dtype, "device": device.split(":")[0], **_versions(), "draft": draft.VERSION,
-            "resolution": sizes.POLICY}
+            "resolution": sizes.POLICY, **({"controlnet_files": {k: _digest(h) for k, h in nets.items()}}
+                                          if nets else {})}
 
 
 def lock_record(declared: dict, options: dict) -> dict:
     """What brief.lock pins for a model (machine-independent: no device or precision)."""
     _, index, hashes = _identity(declared, options)
+    for kind, net in _controlnets(declared, options).items():  # pinned with the model they condition
+        hashes.update({f"controlnet:{kind}/{name}": sha for name, sha in net.items()})
     return {"id": declared["model"], "revision": declared.get("revision", ""), "pipeline": index["_class_name"],
             "files": hashes, "versions": _versions(), "resolution": sizes.POLICY}
 
@@ -185,7 +204,8 @@ def _resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_LANCZOS4 if up else cv2.INTER_AREA)
 
 
-def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[int, int]) -> np.ndarray:
+def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[int, int], guide=None,
+                   frame: tuple | None = None) -> np.ndarray:
     """An image of `size` from the prompt: at that size, or (`resolution native`, larger than the
     model's native size) at about native area with its aspect, resized up and refined at `size`."""
     w, h = size
@@ -196,6 +216,12 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
     loras = _loras(ctx, params)
 
     def paint(size: tuple[int, int]):
+        guided = _guide(ctx, params, guide, frame, size) if guide is not None and frame else None
+        if guided is not None:  # a ControlNet keeps the guiding layer's silhouette
+            composed = with_scheduler(control.pipeline(pipe, guided["net"], "text2image"), params.get("scheduler"))
+            return composed(**_kwargs(desc, pipe), image=guided["image"], controlnet_conditioning_scale=guided["weight"],
+                            height=size[1], width=size[0], num_inference_steps=steps, generator=_generator(seed),
+                            output_type="latent", **_controls(params)).images
         if families.paints_without_a_mask(pipe):
             return pipe(**_kwargs(desc, pipe), height=size[1], width=size[0], num_inference_steps=steps,
                         generator=_generator(seed), output_type="latent", **_controls(params)).images
@@ -227,7 +253,7 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
 
 
 def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, mask: np.ndarray,
-                  keep_latents: bool = True) -> np.ndarray:
+                  keep_latents: bool = True, guide=None, frame: tuple | None = None) -> np.ndarray:
     """The crop `scene` in-painted inside `mask` (float, crop-sized), at the crop's size or, when it is
     smaller than the model's native size (`resolution native`), resampled up to it and back. The
     latents are cached as the node's (`keep_latents`) when the node in-paints once."""
@@ -239,7 +265,10 @@ def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, m
     ctx.meta["processing"] = {"size": [pw, ph], "crop": [cw, ch]}
     image = _resized(scene, (pw, ph)) if work else scene
     worked = _resized(mask, (pw, ph)) if work else mask
-    inpaint = with_scheduler(inpaint_pipeline(*_model(ctx)), params.get("scheduler"))
+    guided = _guide(ctx, params, guide, frame, (pw, ph)) if guide is not None and frame else None
+    inpaint = with_scheduler(control.pipeline(pipe, guided["net"], "inpaint") if guided else
+                             inpaint_pipeline(*_model(ctx)), params.get("scheduler"))
+    extra = {"control_image": guided["image"], "controlnet_conditioning_scale": guided["weight"]} if guided else {}
     run = (lambda f: _denoise(ctx, f, (pw, ph))) if keep_latents else (lambda f: families.decode(pipe, f(), (pw, ph)))
 
     def paint():
@@ -249,13 +278,27 @@ def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, m
                            height=ph, width=pw, strength=float(params.get("strength", 1)),
                            num_inference_steps=sizes.refine_steps(int(params["steps"]), float(params.get("strength", 1))),
                            generator=_generator(int(params["seed"])),
-                           output_type="latent", **_controls(params)).images
+                           output_type="latent", **_controls(params), **extra).images
 
     out = run(paint)
     return _resized(out, (cw, ch)) if work else out
 
 
+def _guide(ctx: OpContext, params: dict, guide, frame: tuple, size: tuple[int, int]) -> dict | None:
+    """The ControlNet and its conditioning image for a node with `control`, in canvas box `frame`
+    denoised at `size`; None without one."""
+    spec = params.get("control")
+    if not spec:
+        return None
+    _, device, dtype, _ = _model(ctx)
+    kind = spec["kind"]
+    net = control.load(ctx.options["controlnet_paths"][kind], device, dtype, ctx.node["lock"]["controlnet_files"][kind])
+    return {"net": net, "image": control.condition(guide, frame, size, kind), "weight": float(spec["weight"])}
+
+
 def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    guide = inputs[-1] if params.get("control") else None
+    inputs = inputs[:-1] if guide is not None else inputs
     desc, rest = inputs[0], inputs[1:]
     ref = rest[0] if params.get("shape") == "around" and rest else None
     below = rest[1:] if ref is not None else rest
@@ -265,7 +308,8 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
     regional = box != (0, 0, *canvas) and params.get("context") == "scene" and below
     if not regional:  # text to image, at the box's size (the whole canvas, or alone)
         area = _align((0, 0, box[2] - box[0], box[3] - box[1]), (10**6, 10**6), sizes.multiple_of(pipe))
-        rgb = _text_to_image(ctx, pipe, desc, params, (area[2], area[3]))
+        frame = (box[0], box[1], box[0] + area[2], box[1] + area[3])
+        rgb = _text_to_image(ctx, pipe, desc, params, (area[2], area[3]), guide, frame)
         rgb = rgb[: box[3] - box[1], : box[2] - box[0]]
         alpha = np.full(rgb.shape[:2], 255, np.uint8)
     else:  # crop-and-inpaint over what lies below
@@ -274,7 +318,7 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
         mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
         mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = 1.0
         mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-        out = _inpaint_crop(ctx, desc, params, scene, mask)
+        out = _inpaint_crop(ctx, desc, params, scene, mask, guide=guide, frame=crop)
         sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
         rgb = out[sub]
         alpha = np.rint(mask[sub] * 255).astype(np.uint8)
