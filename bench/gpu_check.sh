@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# GPU check for the diffusers backend: on a CUDA machine, the incremental benchmark at
-# 1024 x 1024 in fp16 with an SDXL-sized random UNet; prints UNet FLOPs, wall times and ratios.
-# Finishes in well under 8 minutes on one H100/H200.
+# GPU check for the diffusers backend: on a CUDA machine, the incremental benchmark at 1024 x 1024
+# with SDXL-sized (fp16) and FLUX.1-sized (bf16) random weights: per family and per resolution mode
+# (native, exact), a full render vs one ~10% component vs a no-op, with the denoiser's FLOPs, wall
+# times and their ratios to the work done (cost ∝ processed area × steps). Budget: under 8 minutes on
+# one H100/H200 (SDXL about 2, FLUX about 5 with its 24 GB random model written and read once).
 #
 # The device machines have PyTorch but no network, so the few packages they lack travel as wheels:
 #   here (with network):  bash bench/gpu_check.sh --fetch-wheels     # fills .whl/ (git-ignored)
@@ -22,4 +24,5 @@ if [ ! -x .venv-gpu/bin/python ]; then
   .venv-gpu/bin/pip install -q --no-index --no-deps .whl/*.whl
   .venv-gpu/bin/pip install -q --no-index --no-deps --no-build-isolation -e .
 fi
-timeout 420 .venv-gpu/bin/python bench/diffusers_incremental.py --size 1024 --steps 4 --device cuda --dtype float16 --unet sdxl
+timeout 180 .venv-gpu/bin/python bench/diffusers_incremental.py --size 1024 --steps 4 --device cuda --dtype float16 --family sdxl
+timeout 300 .venv-gpu/bin/python bench/diffusers_incremental.py --size 1024 --steps 2 --device cuda --dtype bfloat16 --family flux

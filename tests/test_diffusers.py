@@ -412,13 +412,13 @@ def test_a_crop_smaller_than_native_is_denoised_at_native_size_and_back(dproject
     path = dproject.write("s.brief", SMALL)
     build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
     native = _nodes(dproject, "s")["component spot"]["processing"]
-    assert native == {"size": [64, 64], "crop": [48, 48]}
+    assert native == {"size": [64, 64], "crop": [48, 48], "steps": 2}
     native_canvas = pixels(dproject.root / "out" / "s" / "main.png")
     ground = pixels(dproject.root / "out" / "s" / "layers" / "ground.png")[..., :3]
     dproject.write("s.brief", SMALL.replace('    region box 30% 30% 60% 60%', '    region box 30% 30% 60% 60%\n'
                                                                                '    resolution exact'))
     build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
-    assert _nodes(dproject, "s")["component spot"]["processing"] == {"size": [48, 48], "crop": [48, 48]}
+    assert _nodes(dproject, "s")["component spot"]["processing"] == {"size": [48, 48], "crop": [48, 48], "steps": 2}
     exact_canvas = pixels(dproject.root / "out" / "s" / "main.png")
     outside = np.ones((48, 48), bool)
     outside[14:29, 14:29] = False  # the box, 30%–60% of 48 px
@@ -428,9 +428,9 @@ def test_a_crop_smaller_than_native_is_denoised_at_native_size_and_back(dproject
 
 def test_a_canvas_larger_than_native_is_generated_at_native_size_and_refined_up(warm):
     """The 128 × 96 sky: generated at about native area with its aspect (72 × 56), then refined at
-    its own size; the manifest says both."""
+    its own size (3 steps at strength 0.35 of a schedule of 3: 1 step); the manifest says both."""
     processing = _nodes(warm.project, "d")["component sky"]["processing"]
-    assert processing == {"size": [128, 96], "base": [72, 56]}
+    assert processing == {"size": [128, 96], "base": [72, 56], "base_steps": 3, "steps": 1}
 
 
 def test_guidance_and_scheduler_are_keyed_and_used(dproject):

@@ -94,7 +94,7 @@ def test_every_op_runs_on_every_family(kind, tmp_path, tmp_path_factory, monkeyp
              if n["op"] == "generate"}
     unet = kind in ("tiny", "tiny-xl")
     base = [72, 56] if unet else [80, 48]  # multiples of 8 (UNet), of 16 (transformers)
-    assert nodes["component sky"]["processing"] == {"size": [128, 96], "base": base}
+    assert nodes["component sky"]["processing"] == {"size": [128, 96], "base": base, "base_steps": 2, "steps": 1}
     lock = (project.root / "brief.lock").read_text()
     denoiser = "unet" if unet else "transformer"
     assert FAMILIES[kind] in lock and f"{denoiser}/diffusion_pytorch_model.safetensors" in lock

@@ -212,7 +212,8 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
     steps, seed = int(params["steps"]), int(params["seed"])
     base = None if params.get("resolution") == "exact" else \
         sizes.base_size(w, h, sizes.native_size(pipe), sizes.multiple_of(pipe))
-    ctx.meta["processing"] = {"size": [w, h], **({"base": list(base)} if base else {})}
+    ctx.meta["processing"] = {"size": [w, h], "steps": sizes.denoised_steps(sizes.refine_steps(steps), sizes.REFINE_STRENGTH)
+                              if base else steps, **({"base": list(base), "base_steps": steps} if base else {})}
     loras = _loras(ctx, params)
 
     def paint(size: tuple[int, int]):
@@ -262,7 +263,9 @@ def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, m
     work = None if params.get("resolution") == "exact" else \
         sizes.crop_size(cw, ch, sizes.native_size(pipe), sizes.multiple_of(pipe))
     pw, ph = work or (cw, ch)
-    ctx.meta["processing"] = {"size": [pw, ph], "crop": [cw, ch]}
+    strength = float(params.get("strength", 1))
+    ctx.meta["processing"] = {"size": [pw, ph], "crop": [cw, ch], "steps": sizes.denoised_steps(
+        sizes.refine_steps(int(params["steps"]), strength), strength)}
     image = _resized(scene, (pw, ph)) if work else scene
     worked = _resized(mask, (pw, ph)) if work else mask
     guided = _guide(ctx, params, guide, frame, (pw, ph)) if guide is not None and frame else None

@@ -30,6 +30,11 @@ def refine_steps(steps: int, strength: float = REFINE_STRENGTH) -> int:
     return max(steps, math.ceil(1 / max(strength, 1e-3)))
 
 
+def denoised_steps(steps: int, strength: float) -> int:
+    """How many of `steps` an image-to-image or in-paint pass at `strength` runs (diffusers' rule)."""
+    return min(int(steps * strength), steps)
+
+
 def native_size(pipe) -> int:
     """The model's native side in pixels: the denoiser's sample size × the VAE's scale, or (FLUX) the
     VAE's sample size."""
