@@ -238,6 +238,13 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
 
         return _denoise(ctx, plain, (w, h))
 
+    tiles = sizes.refine_tiles(w, h, sizes.native_size(pipe), sizes.multiple_of(pipe)) if base else []
+    if len(tiles) > 1:
+        ctx.meta["processing"]["tiles"] = len(tiles)
+        with loras_applied(pipe, loras):
+            up = _resized(families.decode(pipe, paint(base), base), (w, h))
+            return _tiled_refine(ctx, pipe, desc, params, up, tiles)
+
     def hires():
         with loras_applied(pipe, loras):
             up = _resized(families.decode(pipe, paint(base), base), (w, h))
@@ -251,6 +258,29 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
                           output_type="latent", **_controls(params)).images
 
     return _denoise(ctx, hires, (w, h))
+
+
+def _tiled_refine(ctx: OpContext, pipe, desc: dict, params: dict, up: np.ndarray, tiles: list) -> np.ndarray:
+    """The refine pass of a large image, tile by tile (each at the model's native size, its own seed),
+    the overlaps blended with linear ramps so no seam shows; pixels, not latents, are what it keeps."""
+    refine = with_scheduler(img2img_pipeline(*_model(ctx)), params.get("scheduler"))
+    steps, seed = int(params["steps"]), int(params["seed"])
+    h, w = up.shape[:2]
+    total, weight = np.zeros((h, w, 3), np.float64), np.zeros((h, w, 1), np.float64)
+    for i, (x0, y0, x1, y1) in enumerate(tiles):
+        piece, size = up[y0:y1, x0:x1], (x1 - x0, y1 - y0)
+        extra = {} if families.paints_without_a_mask(pipe) else dict(
+            zip(("image", "mask_image"), families.fill_everything(size, piece)))
+        latents = refine(**_kwargs(desc, pipe), **({"image": Image.fromarray(piece)} | extra),
+                         **families.size_kwargs(refine, size), strength=sizes.REFINE_STRENGTH,
+                         num_inference_steps=sizes.refine_steps(steps), generator=_generator(seed + 1 + i),
+                         output_type="latent", **_controls(params)).images
+        ramp_x = np.minimum(np.arange(1, size[0] + 1), np.arange(size[0], 0, -1)).astype(np.float64)
+        ramp_y = np.minimum(np.arange(1, size[1] + 1), np.arange(size[1], 0, -1)).astype(np.float64)
+        ramp = np.minimum.outer(ramp_y, ramp_x)[..., None]
+        total[y0:y1, x0:x1] += families.decode(pipe, latents, size) * ramp
+        weight[y0:y1, x0:x1] += ramp
+    return np.rint(total / np.maximum(weight, 1e-9)).astype(np.uint8)
 
 
 def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, mask: np.ndarray,

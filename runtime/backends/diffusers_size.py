@@ -9,7 +9,8 @@ none, by its pipeline's default). Under `resolution native` (the default):
   "inpaint only masked" at 512 px and Krita AI's 512 px minimum context do;
 - a component or canvas larger than native is generated at about native area with its aspect,
   resized up and refined at its own size (img2img, `REFINE_STRENGTH`): A1111's and ComfyUI's
-  "hires fix";
+  "hires fix"; larger than twice native a side, the refine runs tile by tile (native-sized tiles,
+  overlapping, blended), as Ultimate SD Upscale does;
 - anything else is denoised at its own size, as under `resolution exact`.
 
 `POLICY` names these rules in the backend's lock, so a change of them is a change of every key.
@@ -67,6 +68,27 @@ def crop_size(w: int, h: int, native: int, multiple: int) -> tuple[int, int] | N
     scale = min(native / math.sqrt(w * h), MAX_UPSCALE_SIDE * native / max(w, h))
     size = (_round(w * scale, multiple), _round(h * scale, multiple))
     return None if size[0] <= w and size[1] <= h else size
+
+
+TILE_WHEN = 2  # a refine larger than this × native a side is done tile by tile
+TILE_OVERLAP = 8  # 1/8 of a tile overlaps its neighbour, blended linearly
+
+
+def refine_tiles(w: int, h: int, native: int, multiple: int) -> list[tuple[int, int, int, int]]:
+    """The boxes a w × h refine pass is run in: the whole image, or (larger than `TILE_WHEN` × native
+    a side) native-sized tiles overlapping by 1/`TILE_OVERLAP`, covering it, on the size multiple."""
+    if max(w, h) <= TILE_WHEN * native:
+        return [(0, 0, w, h)]
+    tile = min(_round(native, multiple), w, h) // multiple * multiple
+    step = max(multiple, (tile - tile // TILE_OVERLAP) // multiple * multiple)
+
+    def starts(total: int) -> list[int]:
+        out = list(range(0, max(total - tile, 0) + 1, step))
+        if out[-1] + tile < total:
+            out.append(total - tile)
+        return out
+
+    return [(x, y, x + tile, y + tile) for y in starts(h) for x in starts(w)]
 
 
 def base_size(w: int, h: int, native: int, multiple: int) -> tuple[int, int] | None:
