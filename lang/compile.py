@@ -95,9 +95,8 @@ class OpGraph:
     variants: list[Variant]
 
 
-def declared_backend(backend: ast.Backend | None, brief: ast.Brief | None = None) -> dict:
-    """What the brief says renders it: the backend, its model and revision, and the ControlNet models
-    its `control` lines use (the runtime's lock adds their contents)."""
+def declared_backend(backend: ast.Backend | None) -> dict:
+    """What the brief says renders it: the backend, its model and revision."""
     if backend is None:
         return {"backend": "draft"}
     lock: dict[str, Any] = {"backend": backend.name.value}
@@ -105,10 +104,6 @@ def declared_backend(backend: ast.Backend | None, brief: ast.Brief | None = None
         lock["model"] = backend.model.value
     if backend.revision is not None:
         lock["revision"] = backend.revision.value
-    used = {c.kind.value for comp in (brief.components if brief else []) for c in comp.all(ast.Control)}
-    nets = {n.kind.value: n.path.value for n in (brief.all(ast.ControlNet) if brief else []) if n.kind.value in used}
-    if nets:
-        lock["controlnets"] = dict(sorted(nets.items()))
     return lock
 
 
@@ -180,20 +175,32 @@ def compile_program(program: Program, *, lock_for: Callable[[dict], dict] | None
     variants = []
     with paused_gc():
         for brief in program.module.briefs:
-            declared = declared_backend(brief.first(ast.Backend), brief)
+            declared = declared_backend(brief.first(ast.Backend))
             if backend and backend != declared["backend"]:
                 declared = {"backend": backend}
             lock = (lock_for or dict)(declared)
+            locks: dict[str, dict] = {}
+
+            def lock_with(extra: dict, declared=declared, locks=locks) -> dict:
+                """The lock of a node that also depends on more than the model (a ControlNet folder):
+                only that node, and what follows from it, keys on it."""
+                key = repr(sorted(extra.items()))
+                if key not in locks:
+                    locks[key] = (lock_for or dict)({**declared, **extra})
+                return locks[key]
+
             for chosen in matrix.variants_of(brief):
-                variants.append(_VariantCompiler(g, scope, brief, chosen, lock).run())
+                variants.append(_VariantCompiler(g, scope, brief, chosen, lock, lock_with).run())
     return OpGraph(g.graph, variants)
 
 
 class _VariantCompiler:
     """The nodes of one variant: layers in z order, the composite, edits, outputs, checks, export."""
 
-    def __init__(self, g: _Graph, scope: Scope, brief: ast.Brief, chosen: dict[str, ast.MatrixValue], lock: dict):
+    def __init__(self, g: _Graph, scope: Scope, brief: ast.Brief, chosen: dict[str, ast.MatrixValue], lock: dict,
+                 lock_with: Callable[[dict], dict] | None = None):
         self.g, self.scope, self.brief, self.lock = g, scope, brief, lock
+        self.lock_with = lock_with or (lambda extra: {**lock, **extra})
         self.canvas = canvas_size(brief)
         self.short = min(self.canvas)
         self.chosen = chosen
@@ -211,10 +218,12 @@ class _VariantCompiler:
                          dict(axes), self.canvas, dict(lock))
 
     # helpers
-    def add(self, op, params, inputs, *, region, span, label, files=None, reads=(), space=None) -> str:
-        """A node; `space`: the output whose pixels it works in (None: the canvas)."""
-        return self.g.add(op, params, inputs, self.lock, region=region, span=span, label=label, files=files,
-                          reads=reads, space=space)
+    def add(self, op, params, inputs, *, region, span, label, files=None, reads=(), space=None,
+            lock: dict | None = None) -> str:
+        """A node; `space`: the output whose pixels it works in (None: the canvas); `lock`: its own, when
+        it depends on more than the brief's model (a ControlNet)."""
+        return self.g.add(op, params, inputs, lock or self.lock, region=region, span=span, label=label,
+                          files=files, reads=reads, space=space)
 
     def seed(self, block) -> int:
         s = block.first(ast.Seed)
@@ -357,13 +366,17 @@ class _VariantCompiler:
         files.update(self.lora_files(params))
         inputs = [self.encode(comp)] + inputs + [i for i in seen if i not in inputs]  # prompt, around, below
         control = comp.first(ast.Control)
+        lock = None
         if control is not None:  # the guiding layer, last: a placed or typeset image, as placed
             source = self.components[control.source.value]
-            params["control"] = {"kind": control.kind.value, "source": control.source.value,
+            kind = control.kind.value
+            params["control"] = {"kind": kind, "source": control.source.value,
                                  "weight": _n(control.weight.value) if control.weight else 1}
             inputs.append(self.layer(source, below, stacking, refined=False))
+            net = next(n for n in self.brief.all(ast.ControlNet) if n.kind.value == kind)
+            lock = self.lock_with({"controlnets": {kind: net.path.value}})  # the ControlNet's contents key it
         return self.add("generate", params, inputs, region=box, span=comp.span, label=label, files=files,
-                        reads=[crop] if seen else [])
+                        reads=[crop] if seen else [], lock=lock)
 
     def edit(self, edit: ast.Edit, image: str, frame: Frame | None = None, suffix: str = "") -> str:
         """An edit over `image`: the canvas's (the whole scene, or an output's scene without the

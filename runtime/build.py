@@ -125,12 +125,16 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
         backend = load_backend(declared["backend"])
         if hasattr(backend, "lock_record"):
             record = backend.lock_record(declared, options.backend_options)
+            folders: set[str] = set()
             # the weights the brief adds to the model (LoRAs) are pinned with it
             for key in g:
                 a = g.nodes[key]
                 if a["lock"].get("backend") == declared["backend"] and a["lock"].get("model") == declared.get("model"):
                     for rel, sha, _ in a["params"].get("loras", ()):
                         record["files"][f"lora:{rel}"] = sha
+                    folders.update((a["lock"].get("controlnets") or {}).values())
+            for folder in sorted(folders):
+                record["files"].update(backend.controlnet_record(folder, options.backend_options))
             records.append(record)
     if not records:
         return

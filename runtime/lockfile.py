@@ -46,6 +46,12 @@ def read(path: Path) -> dict:
         raise Unreadable(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _folder(name: str) -> str | None:
+    """The added folder a pinned file belongs to (`controlnet:models/cn/` of a ControlNet's file), so
+    that a file new in a pinned folder is drift; None for single files (a LoRA)."""
+    return name.rsplit("/", 1)[0] + "/" if name.startswith("controlnet:") and "/" in name else None
+
+
 def differences(old: dict, new: dict) -> list[str]:
     """Human-readable changes from the locked record to the current one."""
     found = []
@@ -54,8 +60,9 @@ def differences(old: dict, new: dict) -> list[str]:
             found.append(f"{field} {old.get(field)!r} → {new.get(field)!r}")
     old_f, new_f = old.get("files", {}), new.get("files", {})
     for name in sorted(set(old_f) | set(new_f)):
-        if name.startswith(ADDED) and (name not in old_f or name not in new_f):
-            continue  # a LoRA a brief starts or stops using: pinned from its first use, not drift
+        if name.startswith(ADDED) and (name not in old_f or name not in new_f) \
+                and not (name not in old_f and _folder(name) is not None and _folder(name) in {_folder(n) for n in old_f}):
+            continue  # a LoRA or ControlNet a brief starts or stops using: pinned from its first use, not drift
         if name not in new_f:
             found.append(f"model file {name} is gone")
         elif name not in old_f:

@@ -278,7 +278,8 @@ def build_controlnet(model: Path, dest: Path, seed: int = 0) -> Path:
     net = ControlNetModel.from_unet(unet, conditioning_channels=3)
     with torch.no_grad():
         for name, param in net.named_parameters():
-            if "zero_conv" in name or "controlnet_down_blocks" in name or "controlnet_mid_block" in name:
+            if any(part in name for part in ("zero_conv", "controlnet_down_blocks", "controlnet_mid_block",
+                                              "controlnet_cond_embedding.conv_out")):
                 param.normal_(0, 0.2)
     net.save_pretrained(dest, safe_serialization=True)
     return dest

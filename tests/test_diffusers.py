@@ -512,9 +512,17 @@ def test_a_controlnet_keeps_a_layers_silhouette(dproject):
     guided = guided.replace("  steps 2\n", '  steps 2\n  controlnet canny "cn-canny"\n')
     dproject.write("s.brief", guided)
     built = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
-    assert "generate component spot" in ran(built) and "generate component ground" in ran(built)  # keys moved
-    assert not np.array_equal(plain, pixels(dproject.root / "out" / "s" / "layers" / "spot.png"))
-    assert "controlnet:canny/diffusion_pytorch_model.safetensors" in (dproject.root / "brief.lock").read_text()
+    assert "generate component spot" in ran(built) and "generate component ground" not in ran(built)
+    guided_spot = pixels(dproject.root / "out" / "s" / "layers" / "spot.png")
+    assert not np.array_equal(plain, guided_spot)
+    assert "controlnet:cn-canny/diffusion_pytorch_model.safetensors" in (dproject.root / "brief.lock").read_text()
+    # the product lies above the spot: only the ControlNet lets its shape reach the spot
+    from PIL import Image
+
+    Image.new("RGBA", (64, 48), (0, 0, 0, 0)).save(dproject.root / "assets" / "product.png")
+    rebuilt = build_file(path, Options(cache=dproject.root / "cache", out=dproject.root / "out"))
+    assert "generate component spot" in ran(rebuilt) and "generate component ground" not in ran(rebuilt)
+    assert not np.array_equal(guided_spot, pixels(dproject.root / "out" / "s" / "layers" / "spot.png"))
     found = dproject.diagnostics(guided.replace('  controlnet canny "cn-canny"\n', ""), rel="s.brief")
     assert [d.code for d in found] == ["E366"]
 

@@ -402,6 +402,7 @@ async def test_editing_the_brand_file_updates_the_briefs_that_use_it(client, pro
     brief_uri = await open_doc(client, project / "campaign" / "launch.brief")
     brand = project / "brands" / "stride.brief"
     brand_uri = await open_doc(client, brand)
+    await wait_diagnostics(client, brief_uri, 1)  # opening the brand file analyses its users again
     without_volt = BRAND.replace("  color volt  #D4FF3A\n", "")
     await change(client, brand_uri, without_volt)  # unsaved: the brief reads the buffer
     diags = await wait_diagnostics(client, brief_uri, 1)
@@ -413,6 +414,7 @@ async def test_editing_the_brand_file_updates_the_briefs_that_use_it(client, pro
 async def test_fixing_a_broken_brand_file_clears_the_briefs_diagnostics(client, project):
     brief_uri = await open_doc(client, project / "campaign" / "launch.brief")
     brand_uri = await open_doc(client, project / "brands" / "stride.brief")
+    await wait_diagnostics(client, brief_uri, 1)  # opening the brand file analyses its users again
     await change(client, brand_uri, BRAND.replace("brand stride {", "brand stride {{"))
     assert {d.code for d in await wait_diagnostics(client, brief_uri, 1)} >= {"E303"}  # the brand is gone
     await change(client, brand_uri, BRAND)

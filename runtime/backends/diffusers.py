@@ -81,6 +81,13 @@ def _controlnets(declared: dict, options: dict) -> dict[str, dict[str, str]]:
     return found
 
 
+def controlnet_record(folder: str, options: dict) -> dict[str, str]:
+    """What brief.lock pins for a ControlNet folder a brief adds to its model: each file's sha256,
+    under the folder's name as the brief writes it."""
+    path = resolve_model(folder, None, Path(options.get("base_dir", ".")))
+    return {f"controlnet:{folder}/{name}": sha for name, sha in control.vet(path).items()}
+
+
 def _digest(hashes: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
 
@@ -112,8 +119,6 @@ def lock(declared: dict, options: dict | None = None) -> dict:
 def lock_record(declared: dict, options: dict) -> dict:
     """What brief.lock pins for a model (machine-independent: no device or precision)."""
     _, index, hashes = _identity(declared, options)
-    for kind, net in _controlnets(declared, options).items():  # pinned with the model they condition
-        hashes.update({f"controlnet:{kind}/{name}": sha for name, sha in net.items()})
     return {"id": declared["model"], "revision": declared.get("revision", ""), "pipeline": index["_class_name"],
             "files": hashes, "versions": _versions(), "resolution": sizes.POLICY}
 
@@ -285,36 +290,72 @@ def _tiled_refine(ctx: OpContext, pipe, desc: dict, params: dict, up: np.ndarray
 
 def _inpaint_crop(ctx: OpContext, desc: dict, params: dict, scene: np.ndarray, mask: np.ndarray,
                   keep_latents: bool = True, guide=None, frame: tuple | None = None) -> np.ndarray:
-    """The crop `scene` in-painted inside `mask` (float, crop-sized), at the crop's size or, when it is
-    smaller than the model's native size (`resolution native`), resampled up to it and back. The
-    latents are cached as the node's (`keep_latents`) when the node in-paints once."""
+    """The crop `scene` in-painted inside `mask` (float, crop-sized), returned at the crop's size.
+    Under `resolution native` a crop smaller than the model's native size is resampled up to it and
+    back; a larger one is in-painted first at native area, resized up and in-painted again at its
+    own size at the refine strength. A side the model cannot take (not a multiple of its VAE's scale,
+    or of 16 for transformers) is padded, never grown: the node reads only its crop. The final
+    pass's latents are cached as the node's (`keep_latents`) when the node in-paints once."""
     pipe = load_pipeline(*_model(ctx))
     ch, cw = mask.shape
-    work = None if params.get("resolution") == "exact" else \
-        sizes.crop_size(cw, ch, sizes.native_size(pipe), sizes.multiple_of(pipe))
-    pw, ph = work or (cw, ch)
-    strength = float(params.get("strength", 1))
-    ctx.meta["processing"] = {"size": [pw, ph], "crop": [cw, ch], "steps": sizes.denoised_steps(
-        sizes.refine_steps(int(params["steps"]), strength), strength)}
-    image = _resized(scene, (pw, ph)) if work else scene
-    worked = _resized(mask, (pw, ph)) if work else mask
-    guided = _guide(ctx, params, guide, frame, (pw, ph)) if guide is not None and frame else None
-    inpaint = with_scheduler(control.pipeline(pipe, guided["net"], "inpaint") if guided else
+    m, native = sizes.multiple_of(pipe), sizes.native_size(pipe)
+    exact = params.get("resolution") == "exact"
+    up = None if exact else sizes.crop_size(cw, ch, native, m)
+    down = None if exact or up else sizes.base_size(cw, ch, native, m)
+    steps, seed, strength = int(params["steps"]), int(params["seed"]), float(params.get("strength", 1))
+    spec = params.get("control")
+    net = _controlnet(ctx, spec["kind"]) if spec and guide is not None and frame else None
+    inpaint = with_scheduler(control.pipeline(pipe, net, "inpaint") if net is not None else
                              inpaint_pipeline(*_model(ctx)), params.get("scheduler"))
-    extra = {"control_image": guided["image"], "controlnet_conditioning_scale": guided["weight"]} if guided else {}
-    run = (lambda f: _denoise(ctx, f, (pw, ph))) if keep_latents else (lambda f: families.decode(pipe, f(), (pw, ph)))
 
-    def paint():
+    def padded(size: tuple[int, int]) -> tuple[int, int]:
+        return -(-size[0] // m) * m, -(-size[1] // m) * m
+
+    def paint(image: np.ndarray, hole: np.ndarray, pass_strength: float, pass_seed: int):
+        h, w = hole.shape
+        pw, ph = padded((w, h))
+        image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE)
+        hole = cv2.copyMakeBorder(hole, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
+        extra = {}
+        if net is not None:
+            cond = np.asarray(control.condition(guide, frame, (w, h), spec["kind"]))
+            extra = {"control_image": Image.fromarray(cv2.copyMakeBorder(cond, 0, ph - h, 0, pw - w,
+                                                                         cv2.BORDER_CONSTANT, value=0)),
+                     "controlnet_conditioning_scale": float(spec["weight"])}
         with loras_applied(inpaint, _loras(ctx, params)):
             return inpaint(**_kwargs(desc, pipe), image=Image.fromarray(image),
-                           mask_image=Image.fromarray(np.rint(np.clip(worked, 0, 1) * 255).astype(np.uint8)),
-                           height=ph, width=pw, strength=float(params.get("strength", 1)),
-                           num_inference_steps=sizes.refine_steps(int(params["steps"]), float(params.get("strength", 1))),
-                           generator=_generator(int(params["seed"])),
-                           output_type="latent", **_controls(params), **extra).images
+                           mask_image=Image.fromarray(np.rint(np.clip(hole, 0, 1) * 255).astype(np.uint8)),
+                           height=ph, width=pw, strength=pass_strength,
+                           num_inference_steps=sizes.refine_steps(steps, pass_strength),
+                           generator=_generator(pass_seed), output_type="latent", **_controls(params), **extra).images
 
-    out = run(paint)
-    return _resized(out, (cw, ch)) if work else out
+    size = up or (cw, ch)
+    image, hole = (_resized(scene, up), _resized(mask, up)) if up else (scene, mask)
+    final = (strength, seed)
+    processing: dict = {"size": list(size), "crop": [cw, ch]}
+    if down:  # larger than native: first at native area, then again at its own size, lightly
+        processing.update(base=list(down), base_steps=sizes.denoised_steps(sizes.refine_steps(steps, strength), strength))
+        final = (sizes.REFINE_STRENGTH, seed + 1)
+    processing["steps"] = sizes.denoised_steps(sizes.refine_steps(steps, final[0]), final[0])
+    ctx.meta["processing"] = processing
+
+    def passes():
+        nonlocal image
+        if down:
+            first = paint(_resized(scene, down), _resized(mask, down), strength, seed)
+            drawn = families.decode(pipe, first, padded(down))[: down[1], : down[0]]
+            image = imaging.blend_masked(scene, _resized(drawn, (cw, ch)), mask)
+        return paint(image, hole, *final)
+
+    out_size = padded(size)
+    out = _denoise(ctx, passes, out_size) if keep_latents else families.decode(pipe, passes(), out_size)
+    out = out[: size[1], : size[0]]
+    return _resized(out, (cw, ch)) if up else out
+
+
+def _controlnet(ctx: OpContext, kind: str):
+    _, device, dtype, _ = _model(ctx)
+    return control.load(ctx.options["controlnet_paths"][kind], device, dtype, ctx.node["lock"]["controlnet_files"][kind])
 
 
 def _guide(ctx: OpContext, params: dict, guide, frame: tuple, size: tuple[int, int]) -> dict | None:
@@ -323,10 +364,8 @@ def _guide(ctx: OpContext, params: dict, guide, frame: tuple, size: tuple[int, i
     spec = params.get("control")
     if not spec:
         return None
-    _, device, dtype, _ = _model(ctx)
-    kind = spec["kind"]
-    net = control.load(ctx.options["controlnet_paths"][kind], device, dtype, ctx.node["lock"]["controlnet_files"][kind])
-    return {"net": net, "image": control.condition(guide, frame, size, kind), "weight": float(spec["weight"])}
+    return {"net": _controlnet(ctx, spec["kind"]), "image": control.condition(guide, frame, size, spec["kind"]),
+            "weight": float(spec["weight"])}
 
 
 def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
@@ -346,7 +385,7 @@ def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
         rgb = rgb[: box[3] - box[1], : box[2] - box[0]]
         alpha = np.full(rgb.shape[:2], 255, np.uint8)
     else:  # crop-and-inpaint over what lies below
-        crop = _align(tuple(params["crop"]), canvas, sizes.multiple_of(pipe))
+        crop = tuple(params["crop"])  # what the node reads: the model's size multiple is padded, not grown
         scene = imaging.composite_region(crop, below)
         mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
         mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = 1.0
@@ -363,8 +402,7 @@ def refine(ctx: OpContext, params: dict, inputs: list) -> Layer:
     image over it) repainted image to image at `strength`, inside the image's own alpha only, at the
     model's native size when the crop is smaller; the layer keeps the image's alpha."""
     desc, placed, below = inputs[0], inputs[1], list(inputs[2:])
-    box, canvas = tuple(params["box"]), ctx.canvas
-    crop = _align(tuple(params["crop"]), canvas, sizes.multiple_of(load_pipeline(*_model(ctx))))
+    box, crop = tuple(params["box"]), tuple(params["crop"])
     scene = imaging.composite_region(crop, [*below, placed])
     mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
     sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
@@ -379,7 +417,7 @@ def _inpaint_region(ctx: OpContext, image: TiledImage, box: tuple, mask_box: np.
                     seed: int, steps: int, strength: float, prefill=None, params: dict | None = None) -> TiledImage:
     """In-paint `mask_box` (float, over `box`) of the image with the model, seeing EDIT_PAD px around it
     (at the model's native size when the crop is smaller: `_inpaint_crop`)."""
-    crop = _align(imaging.grow(box, EDIT_PAD, image.size), image.size, sizes.multiple_of(load_pipeline(*_model(ctx))))
+    crop = imaging.grow(box, EDIT_PAD, image.size)  # read exactly this: padded to the model's multiple, not grown
     pixels = image.read(crop) if prefill is None else prefill
     mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
     mask[box[1] - crop[1]:box[3] - crop[1], box[0] - crop[0]:box[2] - crop[0]] = mask_box
@@ -432,8 +470,9 @@ def outpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
     return out
 
 
-# An edit reads its region grown by EDIT_PAD and aligned to 8 px: inside what lang declares for it.
-assert EDIT_PAD + 8 <= min(edit_read_pad("diffusers", op) for op in ("inpaint", "remove"))
+# An edit reads its region grown by EDIT_PAD (padded to the model's multiple, never grown): inside what lang
+# declares for it.
+assert EDIT_PAD <= min(edit_read_pad("diffusers", op) for op in ("inpaint", "remove"))
 
 OPS = {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove,
        "outpaint": outpaint, "refine": refine}

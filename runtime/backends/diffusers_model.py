@@ -279,7 +279,7 @@ def loras_applied(pipe, loras: list[tuple[Path, str, float]]):
         yield pipe
         return
     names, weights = [], []
-    try:
+    try:  # whatever happens (a LoRA that fits the UNet but not a text encoder fails half-loaded), unload
         for path, sha, weight in loras:
             if not path.is_file():
                 raise OpError(f"LoRA {path} is gone")
@@ -300,5 +300,4 @@ def loras_applied(pipe, loras: list[tuple[Path, str, float]]):
         pipe.set_adapters(names, adapter_weights=weights)
         yield pipe
     finally:
-        if names:
-            pipe.unload_lora_weights()
+        pipe.unload_lora_weights()

@@ -94,6 +94,8 @@ def text(ctx: OpContext, params: dict, inputs: list) -> Layer:
 
 
 def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
+    if params.get("control"):  # the guiding layer comes last; a placeholder has no model to guide
+        inputs = inputs[:-1]
     desc, rest = inputs[0], inputs[1:]
     ref = rest[0] if params.get("shape") == "around" and rest else None
     below = rest[1:] if ref is not None else rest
