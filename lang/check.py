@@ -306,8 +306,13 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
     for brief in scope.module.briefs:
         comps_by_name = {c.name.value: c for c in brief.components}
         nets = {n.kind.value: n for n in brief.all(ast.ControlNet)}
+        used = {c.kind.value for comp in brief.components for c in comp.all(ast.Control)}
         for net in nets.values():
             yield from _word(net, CONTROLS, "controlnet kind", attr="kind")
+            if net.kind.value in CONTROLS and net.kind.value not in used:
+                yield warning("W369", f"`controlnet {net.kind.value}` is not used",
+                              f"No component has `control {net.kind.value} from …`; remove the line, or add one.",
+                              net.span)
         for comp in brief.components:
             prompt, asset, text = comp.first(ast.Prompt), comp.first(ast.Asset), comp.first(ast.Text)
             kinds_given = sorted((k for k in (prompt, asset, text) if k is not None), key=lambda k: k.span.start)
@@ -322,8 +327,10 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                 yield error("E321", f"component `{comp.name.value}` has neither a prompt, an asset nor a text",
                             'Add prompt "…" to generate it, asset "file.png" to place an image, or text "…" '
                             "to typeset words.", comp.name.span)
-            if asset:
-                for kind in GENERATION_ONLY:
+            if asset:  # a refined asset is repainted: the controls (but a component `strength`) apply
+                kinds: tuple[type[ast.Keyworded], ...] = (ast.Context, ast.Strength, ast.Negative) \
+                    if comp.first(ast.Refine) else GENERATION_ONLY
+                for kind in kinds:
                     for s in comp.all(kind):
                         yield warning("W322", f"`{s.keyword}` has no effect on an asset component",
                                       "Remove it; it only applies to generated (prompt) components.", s.span)

@@ -215,8 +215,13 @@ def _text_to_image(ctx: OpContext, pipe, desc: dict, params: dict, size: tuple[i
     model's native size) at about native area with its aspect, resized up and refined at `size`."""
     w, h = size
     steps, seed = int(params["steps"]), int(params["seed"])
-    base = None if params.get("resolution") == "exact" else \
-        sizes.base_size(w, h, sizes.native_size(pipe), sizes.multiple_of(pipe))
+    native, m = sizes.native_size(pipe), sizes.multiple_of(pipe)
+    small = None if params.get("resolution") == "exact" else sizes.crop_size(w, h, native, m)
+    if small is not None:  # smaller than native: drawn at native area with its aspect, then resized down
+        drawn = _text_to_image(ctx, pipe, desc, params | {"resolution": "exact"}, small, guide, frame)
+        ctx.meta["processing"]["box"] = [w, h]
+        return _resized(drawn, (w, h))
+    base = None if params.get("resolution") == "exact" else sizes.base_size(w, h, native, m)
     ctx.meta["processing"] = {"size": [w, h], "steps": sizes.denoised_steps(sizes.refine_steps(steps), sizes.REFINE_STRENGTH)
                               if base else steps, **({"base": list(base), "base_steps": steps} if base else {})}
     loras = _loras(ctx, params)

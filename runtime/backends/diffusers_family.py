@@ -77,6 +77,8 @@ def decode(pipe, latents, size: tuple[int, int]) -> np.ndarray:
         else:
             latents = latents / vae.config.scaling_factor + (getattr(vae.config, "shift_factor", None) or 0.0)
         image = vae.decode(latents).sample
+        if upcast and hasattr(pipe, "upcast_vae"):
+            vae.to(dtype=torch.float16)  # as the pipeline does after its own decode
     image = (image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
     return np.rint(image * 255).astype(np.uint8)
 

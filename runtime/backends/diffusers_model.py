@@ -259,6 +259,11 @@ def with_scheduler(pipe, name: str | None):
 
     if name not in SCHEDULERS:
         raise OpError(f"scheduler `{name}` is not one brief can use; choose one of: {', '.join(SCHEDULERS)}")
+    flow = type(pipe).__name__.startswith(("StableDiffusion3", "Flux"))
+    if flow != name.startswith("FlowMatch"):
+        raise OpError(f"scheduler `{name}` does not fit {type(pipe).__name__}: "
+                      + ("a flow-matching model (SD3, FLUX) takes a FlowMatch… scheduler" if flow else
+                         "a Stable Diffusion 1.x/SDXL model takes a discrete one (Euler, DPM-Solver, UniPC, DDIM, …)"))
     key = (id(pipe), name)
     if key not in _scheduled:
         import diffusers

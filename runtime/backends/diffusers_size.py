@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-POLICY = "native-1"
+POLICY = "native-2"  # 2: tiled refines, in-paints larger than native refined up, boxes smaller drawn up
 REFINE_STRENGTH = 0.35  # img2img strength of the refine pass: keeps the composition, redraws detail
 MAX_UPSCALE_SIDE = 2  # a resampled crop stays within 2 × native a side
 
