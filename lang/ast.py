@@ -4,7 +4,8 @@ Owns the node types: frozen dataclasses, each with the `span` of source it came 
 built by the one Transformer in `lang/parser.py` and never mutated; checks read them, the
 compiler and the formatter walk them. Settings of a block are kept in source order as a tuple
 of typed items (duplicates included) so the checker can report a setting given twice instead of
-one silently winning. The leaves (spans, values, regions) live in `lang/ast_values.py`.
+one silently winning. The leaves (spans, values, regions) live in `lang/ast_values.py`, a model
+backend's generation controls in `lang/ast_controls.py`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar
 
+from .ast_controls import Control, ControlNet, Guidance, Lora, Refine, Resolution, Scheduler  # noqa: F401
 from .ast_values import (  # noqa: F401
     Anchor,
     Around,
@@ -124,72 +126,6 @@ class SkuColor:
     span: Span
     color: ColourRef
     within: Num
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """`resolution native|exact`: denoise at the model's native size (resampled), or at the box's."""
-
-    keyword: ClassVar[str] = "resolution"
-    span: Span
-    value: Name
-
-
-@dataclass(frozen=True, slots=True)
-class Guidance:
-    keyword: ClassVar[str] = "guidance"
-    span: Span
-    value: Num
-
-
-@dataclass(frozen=True, slots=True)
-class Scheduler:
-    keyword: ClassVar[str] = "scheduler"
-    span: Span
-    value: Name
-
-
-@dataclass(frozen=True, slots=True)
-class Lora:
-    """`lora "file.safetensors" weight F`: LoRA weights applied to the model (several may be given)."""
-
-    keyword: ClassVar[str] = "lora"
-    span: Span
-    path: Str
-    weight: Num
-
-
-@dataclass(frozen=True, slots=True)
-class Refine:
-    """`refine "prompt" strength F` on an asset component: image-to-image of the placed image inside
-    its own mask, over the scene below it (to relight a product shot into the scene)."""
-
-    keyword: ClassVar[str] = "refine"
-    span: Span
-    text: Str
-    strength: Num
-
-
-@dataclass(frozen=True, slots=True)
-class Control:
-    """`control canny|depth from COMPONENT [weight F]`: a ControlNet conditioned on another layer's
-    edges or depth, so a generated layer keeps a placed product's silhouette."""
-
-    keyword: ClassVar[str] = "control"
-    span: Span
-    kind: Name
-    source: Name
-    weight: Num | None
-
-
-@dataclass(frozen=True, slots=True)
-class ControlNet:
-    """`controlnet canny "folder"`: the ControlNet model a brief's `control canny` lines use."""
-
-    keyword: ClassVar[str] = "controlnet"
-    span: Span
-    kind: Name
-    path: Str
 
 
 # ── text layers ───────────────────────────────────────────────────────────────

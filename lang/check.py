@@ -15,6 +15,7 @@ from typing import Iterator
 
 from . import ast, matrix
 from .check_catalogue import check_fields, check_output_blocks, check_rules, check_text
+from .check_controls import CONTROLS, RESOLUTIONS, SCHEDULERS, controls_of
 from .check_files import check_clearspace_logo, check_paths
 from .check_values import check_values
 from .cycles import cycles
@@ -36,17 +37,6 @@ BACKENDS = ("draft", "diffusers")
 FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")
-RESOLUTIONS = ("native", "exact")
-CONTROLS = ("canny", "depth")  # what a ControlNet is conditioned on: a layer's edges, or its depth
-# diffusers' scheduler classes a brief may name (`scheduler NAME`): built from the model's own
-# scheduler config; anything else is refused, as a class name must never load code
-SCHEDULERS = (
-    "DDIMScheduler", "DDPMScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
-    "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "DPMSolverMultistepScheduler",
-    "DPMSolverSinglestepScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
-    "UniPCMultistepScheduler", "DEISMultistepScheduler", "LCMScheduler", "TCDScheduler",
-    "FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
-)
 GENERATION_ONLY: tuple[type[ast.Keyworded], ...] = (
     ast.Negative, ast.Steps, ast.Strength, ast.Context, ast.Resolution, ast.Guidance, ast.Scheduler, ast.Lora)
 MAX_VARIANTS = 4096
@@ -274,33 +264,6 @@ def _z(comp: ast.Component) -> float:
     return z.value.value if z else 0
 
 
-def _controls(comp: ast.Component, comps: dict[str, ast.Component], nets: dict[str, ast.ControlNet]
-              ) -> Iterator[Diagnostic]:
-    """`control KIND from SOURCE`: on a generated component, of a known kind with its `controlnet`
-    declared, from a placed asset or text (whose pixels depend on nothing rendered: no cycle)."""
-    for control in comp.all(ast.Control):
-        if comp.first(ast.Prompt) is None:
-            yield error("E368", "`control` applies to generated (prompt) components",
-                        "A placed or typeset layer is drawn as it is; remove the line.", control.span)
-            continue
-        yield from _word(control, CONTROLS, "control", attr="kind")
-        if control.kind.value in CONTROLS and control.kind.value not in nets:
-            yield error("E366", f"no `controlnet {control.kind.value}` model is declared",
-                        f'Declare it in the brief: controlnet {control.kind.value} "models/controlnet-'
-                        f'{control.kind.value}" (a diffusers ControlNet folder).', control.kind.span)
-        source = comps.get(control.source.value)
-        if source is None:
-            yield error("E310", f"unknown component `{control.source.value}` in `control`",
-                        did_you_mean(control.source.value, comps).strip() or
-                        f"Components here: {', '.join(comps) or 'none'}.", control.source.span,
-                        fixes=replace_with_closest(control.source.span, control.source.value, comps))
-        elif source.first(ast.Prompt) is not None or source.first(ast.Refine) is not None or \
-                isinstance(getattr(source.first(ast.Region), "spec", None), ast.Around) or source is comp:
-            yield error("E367", f"`{control.source.value}` cannot guide `{comp.name.value}`",
-                        "Control from a placed asset or a text component (not generated, refined, or drawn "
-                        "around another): its pixels must not depend on what is generated.", control.source.span)
-
-
 def check_components(scope: Scope) -> Iterator[Diagnostic]:
     """Prompt xor asset; settings that make sense for the kind; enumerated words."""
     for brief in scope.module.briefs:
@@ -338,7 +301,7 @@ def check_components(scope: Scope) -> Iterator[Diagnostic]:
                 if not p.text.value.strip():
                     yield error("E325", f"the prompt of `{comp.name.value}` is empty",
                                 "Say what to generate, or place an image with asset \"file.png\".", p.text.span)
-            yield from _controls(comp, comps_by_name, nets)
+            yield from controls_of(comp, comps_by_name, nets)
             for refine in comp.all(ast.Refine):
                 if not asset:
                     yield error("E326", "`refine` applies to placed (asset) components",

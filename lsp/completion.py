@@ -13,8 +13,9 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 
 from brief.lang import ast
-from brief.lang.check import BACKENDS, CONTEXTS, CONTROLS, FITS, OUTPUT_MODES, RESOLUTIONS, SCHEDULERS
+from brief.lang.check import BACKENDS, CONTEXTS, FITS, OUTPUT_MODES
 from brief.lang.check_catalogue import ALIGNS, FORMATS
+from brief.lang.check_controls import CONTROLS, RESOLUTIONS, SCHEDULERS
 from brief.lang.colour import hex_rgb
 from brief.lang.geometry import ANCHORS
 from brief.lang.interactive import accepted_at

@@ -99,3 +99,10 @@ def examples_copy(tmp_path) -> Path:
 
 def codes(diagnostics) -> list[str]:
     return [d.code for d in diagnostics]
+
+
+# The diffusers tests' session model and warm build, shared by their modules (tests/diffusers_project.py).
+import importlib.util  # noqa: E402
+
+if importlib.util.find_spec("diffusers") is not None:  # without the extra those tests skip: nothing to share
+    from diffusers_project import dproject, tiny_model, warm  # noqa: E402, F401

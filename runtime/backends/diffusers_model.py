@@ -255,7 +255,7 @@ def with_scheduler(pipe, name: str | None):
     own scheduler config; the same pipeline when `name` is None. Kept per pipeline and name."""
     if not name:
         return pipe
-    from brief.lang.check import SCHEDULERS
+    from brief.lang.check_controls import SCHEDULERS
 
     if name not in SCHEDULERS:
         raise OpError(f"scheduler `{name}` is not one brief can use; choose one of: {', '.join(SCHEDULERS)}")
