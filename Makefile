@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) install --quiet -c constraints.txt -e ".[test,diffusers,farm]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,diffusers,farm,hosted]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -263,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--device", help="diffusers: cpu, cuda or cuda:N (default: cuda when available)")
     runtime.add_argument("--update-lock", action="store_true",
                          help="accept a changed model or library versions into brief.lock")
+    runtime.add_argument("--max-calls", type=int, metavar="N",
+                         help="hosted backends: stop before making more than N API calls in this build")
+    runtime.add_argument("--allow-floating", action="store_true",
+                         help="hosted backends: accept a floating model alias (…-latest), whose model changes")
     runtime.add_argument("--verify", action="store_true",
                          help="hash every model file again instead of trusting the hash memo "
                               "(~/.cache/brief), and repair the memo")

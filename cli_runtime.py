@@ -19,6 +19,10 @@ def runtime_options(args):
     from .runtime.build import Options
 
     backend_options = {"device": args.device} if getattr(args, "device", None) else {}
+    if getattr(args, "max_calls", None) is not None:
+        backend_options["max_calls"] = args.max_calls
+    if getattr(args, "allow_floating", False):
+        backend_options["allow_floating"] = True
     return Options(backend=getattr(args, "backend", None), cache=args.cache, out=getattr(args, "out", None),
                    checks=not getattr(args, "no_checks", False), psd=getattr(args, "psd", False),
                    variants=getattr(args, "variant", None) or [], root=args.root,

@@ -182,6 +182,7 @@ class Backend:
     name: Name
     model: Str | None
     revision: Str | None
+    endpoint: Str | None = None  # a hosted API's host (a proxy, a test server): where, not what
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, 
 from .load import Program
 from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
 
-BACKENDS = ("draft", "diffusers")
+BACKENDS = ("draft", "diffusers", "openai")
+HOSTED = ("openai",)  # backends that call a provider's API: a pinned model id, keys from the environment
 FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")
@@ -422,6 +423,13 @@ def check_backend(scope: Scope) -> Iterator[Diagnostic]:
         elif b.name.value == "draft" and (b.model or b.revision):
             yield error("E351", "the draft backend takes no model",
                         "Remove the model and revision, or use backend diffusers \"MODEL\".", b.span)
+        elif b.name.value in HOSTED and b.model is None:
+            yield error("E352", f"the {b.name.value} backend needs a model id",
+                        f'Pin a dated model: backend {b.name.value} "gpt-image-1-2025-04-15" (a floating alias such as '
+                        '`latest` is refused by the lock unless --allow-floating).', b.span)
+        elif b.endpoint is not None and b.name.value not in HOSTED:
+            yield error("E351", f"the {b.name.value} backend takes no endpoint",
+                        "`endpoint` points a hosted backend (openai) at another host; remove it.", b.endpoint.span)
         elif b.name.value == "diffusers" and b.model is None:
             yield error("E352", "the diffusers backend needs a model",
                         'Name a local folder or a hub id: backend diffusers "models/sd-turbo" revision "<sha>".',

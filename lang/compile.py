@@ -104,6 +104,8 @@ def declared_backend(backend: ast.Backend | None) -> dict:
         lock["model"] = backend.model.value
     if backend.revision is not None:
         lock["revision"] = backend.revision.value
+    if backend.endpoint is not None:  # where a hosted backend calls; the runtime keeps it out of the keys
+        lock["endpoint"] = backend.endpoint.value
     return lock
 
 

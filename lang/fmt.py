@@ -134,7 +134,8 @@ def setting_text(item, pad: int = 0) -> str:
     if isinstance(item, ast.Backend):
         model = f" {item.model.text}" if item.model else ""
         revision = f" revision {item.revision.text}" if item.revision else ""
-        return f"backend {item.name.value}{model}{revision}"
+        endpoint = f" endpoint {item.endpoint.text}" if item.endpoint else ""
+        return f"backend {item.name.value}{model}{revision}{endpoint}"
     if isinstance(item, ast.BrandRef):
         return f"brand {item.name.value}"
     if isinstance(item, (ast.Inpaint, ast.Remove)):

@@ -38,6 +38,9 @@ REFERENCE: dict[tuple[str, str], Entry] = {
     ("brief", "backend"): _E('backend NAME ["model"] [revision "sha"]',
                              "What renders generated components: `draft` (no model) or `diffusers` with a local "
                              "model folder or a pinned hub id.", "draft"),
+    ("brief", "endpoint"): _E('endpoint "https://…"', "Where a hosted backend (openai) sends its calls: a proxy "
+                              "or a test server; also BRIEF_OPENAI_ENDPOINT. Not part of any key.",
+                              "the provider's API"),
     ("brief", "revision"): _E('revision "sha"', "The pinned revision of a hub model (recorded in brief.lock)."),
     ("brief", "brand"): _E("brand NAME", "The brand kit whose colours, fonts and rules this brief uses."),
     ("brief", "matrix"): _E('matrix AXIS { VALUE "text" [{ FIELD value … }] … }',

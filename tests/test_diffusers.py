@@ -17,12 +17,11 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-from diffusers_project import BRIEF, dbuild, make_tiny_pipeline  # noqa: E402
-
 from brief.lang.diagnostics import DiagnosticError  # noqa: E402
 from brief.runtime.backends import diffusers as backend  # noqa: E402
 from brief.runtime.backends import diffusers_model  # noqa: E402
 from brief.runtime.build import Options, build_file  # noqa: E402
+from diffusers_project import BRIEF, dbuild, make_tiny_pipeline  # noqa: E402
 from runtime_helpers import output_bytes, pixels, ran  # noqa: E402
 
 

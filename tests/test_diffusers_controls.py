@@ -11,12 +11,11 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-from diffusers_project import make_tiny_pipeline  # noqa: E402
-
 from brief.lang.diagnostics import DiagnosticError  # noqa: E402
 from brief.runtime.backends import diffusers_model  # noqa: E402
 from brief.runtime.build import Options, build_file  # noqa: E402
 from conftest import Project  # noqa: E402
+from diffusers_project import make_tiny_pipeline  # noqa: E402
 from runtime_helpers import pixels, ran  # noqa: E402
 
 SMALL = '''brief s {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-BACKENDS = ("draft", "diffusers")
+BACKENDS = ("draft", "diffusers", "openai")
 
 
 def load_backend(name: str):
