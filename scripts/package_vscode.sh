@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Packages the VS Code extension (editors/vscode) as a .vsix, reproducibly:
-#   scripts/package_vscode.sh [OUT.vsix]     (default: editors/vscode/brief-lang-<version>.vsix)
+#   scripts/package_vscode.sh [--reuse-modules] [OUT.vsix]   (default: editors/vscode/brief-lang-<version>.vsix)
+# --reuse-modules: keep node_modules when npm installed it from this very lockfile (the tests, which
+# have just installed it), instead of installing again.
 # `npm ci` installs exactly what package-lock.json pins (vsce included), then vsce packages the
 # extension with its production dependencies (vscode-languageclient and what it needs: vsce takes
 # them from `npm list --production`; no bundler, so what ships is what npm installed). The zip's
@@ -15,6 +17,12 @@ for tool in node npm; do
   command -v "$tool" >/dev/null || { echo "package_vscode.sh: $tool is not on PATH (install Node.js 20 or newer)" >&2; exit 2; }
 done
 
+reuse=0
+if [[ "${1:-}" == "--reuse-modules" ]]; then
+  reuse=1
+  shift
+fi
+
 version="$(node -p "require('$ext/package.json').version")"
 if [[ $# -ge 1 ]]; then
   out="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -26,6 +34,10 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"  # 1980-01-01, the ea
 export TZ=UTC  # zip times are local times: pin the zone so the bytes do not depend on the machine
 
 cd "$ext"
-npm ci --no-audit --no-fund --loglevel=error
+if [[ $reuse == 1 && -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package-lock.json ]]; then
+  echo "package_vscode.sh: reusing node_modules installed from package-lock.json" >&2
+else
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 npx --no-install vsce package --out "$out" </dev/null
 echo "$out"

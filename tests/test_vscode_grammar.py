@@ -302,7 +302,8 @@ def test_package_script_builds_a_complete_vsix(tmp_path):
     _need_node()
     out = tmp_path / "brief.vsix"
     began = time.monotonic()
-    run = subprocess.run(["bash", str(REPO / "scripts" / "package_vscode.sh"), str(out)], capture_output=True,
+    script = str(REPO / "scripts" / "package_vscode.sh")
+    run = subprocess.run(["bash", script, "--reuse-modules", str(out)], capture_output=True,
                          text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     print(f"packaging took {time.monotonic() - began:.1f} s")
