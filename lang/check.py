@@ -33,8 +33,8 @@ from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, 
 from .load import Program
 from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
 
-BACKENDS = ("draft", "diffusers", "openai")
-HOSTED = ("openai",)  # backends that call a provider's API: a pinned model id, keys from the environment
+BACKENDS = ("draft", "diffusers", "openai", "gemini")
+HOSTED = ("openai", "gemini")  # backends that call a provider's API: a pinned model id, keys from the environment
 FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")

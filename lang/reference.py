@@ -156,6 +156,8 @@ VALUES: dict[str, str] = {
     **{pos: f"anchored at the canvas's {pos.replace('-', ' ')}" + (" corner" if "-" in pos else " edge")
        for pos in ("top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")},
     "diffusers": "Stable Diffusion through diffusers, from a local folder or a pinned hub id",
+    "openai": "OpenAI's Images API (a pinned model id; OPENAI_API_KEY from the environment)",
+    "gemini": "Gemini's image models through generateContent (a pinned model id; GEMINI_API_KEY)",
 }
 
 

@@ -93,3 +93,63 @@ def _picture(record: dict, w: int, h: int) -> str:
     data = io.BytesIO()
     Image.fromarray(out).save(data, format="PNG", compress_level=1)
     return base64.b64encode(data.getvalue()).decode()
+
+
+class GeminiImages:
+    """The documented shape of Gemini's `POST /v1beta/models/{model}:generateContent` with image
+    output (`contents[].parts[]` of text and `inlineData`; answered with
+    `candidates[0].content.parts[].inlineData` and a `responseId`; errors as `{"error": {code,
+    message, status}}`). Records every request; answers like `OpenAIImages`."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.fail_with: tuple[int, str] | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if ":generateContent" not in self.path:
+                    self.send_error(404)
+                    return
+                parts = [p for c in body["contents"] for p in c["parts"]]
+                record = {"path": self.path, "key": self.headers.get("x-goog-api-key", ""),
+                          "prompt": " ".join(p["text"] for p in parts if "text" in p),
+                          "config": body.get("generationConfig", {})}
+                for p in parts:
+                    inline = p.get("inlineData") or p.get("inline_data")
+                    if inline:
+                        data = inline["data"]  # base64, URL-safe as the SDK sends bytes
+                        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+                        record["image"] = np.asarray(Image.open(io.BytesIO(raw)))
+                server.requests.append(record)
+                if server.fail_with:
+                    status, text = server.fail_with
+                    self._json(status, {"error": {"code": status, "message": text, "status": "INVALID_ARGUMENT"}})
+                    return
+                aspect = record["config"].get("imageConfig", {}).get("aspectRatio", "1:1")
+                from brief.runtime.backends.gemini import ASPECTS
+
+                w, h = ASPECTS[aspect]
+                image = {"inlineData": {"mimeType": "image/png", "data": _picture(record, w, h)}}
+                self._json(200, {"candidates": [{"content": {"role": "model", "parts": [image]},
+                                                 "finishReason": "STOP"}],
+                                 "responseId": f"resp-{len(server.requests):04d}"})
+
+            def _json(self, status: int, payload: dict):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    __enter__ = OpenAIImages.__enter__
+    __exit__ = OpenAIImages.__exit__

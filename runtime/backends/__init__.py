@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-BACKENDS = ("draft", "diffusers", "openai")
+BACKENDS = ("draft", "diffusers", "openai", "gemini")
 
 
 def load_backend(name: str):

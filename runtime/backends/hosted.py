@@ -118,3 +118,72 @@ def mask_image(mask, convention: str):
         rgba[inside, 3] = 0
         return rgba
     return np.where(inside, 255, 0).astype(np.uint8)
+
+
+# ── the ops, written once: a provider gives how to draw a picture and how to paint a crop ──────────
+
+CONTEXT_PAD, EDIT_PAD, MASK_BLUR = 32, 32, 4
+
+
+def prompt_of(desc: dict) -> str:
+    negative = desc.get("negative")
+    return desc["prompt"] + (f". Avoid: {negative}" if negative else "")
+
+
+def encode_prompt(ctx, params: dict, inputs: list) -> dict:
+    """The prompt, kept as the node's record (the service encodes it)."""
+    return {"prompt": params["prompt"], "negative": params.get("negative", "")}
+
+
+def make_ops(name: str, draw, paint) -> dict:
+    """The backend's op table: `draw(ctx, model, prompt, w, h, seed)` → RGB of w × h;
+    `paint(ctx, model, prompt, scene, mask)` → the crop `scene` repainted (RGB, its size), of which
+    only the masked part is kept. Everything else is the draft backend's."""
+    from . import draft
+
+    imaging = lazy_module("brief.runtime.render.imaging")
+
+    def generate(ctx, params: dict, inputs: list):
+        if params.get("control") or params.get("loras"):
+            raise OpError(f"the {name} backend has no ControlNet and takes no LoRA; use backend diffusers for them")
+        desc, rest = inputs[0], inputs[1:]
+        ref = rest[0] if params.get("shape") == "around" and rest else None
+        below = rest[1:] if ref is not None else rest
+        box, model = tuple(params["box"]), ctx.node["lock"]["model"]
+        w, h = box[2] - box[0], box[3] - box[1]
+        if box == (0, 0, *ctx.canvas) or params.get("context") != "scene" or not below:  # drawn whole
+            rgba = np.dstack([draw(ctx, model, prompt_of(desc), w, h, params.get("seed")),
+                              np.full((h, w), 255, np.uint8)])
+        else:  # the padded crop over what lies below, painted inside the box
+            crop = tuple(params["crop"])
+            scene = imaging.composite_region(crop, below)
+            mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
+            sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
+            mask[sub] = 1.0
+            mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
+            painted = paint(ctx, model, prompt_of(desc), scene, mask)
+            rgba = np.dstack([painted[sub], np.rint(mask[sub] * 255).astype(np.uint8)])
+        return draft._finish_layer(ctx, params, rgba, ref)
+
+    def edit_region(ctx, image, box: tuple, mask_box, prompt: str):
+        crop = imaging.grow(box, EDIT_PAD, image.size)
+        mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
+        sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
+        mask[sub] = mask_box
+        mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
+        painted = paint(ctx, ctx.node["lock"]["model"], prompt, image.read(crop), mask)
+        return image.replaced(box, imaging.blend_masked(image.read(box), painted[sub], mask[sub]))
+
+    def inpaint(ctx, params: dict, inputs: list):
+        image, desc = inputs[0], inputs[1]
+        mask = draft._edit_mask(ctx, params, inputs[2] if len(inputs) > 2 else None)
+        return edit_region(ctx, image, tuple(params["box"]), mask, prompt_of(desc))
+
+    def remove(ctx, params: dict, inputs: list):
+        """Classical in-painting first (no trace left to copy), then the service repaints the region."""
+        first = draft.remove(ctx, params, inputs)
+        mask = draft._edit_mask(ctx, params, inputs[1] if len(inputs) > 1 else None)
+        return edit_region(ctx, first, tuple(params["box"]), mask,
+                           "the same scene with nothing in the marked area: continue the background seamlessly")
+
+    return {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove}

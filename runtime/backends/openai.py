@@ -15,18 +15,15 @@ from __future__ import annotations
 import base64
 
 from ..context import OpContext, OpError
-from ..store.tiles import Layer, TiledImage
 from . import draft, hosted, lazy_module, version_of
 
 np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
-imaging = lazy_module("brief.runtime.render.imaging")
 
 KEY_ENV = "OPENAI_API_KEY"
 API = "openai-images-1"  # this module's contract with the API: part of every key
 CAPABILITIES = hosted.Capabilities(mask="alpha0", seed="none",
                                    sizes=((1024, 1024), (1536, 1024), (1024, 1536)), polling=False)
-CONTEXT_PAD, EDIT_PAD, MASK_BLUR = 32, 32, 4
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:
@@ -97,72 +94,15 @@ def _edit(ctx: OpContext, model: str, prompt: str, scene: np.ndarray, mask: np.n
     return hosted.resized(answer, (cw, ch))
 
 
-def encode_prompt(ctx: OpContext, params: dict, inputs: list) -> dict:
-    """The prompt, kept as the node's record (the service encodes it)."""
-    return {"prompt": params["prompt"], "negative": params.get("negative", "")}
-
-
-def _prompt(desc: dict) -> str:
-    negative = desc.get("negative")
-    return desc["prompt"] + (f". Avoid: {negative}" if negative else "")
-
-
-def generate(ctx: OpContext, params: dict, inputs: list) -> Layer:
-    if params.get("control") or params.get("loras"):
-        raise OpError("the openai backend has no ControlNet and takes no LoRA; use backend diffusers for them")
-    desc, rest = inputs[0], inputs[1:]
-    ref = rest[0] if params.get("shape") == "around" and rest else None
-    below = rest[1:] if ref is not None else rest
-    box, model = tuple(params["box"]), ctx.node["lock"]["model"]
-    w, h = box[2] - box[0], box[3] - box[1]
-    regional = box != (0, 0, *ctx.canvas) and params.get("context") == "scene" and below
-    if not regional:  # drawn whole, at the accepted size nearest its aspect, then fitted to the box
-        size, text = _size(w, h)
-        drawn = _call(ctx, "generate", model=model, prompt=_prompt(desc), size=text, n=1, pixels=size)
-        rgba = np.dstack([hosted.resized(drawn, (w, h)), np.full((h, w), 255, np.uint8)])
-    else:  # the padded crop over what lies below, painted inside the box
-        crop = tuple(params["crop"])
-        scene = imaging.composite_region(crop, below)
-        mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
-        sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
-        mask[sub] = 1.0
-        mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-        painted = _edit(ctx, model, _prompt(desc), scene, mask)
-        rgba = np.dstack([painted[sub], np.rint(mask[sub] * 255).astype(np.uint8)])
-    return draft._finish_layer(ctx, params, rgba, ref)
-
-
-def _edit_region(ctx: OpContext, image: TiledImage, box: tuple, mask_box: np.ndarray, prompt: str) -> TiledImage:
-    """`mask_box` (float, over `box`) of the image painted by the service, which sees EDIT_PAD px
-    around it; only the masked pixels of the box change."""
-    crop = imaging.grow(box, EDIT_PAD, image.size)
-    pixels = image.read(crop)
-    mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
-    sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
-    mask[sub] = mask_box
-    mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-    painted = _edit(ctx, ctx.node["lock"]["model"], prompt, pixels, mask)
-    return image.replaced(box, imaging.blend_masked(image.read(box), painted[sub], mask[sub]))
-
-
-def inpaint(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    image, desc = inputs[0], inputs[1]
-    ref = inputs[2] if len(inputs) > 2 else None
-    mask = draft._edit_mask(ctx, params, ref)
-    return _edit_region(ctx, image, tuple(params["box"]), mask, _prompt(desc))
-
-
-def remove(ctx: OpContext, params: dict, inputs: list) -> TiledImage:
-    """Classical in-painting first (no trace left to copy), then the service repaints the region
-    from its surroundings."""
-    first = draft.remove(ctx, params, inputs)
-    mask = draft._edit_mask(ctx, params, inputs[1] if len(inputs) > 1 else None)
-    return _edit_region(ctx, first, tuple(params["box"]), mask,
-                        "the same scene with nothing in the marked area: continue the background seamlessly")
+def _draw(ctx: OpContext, model: str, prompt: str, w: int, h: int, seed) -> np.ndarray:
+    """A whole picture at the accepted size nearest w:h (the API has no seed), fitted to w × h."""
+    size, text = _size(w, h)
+    drawn = _call(ctx, "generate", model=model, prompt=prompt, size=text, n=1, pixels=size)
+    return hosted.resized(drawn, (w, h))
 
 
 def versions() -> dict[str, str]:
     return {"openai": version_of("openai", "openai")}
 
 
-OPS = {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove}
+OPS = hosted.make_ops("openai", _draw, _edit)
