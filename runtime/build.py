@@ -104,8 +104,30 @@ def compile_file(path: str | os.PathLike, options: Options, text: str | None = N
 
     graph = compile_program(program, lock_for=lock_for, backend=options.backend, text_engine=text_engine)
     compiled = Compiled(program, graph, warnings, select_variants(graph.variants, options.variants))
+    _check_capabilities(compiled)
     _check_lockfile(path, compiled, options)
     return compiled
+
+
+def _check_capabilities(compiled: Compiled) -> None:
+    """What a backend cannot do refuses the brief before any work (and, for a hosted one, before any
+    paid call), at the component or edit that asked for it: a backend module's `cannot(op, params)`
+    says why."""
+    g = compiled.graph.graph
+    blocks = {f"{b.keyword} {b.name.value}": b for brief in compiled.program.module.briefs
+              for b in brief.components + brief.edits}
+    found: dict[tuple[str, str], Diagnostic] = {}
+    for key in g:
+        a = g.nodes[key]
+        backend = load_backend(a["lock"]["backend"])
+        why = backend.cannot(a["op"], a["params"]) if hasattr(backend, "cannot") else None
+        label = a["label"].split(" (")[0]
+        if why and (label, why) not in found:
+            block = blocks.get(label)
+            found[(label, why)] = error("E402", why, "Use a backend that can (backend diffusers \"…\"), or remove "
+                                        "the line.", block.name.span if block is not None else None)
+    if found:
+        raise DiagnosticError(list(found.values()))
 
 
 def backend_diagnostic(program: Program, declared: dict, message: str, code: str = "E400",

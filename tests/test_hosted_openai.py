@@ -133,3 +133,13 @@ def test_max_calls_stops_the_build_before_the_call_over_budget(project, server):
     with pytest.raises(BuildError, match="more than 2 hosted calls"):
         _build(project, BRIEF.format(url=server.url), backend_options={"max_calls": 2})
     assert len(server.requests) == 2
+
+
+def test_what_the_backend_cannot_do_is_refused_before_any_call(project, server):
+    lora = '    lora "looks/brand.safetensors" weight 1\n'
+    text = BRIEF.format(url=server.url).replace('    prompt "a red kite"\n', '    prompt "a red kite"\n' + lora)
+    project.write("looks/brand.safetensors", "\x10" + "\x00" * 7 + "{}" + " " * 14)  # a safetensors header
+    with pytest.raises(DiagnosticError, match="takes no LoRA") as exc:
+        _build(project, text)
+    (d,) = exc.value.diagnostics
+    assert d.code == "E402" and d.span.line == 9 and server.requests == []  # at `component kite`

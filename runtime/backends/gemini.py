@@ -82,4 +82,8 @@ def _paint(ctx: OpContext, model: str, prompt: str, scene: np.ndarray, mask: np.
     return hosted.resized(_call(ctx, model, [instruction, image], size, ctx.params.get("seed")), (cw, ch))
 
 
+def cannot(op: str, params: dict) -> str | None:
+    return hosted.cannot("gemini", op, params)
+
+
 OPS = hosted.make_ops("gemini", _draw, _paint)

@@ -135,6 +135,17 @@ def encode_prompt(ctx, params: dict, inputs: list) -> dict:
     return {"prompt": params["prompt"], "negative": params.get("negative", "")}
 
 
+def cannot(name: str, op: str, params: dict) -> str | None:
+    """What a hosted backend refuses before any call: the model-side controls only diffusers has."""
+    if op == "generate" and params.get("control"):
+        return f"the {name} backend has no ControlNet (`control`): it is a diffusers feature"
+    if op in ("generate", "encode_prompt") and params.get("loras"):
+        return f"the {name} backend takes no LoRA (`lora`): it is a diffusers feature"
+    if op == "refine":
+        return f"the {name} backend cannot `refine` a placed asset yet"
+    return None
+
+
 def make_ops(name: str, draw, paint) -> dict:
     """The backend's op table: `draw(ctx, model, prompt, w, h, seed)` → RGB of w × h;
     `paint(ctx, model, prompt, scene, mask)` → the crop `scene` repainted (RGB, its size), of which

@@ -105,4 +105,8 @@ def versions() -> dict[str, str]:
     return {"openai": version_of("openai", "openai")}
 
 
+def cannot(op: str, params: dict) -> str | None:
+    return hosted.cannot("openai", op, params)
+
+
 OPS = hosted.make_ops("openai", _draw, _edit)
