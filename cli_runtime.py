@@ -63,7 +63,7 @@ def cmd_plan(args) -> int:
         reporter.flush()
         if args.json:
             doc = [{"variant": p.variant.name, "summary": p.summary(), "pixel_share": round(p.pixel_share, 4),
-                    "cached": len(p.cached), "steps": [{"node": s.key, "op": s.op, "label": s.label,
+                    "cached": len(p.cached), "calls": p.calls, "steps": [{"node": s.key, "op": s.op, "label": s.label,
                                                         "reason": s.reason, "share": round(s.share, 4)}
                                                        for s in p.steps]} for p in plans]
             print(json.dumps(doc, indent=2))

@@ -143,3 +143,15 @@ def test_what_the_backend_cannot_do_is_refused_before_any_call(project, server):
         _build(project, text)
     (d,) = exc.value.diagnostics
     assert d.code == "E402" and d.span.line == 9 and server.requests == []  # at `component kite`
+
+
+def test_plan_says_how_many_calls_a_build_will_make_and_makes_none(project, server):
+    from brief.runtime.build import plan_file
+
+    project.write("h.brief", BRIEF.format(url=server.url))
+    options = Options(cache=project.root / "cache", out=project.root / "out")
+    _, plans = plan_file(project.root / "h.brief", options)
+    assert plans[0].calls == 3 and "3 hosted calls" in plans[0].summary() and server.requests == []
+    _build(project, BRIEF.format(url=server.url))
+    _, plans = plan_file(project.root / "h.brief", options)
+    assert plans[0].calls == 0 and "0 hosted calls" in plans[0].summary()

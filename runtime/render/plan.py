@@ -42,9 +42,25 @@ class VariantPlan:
         """Edits that take their last pixels instead of running."""
         return {s.key for s in self.steps if s.reuse}
 
+    @property
+    def calls(self) -> int:
+        """The hosted API calls this plan will make: one per generate, inpaint or remove that runs on a
+        hosted backend (none for what is cached or reused)."""
+        if self.variant.backend.get("backend") not in _hosted():
+            return 0
+        return sum(1 for s in self.steps if s.op in ("generate", "inpaint", "remove") and not s.reuse)
+
     def summary(self) -> str:
+        calls = f", {self.calls} hosted call{'s' if self.calls != 1 else ''}" \
+            if self.variant.backend.get("backend") in _hosted() else ""
         return (f"{len(self.steps)} to render, {len(self.cached)} cached, "
-                f"{self.pixel_share * 100:.1f}% of pixels")
+                f"{self.pixel_share * 100:.1f}% of pixels{calls}")
+
+
+def _hosted() -> tuple[str, ...]:
+    from brief.lang.check import HOSTED
+
+    return HOSTED
 
 
 def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, checks: bool = True,
