@@ -107,7 +107,15 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
     changed: dict[str, list[Box]] = {}
     input_changed: dict[str, list[Box]] = {}
     steps = []
-    edits_now = {identity(g, k) for k in everything if g.nodes[k]["op"] in EDIT_OPS}
+    edits_now = {identity(g, k): k for k in everything if g.nodes[k]["op"] in EDIT_OPS}
+
+    def rewired(ident: str, record: dict) -> bool:
+        """An edit still there that now follows another node: where it painted before is not where
+        the chain has it now, so the pixels it painted there are changed for every edit after the
+        composite (it may now run after them)."""
+        now = edits_now.get(ident)
+        return now is not None and record.get("input_ids", [None])[0] != identity(g, g.nodes[now]["inputs"][0])
+
     for key in order:
         a = g.nodes[key]
         prev = previous.get(identity(g, key))
@@ -116,8 +124,8 @@ def impact(graph, variant, available: Callable[[str], bool], previous: dict[str,
         reuse = False
         if a["op"] == "composite":
             new = [] if same else _composite_changes(g, key, prev, previous, (W, H))
-            new += [tuple(r["region"]) for i, r in previous.items()  # an edit that went: where it painted
-                    if i.split(" ", 1)[0] in EDIT_OPS and i not in edits_now and r.get("region")]
+            new += [tuple(r["region"]) for i, r in previous.items()  # an edit that went or moved: where it painted
+                    if i.split(" ", 1)[0] in EDIT_OPS and r.get("region") and (i not in edits_now or rewired(i, r))]
         if not same and key in run and prev is not None and _only_canvas_changed(g, a, prev, previous) \
                 and a["inputs"][0] in changed:
             input_changed[key] = list(changed[a["inputs"][0]])

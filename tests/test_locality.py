@@ -214,3 +214,24 @@ def test_any_sequence_of_versions_builds_like_a_clean_build(project, versions):
             for name in ("canvas.png", "sq.png"):
                 assert (root / "out" / "scene" / name).read_bytes() == \
                     (root / f"clean{i}-out" / "scene" / name).read_bytes(), f"version {i}: {name}"
+
+
+def test_an_edit_moved_after_another_repaints_where_it_painted_before(project):
+    """Found by the property test above: `shade` in-painted left of `tidy`'s region, before it; moved
+    to the right and after it, the pixels `tidy` reads are no longer shade's, so `tidy` runs again
+    (it reused its last pixels, and the incremental canvas differed from a clean build's)."""
+    first = ('  edit shade {\n    inpaint box 0% 61% 15% 73%\n    prompt "soft shadow"\n  }\n'
+             '  edit tone {\n    recolor product to #1A5FB4\n  }\n'
+             '  edit tidy {\n    remove box 2% 80% 12% 95%\n  }\n')
+    second = ('  edit tone {\n    recolor product to #1A5FB4\n  }\n'
+              '  edit tidy {\n    remove box 2% 80% 12% 95%\n  }\n'
+              '  edit shade {\n    inpaint box 70% 60% 98% 75%\n    prompt "soft shadow"\n  }\n')
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = project.root / "scene.brief"
+        for i, edits in enumerate((first, second)):
+            path.write_text(render(BASE).replace(EDITS, edits))
+            build_file(path, Options(cache=root / "cache", out=root / "out"))
+            build_file(path, Options(cache=root / f"clean{i}", out=root / f"clean{i}-out"))
+            assert (root / "out" / "scene" / "main.png").read_bytes() == \
+                (root / f"clean{i}-out" / "scene" / "main.png").read_bytes(), f"version {i}"
