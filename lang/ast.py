@@ -5,7 +5,8 @@ built by the one Transformer in `lang/parser.py` and never mutated; checks read 
 compiler and the formatter walk them. Settings of a block are kept in source order as a tuple
 of typed items (duplicates included) so the checker can report a setting given twice instead of
 one silently winning. The leaves (spans, values, regions) live in `lang/ast_values.py`, a model
-backend's generation controls in `lang/ast_controls.py`; both are re-exported here.
+backend's generation controls in `lang/ast_controls.py`, the brand rules in `lang/ast_rules.py`;
+all are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar
 
 from .ast_controls import Control, ControlNet, Guidance, Lora, Refine, Resolution, Scheduler  # noqa: F401
+from .ast_rules import (  # noqa: F401
+    CHECK_RULES,
+    CheckClearspace,
+    CheckColor,
+    CheckContrast,
+    CheckMinsize,
+    CheckPalette,
+    CheckRule,
+    CheckSafezone,
+    CheckVisible,
+)
 from .ast_values import (  # noqa: F401
     Anchor,
     Around,
@@ -264,66 +276,6 @@ class Harmonize:
 
 EditOp = Inpaint | Remove | Recolor | Harmonize
 EDIT_OPS = (Inpaint, Remove, Recolor, Harmonize)
-
-
-# ── checks (brand rules) ──────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True, slots=True)
-class CheckPalette:
-    keyword: ClassVar[str] = "palette"
-    span: Span
-    within: Num | None
-    coverage: Num | None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckColor:
-    keyword: ClassVar[str] = "color"
-    span: Span
-    component: Name
-
-
-@dataclass(frozen=True, slots=True)
-class CheckClearspace:
-    keyword: ClassVar[str] = "clearspace"
-    span: Span
-    component: Name
-    factor: Num | None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSafezone:
-    keyword: ClassVar[str] = "safezone"
-    span: Span
-    margin: Num | None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckMinsize:
-    keyword: ClassVar[str] = "minsize"
-    span: Span
-    component: Name
-    size: Size
-
-
-@dataclass(frozen=True, slots=True)
-class CheckContrast:
-    keyword: ClassVar[str] = "contrast"
-    span: Span
-    component: Name
-    ratio: Num | None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckVisible:
-    keyword: ClassVar[str] = "visible"
-    span: Span
-    component: Name
-
-
-CheckRule = CheckPalette | CheckColor | CheckClearspace | CheckSafezone | CheckMinsize | CheckContrast | CheckVisible
-CHECK_RULES = (CheckPalette, CheckColor, CheckClearspace, CheckSafezone, CheckMinsize, CheckContrast, CheckVisible)
 
 
 # ── output blocks: one format's own layout and delivery ───────────────────────

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 
 from ..context import OpContext, OpError
-from . import draft, hosted, lazy_module, version_of
+from . import draft, hosted, lazy_module
 
 np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
@@ -99,10 +99,6 @@ def _draw(ctx: OpContext, model: str, prompt: str, w: int, h: int, seed) -> np.n
     size, text = _size(w, h)
     drawn = _call(ctx, "generate", model=model, prompt=prompt, size=text, n=1, pixels=size)
     return hosted.resized(drawn, (w, h))
-
-
-def versions() -> dict[str, str]:
-    return {"openai": version_of("openai", "openai")}
 
 
 def cannot(op: str, params: dict) -> str | None:
