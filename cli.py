@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .cli_diff import cmd_diff
-from .cli_runtime import (cmd_build, cmd_cache, cmd_verify, cmd_verify_layers, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
+from .cli_runtime import (cmd_build, cmd_cache, cmd_lock, cmd_verify, cmd_verify_layers, cmd_check_render, cmd_plan, cmd_render, cmd_watch,
                           compile_openjd)
 from .cli_support import (EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, Reporter, atomic_write, internal_error,
                           load_program, read_stdin, require_files, sources_of)
@@ -363,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "highlighting. It speaks LSP on standard input and output; point your editor's "
                                    "LSP client at `brief lsp` (see the README's Editor section).")
     p.set_defaults(func=cmd_lsp)
+
+    p = sub.add_parser("lock", parents=[common, project], help="check brief.lock: drift and retiring models",
+                       description="check: each model the briefs render with against brief.lock, without "
+                                   "rendering or calling anything (no API key needed): a model that drifted or is "
+                                   "not pinned yet is an error (exit 1); a hosted model that retires within 30 "
+                                   "days, or has retired (`retires \"YYYY-MM-DD\"` on the backend line), a warning.")
+    p.add_argument("action", choices=("check",))
+    p.add_argument("files", nargs="+", metavar="FILE", help=".brief files")
+    p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("cache", help="inspect or trim the cache",
                        description="stats: size of the cache. gc --max-size SIZE: evict least-recently-used "

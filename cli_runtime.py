@@ -352,6 +352,27 @@ def cmd_cache(args) -> int:
     return EXIT_OK
 
 
+def cmd_lock(args) -> int:
+    """`brief lock check`: drift and retiring models, per brief, without rendering."""
+    from .lang.diagnostics import ERROR
+    from .runtime.build import Options, lock_check
+
+    require_files(args.files)
+
+    def run(reporter: Reporter) -> int:
+        failed = False
+        for path in args.files:
+            program, found = lock_check(path, Options(root=args.root, allow_outside=args.allow_outside_root))
+            reporter.add(found, program.sources)
+            failed = failed or any(d.severity == ERROR for d in found)
+            if not found:
+                print(f"{path}: brief.lock holds, and no model retires within 30 days")
+        reporter.flush()
+        return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+    return diagnostics_or(args, run)
+
+
 def cmd_check_render(args) -> int:
     """The brand rules on the last render, without rendering anything."""
     from .runtime.build import check_render

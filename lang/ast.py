@@ -195,6 +195,7 @@ class Backend:
     model: Str | None
     revision: Str | None
     endpoint: Str | None = None  # a hosted API's host (a proxy, a test server): where, not what
+    retires: Str | None = None  # the date (YYYY-MM-DD) the provider retires the model: recorded in the lock
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import re
 from typing import Iterator
 
 from . import ast, matrix
+from .check_backend import BACKENDS, HOSTED, check_backend  # noqa: F401  (BACKENDS, HOSTED re-exported)
 from .check_catalogue import check_fields, check_output_blocks, check_rules, check_text
 from .check_controls import CONTROLS, RESOLUTIONS, SCHEDULERS, controls_of
 from .check_files import check_clearspace_logo, check_paths
@@ -33,8 +34,6 @@ from .geometry import ANCHORS, CONTEXT_PAD, canvas_size, component_boxes, grow, 
 from .load import Program
 from .scope import Scope, brand_colors, brief_brand, placeholders, scopes
 
-BACKENDS = ("draft", "diffusers", "openai", "gemini")
-HOSTED = ("openai", "gemini")  # backends that call a provider's API: a pinned model id, keys from the environment
 FITS = ("contain", "cover", "stretch")
 CONTEXTS = ("scene", "none")
 OUTPUT_MODES = ("outpaint", "crop", "fit")
@@ -407,35 +406,6 @@ def _brace_errors(brief: ast.Brief) -> Iterator[Diagnostic]:
                 yield error("E342", "unmatched brace in text",
                             "Write {axis} for a matrix value, or {{ and }} for literal braces.",
                             matrix.text_span(text, offset, size))
-
-
-def check_backend(scope: Scope) -> Iterator[Diagnostic]:
-    for brief in scope.module.briefs:
-        yield from _word(brief.first(ast.Scheduler), SCHEDULERS, "scheduler")
-        b = brief.first(ast.Backend)
-        if b is None:
-            continue
-        if b.name.value not in BACKENDS:
-            hint = did_you_mean(b.name.value, BACKENDS)
-            yield error("E350", f"unknown backend `{b.name.value}`",
-                        (hint.strip() + " " if hint else "") + f"Backends: {', '.join(BACKENDS)}.", b.name.span,
-                        fixes=replace_with_closest(b.name.span, b.name.value, BACKENDS))
-        elif b.name.value == "draft" and (b.model or b.revision):
-            yield error("E351", "the draft backend takes no model",
-                        "Remove the model and revision, or use backend diffusers \"MODEL\".", b.span)
-        elif b.name.value in HOSTED and b.model is None:
-            yield error("E352", f"the {b.name.value} backend needs a model id",
-                        f'Pin a dated model: backend {b.name.value} "gpt-image-1-2025-04-15" (a floating alias such as '
-                        '`latest` is refused by the lock unless --allow-floating).', b.span)
-        elif b.endpoint is not None and b.name.value not in HOSTED:
-            yield error("E351", f"the {b.name.value} backend takes no endpoint",
-                        "`endpoint` points a hosted backend (openai) at another host; remove it.", b.endpoint.span)
-        elif b.name.value == "diffusers" and b.model is None:
-            yield error("E352", "the diffusers backend needs a model",
-                        'Name a local folder or a hub id: backend diffusers "models/sd-turbo" revision "<sha>".',
-                        b.span)
-        elif b.model is not None and not b.model.value.strip():
-            yield error("E352", "the model name is empty", "Name a local folder or a hub id.", b.model.span)
 
 
 # files every variant's folder holds besides its outputs: an output may not be named like one

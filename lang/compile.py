@@ -106,6 +106,8 @@ def declared_backend(backend: ast.Backend | None) -> dict:
         lock["revision"] = backend.revision.value
     if backend.endpoint is not None:  # where a hosted backend calls; the runtime keeps it out of the keys
         lock["endpoint"] = backend.endpoint.value
+    if backend.retires is not None:  # when the provider retires the model: for brief.lock, not any key
+        lock["retires"] = backend.retires.value
     return lock
 
 

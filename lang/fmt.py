@@ -135,7 +135,8 @@ def setting_text(item, pad: int = 0) -> str:
         model = f" {item.model.text}" if item.model else ""
         revision = f" revision {item.revision.text}" if item.revision else ""
         endpoint = f" endpoint {item.endpoint.text}" if item.endpoint else ""
-        return f"backend {item.name.value}{model}{revision}{endpoint}"
+        retires = f" retires {item.retires.text}" if item.retires else ""
+        return f"backend {item.name.value}{model}{revision}{endpoint}{retires}"
     if isinstance(item, ast.BrandRef):
         return f"brand {item.name.value}"
     if isinstance(item, (ast.Inpaint, ast.Remove)):

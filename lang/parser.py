@@ -218,8 +218,8 @@ class _ToAst(Transformer):
     def rule_steps(self, m, value):
         return ast.Steps(self._s(m), value)
 
-    def rule_backend(self, m, name, model, revision, endpoint):
-        return ast.Backend(self._s(m), name, model, revision, endpoint)
+    def rule_backend(self, m, name, model, revision, endpoint, retires):
+        return ast.Backend(self._s(m), name, model, revision, endpoint, retires)
 
     def rule_brand_ref(self, m, name):
         return ast.BrandRef(self._s(m), name)

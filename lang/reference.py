@@ -35,12 +35,16 @@ REFERENCE: dict[tuple[str, str], Entry] = {
                             "1024 x 1024"),
     ("brief", "seed"): _E("seed N", "The base seed; each component derives its own from it and its name.", "0"),
     ("brief", "steps"): _E("steps N", "Denoising steps for generated components.", "20"),
-    ("brief", "backend"): _E('backend NAME ["model"] [revision "sha"]',
-                             "What renders generated components: `draft` (no model) or `diffusers` with a local "
-                             "model folder or a pinned hub id.", "draft"),
-    ("brief", "endpoint"): _E('endpoint "https://…"', "Where a hosted backend (openai) sends its calls: a proxy "
-                              "or a test server; also BRIEF_OPENAI_ENDPOINT. Not part of any key.",
+    ("brief", "backend"): _E('backend NAME ["model"] [revision "sha"] [endpoint "URL"] [retires "YYYY-MM-DD"]',
+                             "What renders generated components: `draft` (no model), `diffusers` with a local "
+                             "model folder or a pinned hub id, or a hosted API (`openai`, `gemini`, `bfl`, "
+                             "`stability`) with a pinned model id.", "draft"),
+    ("brief", "endpoint"): _E('endpoint "https://…"', "Where a hosted backend sends its calls: a proxy or a test "
+                              "server; also BRIEF_<PROVIDER>_ENDPOINT. Not part of any key.",
                               "the provider's API"),
+    ("brief", "retires"): _E('retires "YYYY-MM-DD"', "The date the provider retires the hosted model: recorded in "
+                             "brief.lock; `brief lock check` and every build warn from 30 days before it. Not "
+                             "part of any key."),
     ("brief", "revision"): _E('revision "sha"', "The pinned revision of a hub model (recorded in brief.lock)."),
     ("brief", "brand"): _E("brand NAME", "The brand kit whose colours, fonts and rules this brief uses."),
     ("brief", "matrix"): _E('matrix AXIS { VALUE "text" [{ FIELD value … }] … }',
@@ -158,6 +162,8 @@ VALUES: dict[str, str] = {
     "diffusers": "Stable Diffusion through diffusers, from a local folder or a pinned hub id",
     "openai": "OpenAI's Images API (a pinned model id; OPENAI_API_KEY from the environment)",
     "gemini": "Gemini's image models through generateContent (a pinned model id; GEMINI_API_KEY)",
+    "bfl": "Black Forest Labs' FLUX API: Fill, Kontext, text to image (a pinned model id; BFL_API_KEY)",
+    "stability": "Stability AI's Stable Image API: SD 3.5, Core, Ultra; inpaint and erase (STABILITY_API_KEY)",
 }
 
 

@@ -17,7 +17,7 @@ from brief.lang import ast
 from brief.lang.check import check_program
 from brief.lang.compile import OpGraph, Variant, compile_program
 from brief.runtime.render.text_engine import text_engine
-from brief.lang.diagnostics import Diagnostic, DiagnosticError, error
+from brief.lang.diagnostics import Diagnostic, DiagnosticError, error, warning
 from brief.lang.load import Program, load, read_source
 from brief.lang.parser import parse
 from brief.lang.paths import user_cache_dir
@@ -111,16 +111,17 @@ def compile_file(path: str | os.PathLike, options: Options, text: str | None = N
 
 def _check_capabilities(compiled: Compiled) -> None:
     """What a backend cannot do refuses the brief before any work (and, for a hosted one, before any
-    paid call), at the component or edit that asked for it: a backend module's `cannot(op, params)`
+    paid call), at the component or edit that asked for it: a backend module's `cannot(op, params, lock)`
     says why."""
     g = compiled.graph.graph
     blocks = {f"{b.keyword} {b.name.value}": b for brief in compiled.program.module.briefs
               for b in brief.components + brief.edits}
+    blocks.update({f"output {o.name.value}": o for brief in compiled.program.module.briefs for o in brief.outputs})
     found: dict[tuple[str, str], Diagnostic] = {}
     for key in g:
         a = g.nodes[key]
         backend = load_backend(a["lock"]["backend"])
-        why = backend.cannot(a["op"], a["params"]) if hasattr(backend, "cannot") else None
+        why = backend.cannot(a["op"], a["params"], a["lock"]) if hasattr(backend, "cannot") else None
         label = a["label"].split(" (")[0]
         if why and (label, why) not in found:
             block = blocks.get(label)
@@ -131,22 +132,29 @@ def _check_capabilities(compiled: Compiled) -> None:
 
 
 def backend_diagnostic(program: Program, declared: dict, message: str, code: str = "E400",
-                       detail: str = "Fix the model folder or the backend line, or build with --backend draft.") -> Diagnostic:
-    """A backend's refusal, at the `backend` line of the brief that asked for it."""
+                       detail: str = "Fix the model folder or the backend line, or build with --backend draft.",
+                       severity: str = "error") -> Diagnostic:
+    """A backend's refusal (or warning), at the `backend` line of the brief that asked for it: the
+    line naming its backend, or its model when `declared` names no backend."""
+    make = error if severity == "error" else warning
     for brief in program.module.briefs:
         b = brief.first(ast.Backend)
-        if b is not None and b.name.value == declared["backend"]:
-            return error(code, message, detail, (b.model or b.name).span)
-    return error(code, message, detail, None)
+        if b is not None and (b.name.value == declared["backend"] or (
+                not declared["backend"] and b.model is not None and b.model.value == declared.get("model"))):
+            return make(code, message, detail, (b.model or b.name).span)
+    return make(code, message, detail, None)
 
 
 def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
     records = []
     g = compiled.graph.graph
+    retires = {b.model.value: b.retires.value for brief in compiled.program.module.briefs
+               if (b := brief.first(ast.Backend)) is not None and b.model is not None and b.retires is not None}
     for declared in {repr(sorted(v.backend.items())): v.backend for v in compiled.variants}.values():
         backend = load_backend(declared["backend"])
         if hasattr(backend, "lock_record"):
-            record = backend.lock_record(declared, options.backend_options)
+            record = backend.lock_record({**declared, "retires": retires.get(declared.get("model", ""), "")},
+                                         options.backend_options)
             folders: set[str] = set()
             # the weights the brief adds to the model (LoRAs) are pinned with it
             for key in g:
@@ -160,6 +168,7 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
             records.append(record)
     if not records:
         return
+    compiled.warnings.extend(retirements(compiled.program, records))
     try:
         problems = lockfile.check_and_write(Path(path), records, options.update_lock)
     except lockfile.Unreadable as exc:
@@ -168,6 +177,54 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
         raise DiagnosticError([backend_diagnostic(
             compiled.program, {"backend": "diffusers"}, p, "E401",
             "If the change is intended, build with --update-lock to accept it into brief.lock.") for p in problems])
+
+
+def retirements(program: Program, records: list[dict], locked: dict | None = None) -> list[Diagnostic]:
+    """W403 at the backend line of each model that retires within 30 days or has retired (the date
+    from the brief, else from brief.lock)."""
+    import datetime
+
+    today, found = datetime.date.today(), []
+    for record in records:
+        pinned = (locked or {}).get(record["id"])
+        retires = record.get("retires") or (pinned.get("retires", "") if isinstance(pinned, dict) else "")
+        message = lockfile.retirement(record["id"], retires, today)
+        if message:
+            found.append(backend_diagnostic(program, {"backend": "", "model": record["id"]}, message, "W403",
+                                            "After that date the provider no longer serves the model; what is in "
+                                            "the cache stays reproducible. Move on by naming another model (and "
+                                            "building with --update-lock).", severity="warning"))
+    return found
+
+
+def lock_check(path: str | os.PathLike, options: Options) -> tuple[Program, list[Diagnostic]]:
+    """`brief lock check`: each model the brief renders with against brief.lock, without rendering,
+    writing or calling anything (no API key needed): E401 for drift or a model not pinned yet, W403
+    for a retirement within 30 days."""
+    from brief.lang.compile import declared_backend
+
+    program = load(path, root=options.root, allow_outside=options.allow_outside)
+    check_program(program)
+    options.backend_options.setdefault("base_dir", str(Path(os.path.abspath(path)).parent))
+    records, seen = [], set()
+    for brief in program.module.briefs:
+        declared = declared_backend(brief.first(ast.Backend))
+        backend = load_backend(declared["backend"])
+        if not hasattr(backend, "lock_record") or repr(sorted(declared.items())) in seen:
+            continue
+        seen.add(repr(sorted(declared.items())))
+        try:
+            records.append(backend.lock_record(declared, options.backend_options))
+        except OpError as exc:
+            raise DiagnosticError([backend_diagnostic(program, declared, str(exc))]) from None
+    try:
+        locked = lockfile.read(lockfile.lock_path(Path(path))).get("models", {})
+        problems = lockfile.check(Path(path), records)
+    except lockfile.Unreadable as exc:
+        locked, problems = {}, [str(exc)]
+    found = [backend_diagnostic(program, {"backend": "", "model": p.split("`")[1] if "`" in p else ""}, p, "E401",
+                                "Build once to pin it, or with --update-lock to accept a change.") for p in problems]
+    return program, found + retirements(program, records, locked if isinstance(locked, dict) else {})
 
 
 def _check_out_folders(compiled: Compiled, out: Path) -> None:
@@ -284,6 +341,9 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
     started = time.perf_counter()
     compiled = compiled or compile_file(path, options)  # a farm worker passes the one it already made
     compile_s = time.perf_counter() - started
+    for found in compiled.warnings:
+        if found.code == "W403":  # a model about to retire: said on every build
+            (warn or cache.warn)(found.summary)
     compiled = replace(compiled, variants=select_variants(compiled.graph.variants, options.variants))
     progress = progress or Quiet()
     built = []

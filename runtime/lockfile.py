@@ -2,7 +2,9 @@
 pipeline class, the sha256 of every model file that can change the output (weights, configs,
 tokenizer, scheduler, `model_index.json`, LoRAs in the model folder, and the LoRA files and ControlNet
 folders briefs add with `lora "…"` and `controlnet …`, each pinned from the build that first uses it)
-and the library versions. Written on the first
+and the library versions. A hosted model has no files: its pinned id is the record, with the date
+its provider retires it (`retires`, from the brief's backend line), from which builds and `brief lock
+check` warn 30 days ahead. Written on the first
 build; a later build whose model or libraries differ stops with a diagnostic naming what changed,
 until `--update-lock` accepts the new state. Commit it with the brief: it is what lets an old asset
 be reproduced. TOML, read with `tomllib` (`tomli` on Python 3.10), written with `tomli_w`.
@@ -99,6 +101,9 @@ def check_and_write(brief: Path, records: list[dict], update: bool) -> list[str]
         if diff:
             problems.append(f"model `{record['id']}` no longer matches {path.name}: " + "; ".join(diff))
             continue
+        if isinstance(old, dict) and old.get("retires", "") != record.get("retires", ""):
+            old["retires"] = record.get("retires", "")  # when the provider retires it: news, not drift
+            changed = True
         files = old.setdefault("files", {}) if isinstance(old, dict) else {}
         added = {k: v for k, v in record.get("files", {}).items() if k.startswith(ADDED) and k not in files}
         if added:  # the first use of a LoRA: pin it
@@ -106,4 +111,44 @@ def check_and_write(brief: Path, records: list[dict], update: bool) -> list[str]
             changed = True
     if changed and not problems:
         atomic_write(path, (HEADER + tomli_w.dumps(data)).encode())
+    return problems
+
+
+WARN_DAYS = 30  # how long before a model's retirement builds and `brief lock check` start to warn
+
+
+def retirement(model: str, retires: str, today) -> str | None:
+    """A warning for a model that retires within WARN_DAYS of `today` (a date), or has retired."""
+    import datetime
+
+    if not retires:
+        return None
+    try:
+        day = datetime.date.fromisoformat(retires)
+    except ValueError:
+        return None
+    left = (day - today).days
+    if left > WARN_DAYS:
+        return None
+    if left < 0:
+        return (f"model `{model}` was retired on {retires} ({-left} days ago): its provider no longer serves it, so "
+                "what is not in the cache cannot be rendered again; move the brief to another model")
+    return (f"model `{model}` retires on {retires}, in {left} day{'s' * (left != 1)}: render what you need from it "
+            "now, then move the brief to another model")
+
+
+def check(brief: Path, records: list[dict]) -> list[str]:
+    """What `brief lock check` finds, without writing: models not pinned yet, and the drift a build
+    would refuse."""
+    path = lock_path(brief)
+    models = read(path).get("models", {})
+    problems = []
+    for record in records:
+        old = models.get(record["id"]) if isinstance(models, dict) else None
+        if not isinstance(old, dict):
+            problems.append(f"model `{record['id']}` is not pinned in {path.name} yet: build once to pin it")
+            continue
+        diff = differences(old, record)
+        if diff:
+            problems.append(f"model `{record['id']}` no longer matches {path.name}: " + "; ".join(diff))
     return problems

@@ -91,7 +91,7 @@ def _picture(record: dict, w: int, h: int) -> str:
         base = np.full((h, w, 3), 90, np.uint8)
     out = (base.astype(np.int16) + noise).clip(0, 255).astype(np.uint8)
     data = io.BytesIO()
-    Image.fromarray(out).save(data, format="PNG", compress_level=1)
+    Image.fromarray(out).save(data, format="PNG", compress_level=0)
     return base64.b64encode(data.getvalue()).decode()
 
 
@@ -153,3 +153,162 @@ class GeminiImages:
 
     __enter__ = OpenAIImages.__enter__
     __exit__ = OpenAIImages.__exit__
+
+
+def _parse_multipart(headers, body: bytes) -> dict:
+    """A multipart form's fields: files as arrays, the rest as text."""
+    head = b"Content-Type: " + headers["Content-Type"].encode() + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    record: dict = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if part.get_filename() and payload:
+            record[name] = np.asarray(Image.open(io.BytesIO(payload)))
+        elif not part.get_filename():
+            record[name] = payload.decode()
+    return record
+
+
+def _b64image(data: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+
+
+class _Server:
+    """What the servers below share: a threaded loopback server, requests recorded, a queue of
+    transient failures (`busy`: statuses answered before the real answer) and a lasting one."""
+
+    handler: type
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.busy: list[int] = []  # statuses to answer first, one per request (429, 503: retried)
+        self.fail_with: tuple[int, str] | None = None
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler)
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    __enter__ = OpenAIImages.__enter__
+    __exit__ = OpenAIImages.__exit__
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    @property
+    def owner(self):
+        return self.server.owner  # type: ignore[attr-defined]
+
+    def _send(self, status: int, data: bytes, kind: str, **headers):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), str(value))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(self, status: int, payload: dict, **headers):
+        self._send(status, json.dumps(payload).encode(), "application/json", **headers)
+
+
+def _png(record: dict, w: int, h: int) -> bytes:
+    return base64.b64decode(_picture(record, w, h))
+
+
+class BFLImages(_Server):
+    """The documented shape of the BFL API: `POST /v1/{model}` (JSON, key in `x-key`) answered with
+    `{"id", "polling_url"}`; `GET` of the polling URL answered `Pending` once, then `Ready` with
+    `result.sample`, a URL the picture is downloaded from; errors as `{"detail": …}`; a 429 with
+    Retry-After when too many tasks are active. `moderate` answers `Content Moderated` instead."""
+
+    moderate = False
+
+    class handler(_Handler):  # noqa: N801
+        def do_POST(self):  # noqa: N802
+            owner = self.owner
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            record = {"path": self.path, "key": self.headers.get("x-key", ""), "model": self.path.rsplit("/", 1)[-1],
+                      **{k: (_b64image(v) if k in ("image", "mask", "input_image") else v) for k, v in body.items()}}
+            owner.requests.append(record)
+            if owner.busy:
+                self._json(owner.busy.pop(0), {"detail": "Too many active tasks"}, retry_after=0)
+                return
+            if owner.fail_with:
+                status, text = owner.fail_with
+                self._json(status, {"detail": text})
+                return
+            job = f"job-{len(owner.requests):04d}"
+            record["job"], record["polls"] = job, 0
+            self._json(200, {"id": job, "polling_url": f"{owner.url}/v1/get_result?id={job}"})
+
+        def do_GET(self):  # noqa: N802
+            owner = self.owner
+            if self.path.startswith("/v1/get_result?id="):
+                job = self.path.split("=", 1)[1]
+                record = next((r for r in owner.requests if r.get("job") == job), None)
+                if record is None or self.headers.get("x-key") != record["key"]:
+                    self._json(200 if record is None else 403, {"id": job, "status": "Task not found"})
+                    return
+                record["polls"] += 1
+                if record["polls"] == 1:
+                    self._json(200, {"id": job, "status": "Pending", "result": None})
+                elif owner.moderate:
+                    self._json(200, {"id": job, "status": "Content Moderated", "result": None})
+                else:
+                    sample = f"{owner.url}/delivery/{job}.png"
+                    result = {"sample": sample, "seed": record.get("seed")}
+                    self._json(200, {"id": job, "status": "Ready", "result": result})
+            elif self.path.startswith("/delivery/"):
+                job = self.path.split("/")[-1].removesuffix(".png")
+                record = next(r for r in owner.requests if r.get("job") == job)
+                record["delivery_key"] = self.headers.get("x-key")  # a signed URL: no key is sent there
+                given = record.get("image", record.get("input_image"))
+                if isinstance(given, np.ndarray):
+                    h, w = given.shape[:2]
+                elif "width" in record:
+                    w, h = record["width"], record["height"]
+                else:
+                    a, b = (int(v) for v in record.get("aspect_ratio", "1:1").split(":"))
+                    w, h = round(1024 * (a / b) ** 0.5), round(1024 / (a / b) ** 0.5)
+                self._send(200, _png(record, w, h), "image/png")
+            else:
+                self.send_error(404)
+
+
+class StabilityImages(_Server):
+    """The documented shape of Stability's v2beta Stable Image API: multipart `POST
+    /v2beta/stable-image/generate/{sd3,core,ultra}` and `/edit/{inpaint,erase}` with `authorization:
+    Bearer` and `accept: image/*`, answered with the picture's bytes and `finish-reason` and `seed`
+    headers (an edit's answer has the size it was sent); errors as `{"id", "name", "errors": […]}`.
+    `filtered` answers finish-reason CONTENT_FILTERED."""
+
+    filtered = False
+
+    class handler(_Handler):  # noqa: N801
+        def do_POST(self):  # noqa: N802
+            owner = self.owner
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            record = {"path": self.path, "authorization": self.headers.get("authorization", ""),
+                      "accept": self.headers.get("accept", ""), **_parse_multipart(self.headers, body)}
+            owner.requests.append(record)
+            if not self.path.startswith("/v2beta/stable-image/"):
+                self._json(404, {"id": "e404", "name": "not_found", "errors": [f"no route {self.path}"]})
+                return
+            if owner.busy:
+                self._json(owner.busy.pop(0), {"id": "e503", "name": "server_error", "errors": ["try again"]})
+                return
+            if owner.fail_with:
+                status, text = owner.fail_with
+                self._json(status, {"id": "e400", "name": "bad_request", "errors": [text]})
+                return
+            if "image" in record:
+                h, w = record["image"].shape[:2]
+            else:
+                from brief.runtime.backends.stability import ASPECTS
+
+                w, h = ASPECTS[record.get("aspect_ratio", "1:1")]
+            self._send(200, _png(record, w, h), "image/png", seed=record.get("seed", 0),
+                       finish_reason="CONTENT_FILTERED" if owner.filtered else "SUCCESS")

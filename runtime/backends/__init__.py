@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-BACKENDS = ("draft", "diffusers", "openai", "gemini")
+BACKENDS = ("draft", "diffusers", "openai", "gemini", "bfl", "stability")
 
 
 def load_backend(name: str):

@@ -11,7 +11,7 @@ Key: GEMINI_API_KEY, from the environment only. Endpoint: `endpoint`, else BRIEF
 from __future__ import annotations
 
 from ..context import OpContext, OpError
-from . import draft, hosted, lazy_module
+from . import hosted, lazy_module
 
 np = lazy_module("numpy")
 
@@ -27,12 +27,11 @@ def lock(declared: dict, options: dict | None = None) -> dict:
     hosted.check_pinned(declared.get("model", ""), options)
     hosted.api_key(KEY_ENV, "the gemini backend")
     options["gemini_endpoint"] = hosted.endpoint(declared, "gemini")
-    return {**{k: v for k, v in declared.items() if k != "endpoint"}, "api": API, "draft": draft.VERSION}
+    return hosted.declared_lock(declared, API)
 
 
 def lock_record(declared: dict, options: dict) -> dict:
-    return {"id": declared["model"], "revision": "", "pipeline": "Gemini generateContent", "files": {},
-            "versions": {}}
+    return hosted.lock_record(declared, "Gemini generateContent")
 
 
 def _call(ctx: OpContext, model: str, parts: list, size: tuple[int, int], seed) -> np.ndarray:
@@ -82,8 +81,12 @@ def _paint(ctx: OpContext, model: str, prompt: str, scene: np.ndarray, mask: np.
     return hosted.resized(_call(ctx, model, [instruction, image], size, ctx.params.get("seed")), (cw, ch))
 
 
-def cannot(op: str, params: dict) -> str | None:
+def cannot(op: str, params: dict, lock: dict | None = None) -> str | None:
     return hosted.cannot("gemini", op, params)
+
+
+def calls(op: str, params: dict) -> int:
+    return hosted.calls(op, params)
 
 
 OPS = hosted.make_ops("gemini", _draw, _paint)

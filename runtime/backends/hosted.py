@@ -32,9 +32,10 @@ FLOATING = re.compile(r"(^|[-_.])(latest|preview|beta|alpha|exp|experimental)$|^
 class Capabilities:
     """What a provider's API can do, declared and honoured (the plan refuses what it cannot)."""
 
-    mask: str  # how it takes a mask: "alpha0" (transparent = edit: OpenAI), "white" (white = edit), "none"
+    mask: str  # how it takes a mask: "alpha0" (transparent = edit: OpenAI), "white" (white = edit),
+    #            "none" (a guided edit: the crop and an instruction), "" (no edits at all)
     seed: str  # "deterministic" | "best-effort" | "none"
-    sizes: tuple[tuple[int, int], ...]  # the output sizes it accepts
+    sizes: tuple[tuple[int, int], ...] | str  # the output sizes it accepts (or the rule they follow)
     polling: bool  # answers asynchronously (a job to poll)
 
 
@@ -59,6 +60,22 @@ def check_pinned(model: str, options: dict) -> None:
                       "model id, or build with --allow-floating to accept it")
 
 
+def lock_record(declared: dict, pipeline: str) -> dict:
+    """What brief.lock pins of a hosted model: its id (it has no files to hash), and the date its
+    provider retires it, when the brief's backend line says (`retires`)."""
+    return {"id": declared["model"], "revision": "", "pipeline": pipeline, "files": {}, "versions": {},
+            "retires": declared.get("retires", "")}
+
+
+def declared_lock(declared: dict, api: str) -> dict:
+    """What a hosted result depends on besides the graph: the model id and the module's API contract;
+    not where the call goes (`endpoint`) nor when the model retires."""
+    from . import draft
+
+    return {**{k: v for k, v in declared.items() if k not in ("endpoint", "retires")}, "api": api,
+            "draft": draft.VERSION}
+
+
 class Calls:
     """The calls one build makes: counted against `--max-calls`, at most `limit` at a time."""
 
@@ -76,10 +93,89 @@ class Calls:
             self.made += 1
 
 
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class _Transient(Exception):
+    def __init__(self, response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def http(ctx, provider: str, method: str, url: str, explain, **kwargs):
+    """One request through httpx (for providers without an official client), retried with exponential
+    backoff, honouring Retry-After, on 429, 5xx and lost connections; any other error status is one
+    clear line with the provider's own message (`explain(response)`)."""
+    import httpx
+    import tenacity
+
+    def wait(state) -> float:
+        exc = state.outcome.exception()
+        after = exc.response.headers.get("retry-after") if isinstance(exc, _Transient) else None
+        try:
+            return min(60.0, max(0.0, float(after)))
+        except (TypeError, ValueError):
+            return tenacity.wait_exponential_jitter(initial=0.5, max=20)(state)
+
+    retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(int(ctx.options.get("retries", 3)) + 1),
+                                 wait=wait, reraise=True,
+                                 retry=tenacity.retry_if_exception_type((_Transient, httpx.TransportError)))
+    try:
+        with httpx.Client(timeout=float(ctx.options.get("timeout", 300))) as client:
+            for attempt in retrying:
+                with attempt:
+                    response = client.request(method, url, **kwargs)
+                    if response.status_code in RETRY_STATUSES:
+                        raise _Transient(response)
+    except _Transient as exc:
+        response = exc.response
+    except httpx.TransportError as exc:
+        raise OpError(f"{provider} could not be reached ({type(exc).__name__}); check the endpoint and the "
+                      "network") from None
+    if response.status_code >= 400:
+        raise OpError(f"{provider} answered {response.status_code}: {explain(response)[:300]}")
+    return response
+
+
+def explained(response, *fields: str) -> str:
+    """The message of an error answer: the first of `fields` its JSON has (a list joined), else its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    for field in fields:
+        value = body.get(field) if isinstance(body, dict) else None
+        if value:
+            return "; ".join(str(v.get("msg", v)) if isinstance(v, dict) else str(v) for v in value) \
+                if isinstance(value, list) else str(value)
+    return str(body)
+
+
 def closest_size(w: int, h: int, sizes: tuple[tuple[int, int], ...]) -> tuple[int, int]:
     """The accepted size whose aspect is nearest w:h (then the nearest area)."""
     aspect = w / h
     return min(sizes, key=lambda s: (abs(np.log((s[0] / s[1]) / aspect)), abs(s[0] * s[1] - w * h)))
+
+
+def megapixel(w: int, h: int, multiple: int, lo: int, hi: int, area: int = 1024 * 1024) -> tuple[int, int]:
+    """w:h scaled to about `area` pixels, each side a multiple of `multiple` within lo … hi (the sizes
+    the providers that take any size accept, and that their models paint best at)."""
+    scale = (area / (w * h)) ** 0.5
+    return tuple(int(min(hi, max(lo, round(side * scale / multiple) * multiple))) for side in (w, h))  # type: ignore[return-value]
+
+
+def nearest_aspect(w: int, h: int, aspects) -> str:
+    """The aspect ratio ("16:9") among `aspects` nearest w:h."""
+    def off(a: str) -> float:
+        x, y = (int(v) for v in a.split(":"))
+        return abs(float(np.log((x / y) / (w / h))))
+    return min(aspects, key=off)
+
+
+def b64png(pixels) -> str:
+    import base64
+
+    return base64.b64encode(png(pixels)).decode()
 
 
 def resized(pixels, size: tuple[int, int]):
@@ -89,8 +185,10 @@ def resized(pixels, size: tuple[int, int]):
 
 
 def png(pixels) -> bytes:
-    ok, data = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[-1] == 4
-                                                 else cv2.COLOR_RGB2BGR))
+    """RGB, RGBA or grey (a mask) as PNG bytes."""
+    if pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".png", pixels)
     assert ok
     return data.tobytes()
 
@@ -135,8 +233,18 @@ def encode_prompt(ctx, params: dict, inputs: list) -> dict:
     return {"prompt": params["prompt"], "negative": params.get("negative", "")}
 
 
-def cannot(name: str, op: str, params: dict) -> str | None:
-    """What a hosted backend refuses before any call: the model-side controls only diffusers has."""
+def cannot(name: str, op: str, params: dict, capabilities: Capabilities | None = None,
+           model: str = "") -> str | None:
+    """What a hosted backend refuses before any call: the model-side controls only diffusers has, and
+    (for a model that takes no picture: `capabilities.mask == ""`) every op that repaints a region."""
+    if capabilities is not None and capabilities.mask == "":
+        what = {"inpaint": "in-paint", "remove": "remove (repaint) a region",
+                "outpaint": "out-paint an output's margins"}
+        if op in what:
+            return f"the {name} model `{model}` only draws whole pictures: it cannot {what[op]}"
+        if op == "generate" and params.get("context") == "scene" and params.get("crop") != params.get("box"):
+            return (f"the {name} model `{model}` only draws whole pictures: it cannot paint a region over the scene "
+                    "(give the component `context none`, or use a model that edits)")
     if op == "generate" and params.get("control"):
         return f"the {name} backend has no ControlNet (`control`): it is a diffusers feature"
     if op in ("generate", "encode_prompt") and params.get("loras"):
@@ -146,13 +254,27 @@ def cannot(name: str, op: str, params: dict) -> str | None:
     return None
 
 
-def make_ops(name: str, draw, paint) -> dict:
+def calls(op: str, params: dict) -> int:
+    """How many calls a node makes at most (`brief plan` shows their sum): one per picture drawn or
+    region painted, one per margin an out-paint paints; every other op is the draft backend's."""
+    if op in ("generate", "inpaint", "remove"):
+        return 1
+    if op == "outpaint":
+        from ..render import formats
+
+        return len(formats.margin_strips(formats.Placement.of(tuple(params["canvas"]), tuple(params["size"]), "fit")))
+    return 0
+
+
+def make_ops(name: str, draw, paint, erase=None) -> dict:
     """The backend's op table: `draw(ctx, model, prompt, w, h, seed)` → RGB of w × h;
     `paint(ctx, model, prompt, scene, mask)` → the crop `scene` repainted (RGB, its size), of which
-    only the masked part is kept. Everything else is the draft backend's."""
+    only the masked part is kept; `erase(ctx, model, scene, mask)` (where the provider has an eraser)
+    → the crop with the masked part removed. Everything else is the draft backend's."""
     from . import draft
 
     imaging = lazy_module("brief.runtime.render.imaging")
+    formats = lazy_module("brief.runtime.render.formats")
 
     def generate(ctx, params: dict, inputs: list):
         if params.get("control") or params.get("loras"):
@@ -176,13 +298,16 @@ def make_ops(name: str, draw, paint) -> dict:
             rgba = np.dstack([painted[sub], np.rint(mask[sub] * 255).astype(np.uint8)])
         return draft._finish_layer(ctx, params, rgba, ref)
 
-    def edit_region(ctx, image, box: tuple, mask_box, prompt: str):
+    def edit_region(ctx, image, box: tuple, mask_box, prompt: str | None):
+        """`box` of `image` repainted through `mask_box` (its float mask): the padded crop is sent,
+        and only the masked part of the answer is kept. `prompt` None: the provider's eraser."""
         crop = imaging.grow(box, EDIT_PAD, image.size)
         mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
         sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
         mask[sub] = mask_box
         mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
-        painted = paint(ctx, ctx.node["lock"]["model"], prompt, image.read(crop), mask)
+        model, scene = ctx.node["lock"]["model"], image.read(crop)
+        painted = erase(ctx, model, scene, mask) if prompt is None else paint(ctx, model, prompt, scene, mask)
         return image.replaced(box, imaging.blend_masked(image.read(box), painted[sub], mask[sub]))
 
     def inpaint(ctx, params: dict, inputs: list):
@@ -191,10 +316,30 @@ def make_ops(name: str, draw, paint) -> dict:
         return edit_region(ctx, image, tuple(params["box"]), mask, prompt_of(desc))
 
     def remove(ctx, params: dict, inputs: list):
-        """Classical in-painting first (no trace left to copy), then the service repaints the region."""
-        first = draft.remove(ctx, params, inputs)
+        """The provider's eraser where it has one; else classical in-painting first (no trace left
+        to copy), then the service repaints the region."""
         mask = draft._edit_mask(ctx, params, inputs[1] if len(inputs) > 1 else None)
+        if erase is not None:
+            return edit_region(ctx, inputs[0], tuple(params["box"]), mask, None)
+        first = draft.remove(ctx, params, inputs)
         return edit_region(ctx, first, tuple(params["box"]), mask,
                            "the same scene with nothing in the marked area: continue the background seamlessly")
 
-    return {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove}
+    def outpaint(ctx, params: dict, inputs: list):
+        """The classical extension, then each margin repainted by the service from the strip of the
+        canvas beside it (only the margin is kept). After a change away from the canvas's border the
+        last margins hold, and no call is made."""
+        image, size, seed = inputs[0], tuple(params["size"]), params.get("seed", 0)
+        if formats.keeps_margins(image.size, size, ctx.before, ctx.changed, OUTPAINT_REACH):
+            return formats.outpaint(image, size, seed, ctx.before, ctx.changed, OUTPAINT_REACH)
+        out = formats.outpaint(image, size, seed)
+        prompt = "continue the picture into the marked area seamlessly, the same scene, light and texture"
+        for strip in formats.margin_strips(formats.Placement.of(image.size, size, "fit")):
+            out = edit_region(ctx, out, strip, np.ones((strip[3] - strip[1], strip[2] - strip[0]), np.float32), prompt)
+        return out
+
+    return {**draft.OPS, "encode_prompt": encode_prompt, "generate": generate, "inpaint": inpaint, "remove": remove,
+            "outpaint": outpaint}
+
+
+OUTPAINT_REACH = EDIT_PAD + 3 * MASK_BLUR  # output px into the canvas a margin's repaint reads or blends

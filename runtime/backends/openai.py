@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 
 from ..context import OpContext, OpError
-from . import draft, hosted, lazy_module
+from . import hosted, lazy_module
 
 np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
@@ -33,13 +33,11 @@ def lock(declared: dict, options: dict | None = None) -> dict:
     hosted.check_pinned(declared.get("model", ""), options)
     hosted.api_key(KEY_ENV, "the openai backend")  # before any work: a clear line at the backend line
     options["openai_endpoint"] = hosted.endpoint(declared, "openai")
-    return {**{k: v for k, v in declared.items() if k != "endpoint"}, "api": API, "draft": draft.VERSION}
+    return hosted.declared_lock(declared, API)
 
 
 def lock_record(declared: dict, options: dict) -> dict:
-    """What brief.lock pins: the model id (a hosted model has no files to hash)."""
-    return {"id": declared["model"], "revision": "", "pipeline": "OpenAI Images API", "files": {},
-            "versions": {}}
+    return hosted.lock_record(declared, "OpenAI Images API")
 
 
 def _client(ctx: OpContext):
@@ -101,8 +99,12 @@ def _draw(ctx: OpContext, model: str, prompt: str, w: int, h: int, seed) -> np.n
     return hosted.resized(drawn, (w, h))
 
 
-def cannot(op: str, params: dict) -> str | None:
+def cannot(op: str, params: dict, lock: dict | None = None) -> str | None:
     return hosted.cannot("openai", op, params)
+
+
+def calls(op: str, params: dict) -> int:
+    return hosted.calls(op, params)
 
 
 OPS = hosted.make_ops("openai", _draw, _edit)

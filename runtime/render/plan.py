@@ -36,19 +36,12 @@ class VariantPlan:
     changed: dict[str, list[Box]] = field(default_factory=dict)  # per canvas image: where it differs
     input_changed: dict[str, list[Box]] = field(default_factory=dict)  # per node: where its canvas input did
     closure: list[str] = field(default_factory=list)  # every node of the variant: what its state records
+    calls: int = 0  # the hosted API calls the steps will make at most (`hosted_calls`)
 
     @property
     def reused(self) -> set[str]:
         """Edits that take their last pixels instead of running."""
         return {s.key for s in self.steps if s.reuse}
-
-    @property
-    def calls(self) -> int:
-        """The hosted API calls this plan will make: one per generate, inpaint or remove that runs on a
-        hosted backend (none for what is cached or reused)."""
-        if self.variant.backend.get("backend") not in _hosted():
-            return 0
-        return sum(1 for s in self.steps if s.op in ("generate", "inpaint", "remove") and not s.reuse)
 
     def summary(self) -> str:
         calls = f", {self.calls} hosted call{'s' if self.calls != 1 else ''}" \
@@ -70,7 +63,22 @@ def plan_variant(opgraph: OpGraph, variant: Variant, cache: Cache, checks: bool 
     previous = previous_nodes(cache.read_state(state_name(variant)))
     found = impact(opgraph.graph, variant, lambda k: k in made or cache.complete(k), previous, checks)
     return VariantPlan(variant, found.needed, found.steps, found.available, found.share, previous, checks,
-                       found.boxes, found.changed, found.input_changed, found.closure)
+                       found.boxes, found.changed, found.input_changed, found.closure,
+                       hosted_calls(opgraph, found.steps))
+
+
+def hosted_calls(opgraph: OpGraph, steps: list[Step]) -> int:
+    """The API calls the nodes that run will make at most, as each one's backend counts them (one per
+    picture or region, one per margin an out-paint paints; none for what is cached or reused)."""
+    from ..backends import load_backend
+
+    total = 0
+    for s in steps:
+        a = opgraph.graph.nodes[s.key]
+        name = (a.get("lock") or {}).get("backend")
+        if not s.reuse and name in _hosted():
+            total += load_backend(name).calls(s.op, a["params"])
+    return total
 
 
 def previous_nodes(record: dict | None) -> dict[str, dict]:
