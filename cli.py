@@ -263,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--device", help="diffusers: cpu, cuda or cuda:N (default: cuda when available)")
     runtime.add_argument("--update-lock", action="store_true",
                          help="accept a changed model or library versions into brief.lock")
+    runtime.add_argument("--remote-cache", metavar="URL",
+                         help="a shared cache tier in an S3-compatible bucket, s3://BUCKET[/PREFIX] (else "
+                              "$BRIEF_REMOTE_CACHE or brief.toml [cache] remote); endpoint from AWS_ENDPOINT_URL")
+    runtime.add_argument("--remote-read-only", action="store_true", default=None,
+                         help="fetch from the remote cache, never upload (CI, reviewers)")
     runtime.add_argument("--max-calls", type=int, metavar="N",
                          help="hosted backends: stop before making more than N API calls in this build")
     runtime.add_argument("--allow-floating", action="store_true",

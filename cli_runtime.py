@@ -29,7 +29,9 @@ def runtime_options(args):
                    allow_outside=args.allow_outside_root, update_lock=getattr(args, "update_lock", False),
                    verify=getattr(args, "verify", False), cache_budget=getattr(args, "cache_budget", None),
                    backend_options=backend_options, sign=getattr(args, "sign", None),
-                   sign_cert=getattr(args, "sign_cert", None), sign_key=getattr(args, "sign_key", None))
+                   sign_cert=getattr(args, "sign_cert", None), sign_key=getattr(args, "sign_key", None),
+                   remote_cache=getattr(args, "remote_cache", None),
+                   remote_read_only=getattr(args, "remote_read_only", None))
 
 
 def diagnostics_or(args, fn):
@@ -98,6 +100,8 @@ def cmd_build(args) -> int:
                 _check_table(b.variant.name, results)
                 if any(r["status"] == "fail" for r in results):
                     failed.append(b.variant.name)
+        if built and built[0].tiers.get("url"):
+            print(_tiers_line(built[0].tiers, "cache"))
         if failed:
             print(f"brief build: brand checks failed in {', '.join(failed)} (see report.html there; "
                   "--no-checks builds without them)", file=sys.stderr)
@@ -341,6 +345,9 @@ def cmd_cache(args) -> int:
         print(f"{root}: {st.objects} objects, {st.bytes / 1e6:.1f} MB, {st.leases} running build(s)")
         for ext, (n, size) in sorted(st.by_kind.items()):
             print(f"  {ext:<12} {n:>7} objects {size / 1e6:>10.1f} MB")
+        last = cache.read_state("tiers")
+        if isinstance(last, dict) and last.get("url"):
+            print(_tiers_line(last, "last build with the remote tier"))
         return EXIT_OK
     try:
         limit = parse_size(args.max_size)
@@ -371,6 +378,16 @@ def cmd_lock(args) -> int:
         return EXIT_DIAGNOSTICS if failed else EXIT_OK
 
     return diagnostics_or(args, run)
+
+
+def _tiers_line(t: dict, what: str) -> str:
+    """One line on where a build's cached results came from, and what it moved to and from the remote tier."""
+    line = f"{what}: {t.get('local', 0)} local hits, {t.get('remote', 0)} remote hits"
+    if t.get("url"):
+        line += (f" ({t['url']}{', read-only' if t.get('read_only') else ''}: {t.get('uploaded', 0)} uploaded "
+                 f"{t.get('up_bytes', 0) / 1e6:.1f} MB in {t.get('up_s', 0):.2f} s, {t.get('down_bytes', 0) / 1e6:.1f}"
+                 f" MB down in {t.get('down_s', 0):.2f} s, {t.get('rejected', 0)} rejected, {t.get('failed', 0)} failed)")
+    return line
 
 
 def cmd_check_render(args) -> int:

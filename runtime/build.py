@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,6 +53,8 @@ class Options:
     sign_key: Path | None = None
     trust: Path | None = None
     backend_options: dict = field(default_factory=dict)  # device, dtype; filled with model folders
+    remote_cache: str | None = None  # s3://bucket/prefix: the shared tier (else $BRIEF_REMOTE_CACHE, brief.toml)
+    remote_read_only: bool | None = None  # fetch, never upload (else $BRIEF_REMOTE_READ_ONLY, brief.toml)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Built:
     graph: object  # the compiled networkx graph the keys belong to
     files: list[str] = field(default_factory=list)  # real paths it read: the brief, its uses, assets
     seconds: dict[str, float] = field(default_factory=dict)  # by stage: compile (shared), plan, render, export
+    tiers: dict = field(default_factory=dict)  # the run's cache hits, local and remote, and its transfers
 
     def by_op(self) -> dict[str, float]:
         """Seconds spent running nodes, by op."""
@@ -316,7 +320,37 @@ def cache_for(path: str | os.PathLike, options: Options, warn: Callable[[str], N
     root = Path(options.cache or default_cache_dir(path))
     if write:
         writable_folder(root, "--cache")
-    return Cache(root, warn=warn)
+    return Cache(root, warn=warn, remote=remote_for(path, options, warn, check=write))
+
+
+def remote_for(path: str | os.PathLike, options: Options, warn: Callable[[str], None] | None = None,
+               check: bool = True):
+    """The shared remote tier the options, the environment or brief.toml name, or None."""
+    from brief.lang.paths import find_root
+
+    from .store.remote import Remote, RemoteError, configured
+
+    try:
+        url, read_only = configured(options.remote_cache, options.remote_read_only,
+                                    options.root or find_root(Path(os.path.abspath(path)).parent))
+        if url is None:
+            return None
+        remote = Remote(url, read_only, warn or (lambda m: print(f"warning: {m}", file=sys.stderr)))
+        if check:
+            remote.check()
+    except RemoteError as exc:
+        raise UsageError([error("E444", str(exc), "Fix --remote-cache (or BRIEF_REMOTE_CACHE, or [cache] remote "
+                                "in brief.toml), or build without it.", None)]) from None
+    return remote
+
+
+def tiers(cache: Cache) -> dict:
+    """What this process's cache found where: local and remote hits, and the remote tier's transfers."""
+    found = {"local": len(cache.found), "remote": len(cache.fetched)}
+    if cache.remote is not None:
+        cache.remote.close()  # every upload done before the build reports
+        found.update(url=cache.remote.url, read_only=cache.remote.read_only, **cache.remote.counts)
+    return found
 
 
 def out_root(path: str | os.PathLike, options: Options) -> Path:
@@ -377,6 +411,11 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
             stages = {"compile": compile_s, "plan": clock[1] - clock[0], "render": clock[2] - clock[1],
                       "export": clock[3] - clock[2]}
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files, stages))
+    summary = tiers(cache)
+    for b in built:
+        b.tiers = summary
+    if cache.remote is not None:
+        cache.write_state("tiers", summary)
     if any(b.run.ran for b in built):
         cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
         cache.trim(budget)  # the lease let go: what no last build needs goes first, then the least recent

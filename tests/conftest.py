@@ -106,3 +106,5 @@ import importlib.util  # noqa: E402
 
 if importlib.util.find_spec("diffusers") is not None:  # without the extra those tests skip: nothing to share
     from diffusers_project import dproject, tiny_model, warm  # noqa: E402, F401
+if importlib.util.find_spec("s3fs") is not None:  # the remote cache tier's tests: a real S3 server (SeaweedFS)
+    from seaweed import s3, seaweed  # noqa: E402, F401

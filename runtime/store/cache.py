@@ -128,8 +128,11 @@ class _Entry:
 class Cache:
     host_tag = staticmethod(host_tag)
 
-    def __init__(self, root: str | os.PathLike, warn: Callable[[str], None] | None = None):
+    def __init__(self, root: str | os.PathLike, warn: Callable[[str], None] | None = None, remote=None):
         self.root = Path(root)
+        self.remote = remote  # the shared tier (store/remote.py): uploads after each commit, fetches on a miss
+        self.found: set[str] = set()  # keys this process found here (local hits) …
+        self.fetched: set[str] = set()  # … and fetched from the remote tier (remote hits)
         self.objects = self.root / "objects"
         self.objects.mkdir(parents=True, exist_ok=True)
         (self.root / "leases").mkdir(exist_ok=True)
@@ -147,7 +150,16 @@ class Cache:
         return self.objects / key[:2] / f"{key}.meta"
 
     def has(self, key: str) -> bool:
-        return self._meta_path(key).exists()
+        """`key` is here: committed locally, or fetched now from the remote tier (a local miss)."""
+        return self._meta_path(key).exists() or (self.remote is not None and self._fetch(key))
+
+    def _fetch(self, key: str) -> bool:
+        """Bring `key`, and what it refers to, from the remote tier into this cache (verified there
+        and again when read here); False when the tier has no whole, trustworthy object for it."""
+        if not self.remote.fetch(key, self._store_fetched, lambda k: self._meta_path(k).exists()):
+            return False
+        self.fetched.add(key)
+        return True
 
     def touch(self, key: str) -> bool:
         """Mark `key` as used now (for LRU and for gc beside running builds); False when absent."""
@@ -166,7 +178,17 @@ class Cache:
         atomic_write(data_path, data, durable=False)
         record = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "ext": ext,
                   "refs": sorted(set(refs)), "meta": meta or {}}
-        atomic_write(meta_path, json.dumps(record, sort_keys=True).encode(), durable=False)
+        encoded = json.dumps(record, sort_keys=True).encode()
+        atomic_write(meta_path, encoded, durable=False)
+        if self.remote is not None:
+            self.remote.upload(key, ext, data, encoded)
+
+    def _store_fetched(self, key: str, data: bytes, meta: bytes) -> None:
+        """An object the remote tier fetched (its hash already checked), committed locally as `put`
+        commits: data first, then its .meta; reads verify it again like any local object."""
+        data_path, meta_path = self._paths(key, json.loads(meta)["ext"])
+        atomic_write(data_path, data, durable=False)
+        atomic_write(meta_path, meta, durable=False)
 
     def _record(self, key: str) -> dict | None:
         """The .meta record of `key`, checked to belong to it; None when absent, foreign or unreadable
@@ -174,7 +196,12 @@ class Cache:
         try:
             record = json.loads(read_regular(self._meta_path(key)))
         except FileNotFoundError:
-            return None
+            if self.remote is None or not self._fetch(key):
+                return None
+            try:  # fetched from the shared tier: now checked as a local object
+                record = json.loads(read_regular(self._meta_path(key)))
+            except (OSError, *MALFORMED):
+                return None
         except (OSError, *MALFORMED):
             self._corrupt(key, "its metadata is unreadable")
             return None
@@ -191,6 +218,8 @@ class Cache:
             else:
                 self._corrupt(key, f"it belongs to another key ({str(record['key'])[:12]})")
             return None
+        if key not in self.fetched:
+            self.found.add(key)
         return record
 
     def complete(self, key: str) -> bool:

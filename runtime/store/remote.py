@@ -1,0 +1,218 @@
+"""The remote tier of the cache: an S3-compatible bucket that several machines share, through fsspec's
+`s3fs` (`--remote-cache s3://bucket/prefix`, `BRIEF_REMOTE_CACHE`, or `[cache] remote` in brief.toml).
+
+An object is committed to the local cache first and uploaded after, in the background (its data,
+then its `.meta`, the commit marker): a build never waits
+on the network to go on, and it waits for its uploads once, at its end. A local miss fetches the
+object, and everything it refers to, into the local cache, which verifies it as it verifies its own —
+its `.meta` must be its key's, its data must match the hash, the kind must be the one asked for — so a
+corrupt or foreign remote object is ignored and recomputed, never trusted. Read-only mode (CI,
+reviewers: `--remote-read-only`, `BRIEF_REMOTE_READ_ONLY=1`, `read_only = true`) fetches and never
+uploads. Credentials come from the usual AWS environment and profiles through botocore, and are never
+stored; an S3-compatible store's endpoint from the standard `AWS_ENDPOINT_URL` (or
+`AWS_ENDPOINT_URL_S3`). What the tier did (hits, misses, rejected objects, bytes and seconds each
+way) is counted, for the build summary and `brief cache stats`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+UPLOADERS = 4  # uploads at a time
+
+
+class RemoteError(Exception):
+    """The remote tier cannot be used as configured (a bad URL, an unreachable or missing bucket)."""
+
+
+def configured(url: str | None, read_only: bool | None, root: Path | None) -> tuple[str | None, bool]:
+    """The remote URL and mode: the flag, else the environment, else brief.toml's `[cache]`."""
+    section: dict = {}
+    toml = root / "brief.toml" if root is not None else None
+    if toml is not None and toml.is_file():
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            found = tomllib.loads(toml.read_text(encoding="utf-8")).get("cache")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise RemoteError(f"cannot read {toml}: {exc}") from None
+        section = found if isinstance(found, dict) else {}
+    url = url or os.environ.get("BRIEF_REMOTE_CACHE") or section.get("remote") or None
+    if read_only is None:
+        env = os.environ.get("BRIEF_REMOTE_READ_ONLY", "").strip().lower()
+        read_only = env in ("1", "true", "yes") if env else bool(section.get("read_only", False))
+    return (str(url) if url else None), bool(read_only)
+
+
+class Remote:
+    def __init__(self, url: str, read_only: bool = False, warn: Callable[[str], None] | None = None):
+        if not url.startswith("s3://") or len(url) <= len("s3://") or url[5] == "/":
+            raise RemoteError(f"`{url}` is not a remote cache URL: write s3://BUCKET[/PREFIX] (an S3-compatible "
+                              "store's endpoint comes from AWS_ENDPOINT_URL)")
+        self.url = url.rstrip("/")
+        self.base = self.url[len("s3://"):]
+        self.read_only = read_only
+        self.warn = warn or (lambda msg: None)
+        self.counts = {"hits": 0, "misses": 0, "rejected": 0, "uploaded": 0, "failed": 0,
+                       "down_bytes": 0, "up_bytes": 0, "down_s": 0.0, "up_s": 0.0}
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+        self._fs = None
+        self.untrusted: set[str] = set()  # keys whose remote object failed verification: not read again,
+        # and replaced by the object this machine computes
+
+    @property
+    def fs(self):
+        if self._fs is None:
+            import s3fs
+
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            self._fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint} if endpoint else {},
+                                         skip_instance_cache=True)
+        return self._fs
+
+    def _path(self, key: str, ext: str) -> str:
+        return f"{self.base}/objects/{key[:2]}/{key}.{ext}"
+
+    def _count(self, **add) -> None:
+        with self._lock:
+            for name, value in add.items():
+                self.counts[name] += value
+
+    def check(self) -> None:
+        """Fail early, with one line, when the bucket cannot be reached."""
+        bucket = self.base.split("/", 1)[0]
+        try:
+            if not self.fs.exists(bucket):
+                raise RemoteError(f"the remote cache's bucket `{bucket}` does not exist (create it, or fix "
+                                  f"{self.url})")
+        except RemoteError:
+            raise
+        except Exception as exc:  # botocore's and aiohttp's own errors: one line, the cause named
+            raise RemoteError(f"cannot reach the remote cache {self.url} ({type(exc).__name__}: "
+                              f"{str(exc)[:200]}); check AWS_ENDPOINT_URL and the credentials") from None
+
+    # ── reading: a local miss ──
+    def fetch(self, key: str, store: Callable[[str, bytes, bytes], None], has: Callable[[str], bool]) -> bool:
+        """Bring `key` and what it refers to (a record's tiles) into the local cache through
+        `store(key, data, meta)`, the objects of each level fetched at once; False when the remote has
+        no whole, verifiable object under that key (then nothing of it is stored)."""
+        if key in self.untrusted:
+            return False
+        started = time.perf_counter()
+        found: dict[str, tuple[bytes, bytes]] = {}
+        level, ok = [key], True
+        for _ in range(8):  # records refer to tiles and latents, which refer to nothing: two levels
+            got = self._level(level)
+            if got is None:
+                ok = False
+                break
+            found.update(got)
+            level = sorted({r for _, meta in got.values() for r in json.loads(meta).get("refs", [])
+                            if r not in found and not has(r)})
+            if not level:
+                break
+        else:
+            ok = False
+        if not ok:
+            self._count(misses=1)
+            return False
+        for k in sorted(found, key=lambda k: k == key):  # what it refers to first, the object itself last
+            store(k, *found[k])
+        size = sum(len(d) + len(m) for d, m in found.values())
+        self._count(hits=1, down_bytes=size, down_s=time.perf_counter() - started)
+        return True
+
+    def _level(self, keys: list[str]) -> dict[str, tuple[bytes, bytes]] | None:
+        """The verified (data, .meta) of each of `keys`, fetched concurrently; None if any is missing,
+        unreadable or untrusted."""
+        if any(k in self.untrusted for k in keys):
+            return None
+        try:
+            metas = self.fs.cat([self._path(k, "meta") for k in keys], on_error="return")
+        except Exception as exc:  # the store unreachable mid-build: a miss, said once
+            self.warn(f"remote cache: cannot read {keys[0][:12]} ({type(exc).__name__}); it will be computed here")
+            return None
+        records = {}
+        for k in keys:
+            meta = metas.get(self._path(k, "meta"))
+            if not isinstance(meta, bytes):
+                return None  # absent (or a transport error): a miss
+            try:
+                record = json.loads(meta)
+                ext, sha = record["ext"], record["sha256"]
+                refs = record.get("refs", [])
+            except (ValueError, KeyError, TypeError):
+                self._reject(k, "its metadata is malformed")
+                return None
+            if record.get("key") != k:
+                self._reject(k, f"it belongs to another key ({str(record.get('key'))[:12]})")
+                return None
+            if not isinstance(ext, str) or not ext.isalnum() or not isinstance(refs, list):
+                self._reject(k, "its metadata is malformed")
+                return None
+            records[k] = (ext, sha, meta)
+        try:
+            datas = self.fs.cat([self._path(k, ext) for k, (ext, _, _) in records.items()], on_error="return")
+        except Exception:
+            return None
+        out = {}
+        for k, (ext, sha, meta) in records.items():
+            data = datas.get(self._path(k, ext))
+            if not isinstance(data, bytes):
+                return None
+            if hashlib.sha256(data).hexdigest() != sha:
+                self._reject(k, "its data does not match its hash")
+                return None
+            out[k] = (data, meta)
+        return out
+
+    def _reject(self, key: str, why: str) -> bool:
+        self.warn(f"remote cache object {key[:12]} is not trusted ({why}); it will be recomputed")
+        with self._lock:
+            self.untrusted.add(key)
+        self._count(rejected=1)
+        return False
+
+    # ── writing: after the local commit ──
+    def upload(self, key: str, ext: str, data: bytes, meta: bytes) -> None:
+        if self.read_only:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(UPLOADERS, thread_name_prefix="brief-upload")
+        with self._lock:
+            self._pending.append(self._pool.submit(self._upload, key, ext, data, meta))
+
+    def _upload(self, key: str, ext: str, data: bytes, meta: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            self.fs.pipe_file(self._path(key, ext), data)
+            self.fs.pipe_file(self._path(key, "meta"), meta)  # the commit marker, last
+        except Exception as exc:
+            self._count(failed=1)
+            self.warn(f"remote cache: could not upload {key[:12]} ({type(exc).__name__}); it stays local")
+            return
+        self._count(uploaded=1, up_bytes=len(data) + len(meta), up_s=time.perf_counter() - started)
+
+    def flush(self) -> None:
+        """Wait for the uploads started so far."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self.flush()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
