@@ -533,4 +533,5 @@ def build_shared(path: str | os.PathLike, options: Options, progress: Progress |
         executor.ensure_all(keys, plan)
         if executor.run.ran:
             cache.sync()
+    tiers(cache)  # its uploads done before it reports: another machine may read them next
     return len(keys), len(executor.run.ran)

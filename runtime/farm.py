@@ -1,14 +1,16 @@
 """Batches: every variant of every brief given, on this machine or on a Ray cluster.
 
-Both executors first render the nodes that several variants share (once), then the variants —
-one after the other locally; on Ray, the shared nodes in waves whose nodes run in parallel, then
-the variants in parallel, each taken by the next free worker. A task is keyed by what it builds
-and is idempotent (the cache is content-addressed), so a task whose worker died (killed, out of
-memory) is retried on another worker, which replaces the dead one, and the batch completes with
-the same bytes. A variant whose worker dies on every try is reported failed and the rest of the
-batch still completes; a shared part that does is left to the variants that need it. Ray work
-runs in actors, so a model is loaded once per worker rather than once per task; a GPU backend on
-a cluster with GPUs gets one actor per GPU.
+Both executors render the nodes that several variants share once. Locally: those first, then
+the variants one after the other. On Ray: a task per shared node, started as soon as the shared
+nodes it reads exist, and a task per variant, started as soon as the shared nodes it needs exist
+(no barrier between waves or phases); whichever worker is free, on any node, takes the next. Ray
+reuses its worker processes, which keep each brief compiled (and a backend its loaded model)
+across tasks. A task is keyed by what it builds and is idempotent (the cache is content-addressed),
+so a task whose worker died (killed, out of memory, its node lost) is submitted again and the batch
+completes with the same bytes. A variant whose worker dies on every try is reported failed and the
+rest of the batch still completes; a shared node that does is left to the variants that need it.
+A GPU backend on a cluster with GPUs runs one task per GPU at a time. With several machines, the
+cache's remote tier (store/remote.py) is what they share: each node keeps its own local cache.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from brief.lang.diagnostics import error
 
-from .build import Options, build_file, build_shared, compile_file, shared_waves
+from .build import Options, build_file, build_shared, compile_file
 from .conditions import UsageError
 
 
@@ -35,6 +37,9 @@ class Outcome:
     folder: str = ""
     error: str = ""
     checks_failed: bool = False
+    node: str = ""  # the Ray node that built it (empty locally)
+    local_hits: int = 0  # cached results its machine had …
+    remote_hits: int = 0  # … and fetched from the cache's remote tier
 
 
 @dataclass
@@ -43,8 +48,9 @@ class Batch:
     shared: int = 0  # nodes needed by several variants
     shared_rendered: int = 0  # of those, rendered by this batch (once each)
     shared_failed: int = 0  # of those, given up on after their workers died: the variants render them
-    seconds: float = 0.0  # rendering, from warm workers
-    startup: float = 0.0  # starting the workers: processes, imports, each brief compiled once
+    seconds: float = 0.0  # rendering: from the first task to the last
+    startup: float = 0.0  # starting (or joining) the Ray cluster
+    teardown: float = 0.0  # stopping the Ray cluster this command started (none when it joined one)
 
     @property
     def failures(self) -> list[Outcome]:
@@ -62,6 +68,7 @@ def build_one(path: str, options: Options, variant: str, compiled=None) -> Outco
     try:
         (built,) = build_file(path, replace(options, variants=[variant]), compiled=compiled)
         out.rendered, out.cached = len(built.run.ran), len(built.plan.cached)
+        out.local_hits, out.remote_hits = built.tiers.get("local", 0), built.tiers.get("remote", 0)
         out.folder = str(built.folder)
         out.checks_failed = any(c["result"]["status"] == "fail" for c in built.manifest["checks"])
     except DiagnosticError as exc:
@@ -95,9 +102,16 @@ def render_local(paths: list[str], options: Options, on_done=None) -> Batch:
 
 def render_ray(paths: list[str], options: Options, address: str | None = None, workers: int | None = None,
                on_done=None, max_retries: int = 3) -> Batch:
+    """Every variant of every brief on a Ray cluster: a task per shared node, submitted as soon as the
+    shared nodes it reads are done, and a task per variant, submitted as soon as the shared nodes it
+    needs are done (no barrier between the two); Ray gives each to whichever worker is free, on any
+    node. A task whose worker died is submitted again, up to `max_retries` more times."""
     import ray
 
-    if not ray.is_initialized():
+    batch = Batch()
+    started = time.perf_counter()
+    owned = not ray.is_initialized()  # started here: its start-up and teardown are this command's
+    if owned:
         if address:
             _reachable(address)
             try:
@@ -106,77 +120,149 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
                 raise UsageError([error("E450", f"cannot join a Ray cluster at {address}: {exc}",
                                         "Start one (ray start --head), or leave out --address to start a "
                                         "local one.", None)]) from None
+            owned = False  # a running cluster: joined, not started, and left running
         else:
             ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    resources = ray.available_resources()
+    batch.startup = time.perf_counter() - started
+    resources = ray.cluster_resources()
     count, gpus = actor_plan(resources, gpu_backend=resources.get("GPU", 0) >= 1 and _gpu_backend(paths, options),
                              workers=workers)
+    cpus = 1 if gpus else max(0.01, resources.get("CPU", 1) / count)  # `count` tasks fill the cluster
+    shape = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": 0,  # deaths are retried here: see _schedule
+             "runtime_env": {"env_vars": _chaos_env()}}
+    shared_task = ray.remote(_shared_task).options(**shape)
+    variant_task = ray.remote(_variant_task).options(**shape)
 
-    @ray.remote(max_restarts=0, max_task_retries=0)  # deaths are retried here, per task: see _pull
-    class Worker:
-        """One process that keeps what it loaded (a model, each brief compiled) across its tasks."""
-
-        def __init__(self):
-            self.compiled = {}
-
-        def _compiled(self, path: str, opts: Options):
-            if path not in self.compiled:
-                self.compiled[path] = compile_file(path, opts)
-            return self.compiled[path]
-
-        def ready(self, paths: list[str], opts: Options) -> bool:
-            for p in paths:
-                self._compiled(p, opts)
-            return True
-
-        def nodes(self, path: str, opts: Options, keys: list[str]) -> tuple[int, int]:
-            graph = self._compiled(path, opts).graph.graph
-            _chaos(*[graph.nodes[k]["label"] for k in keys])
-            return build_shared(path, opts, keys=keys, compiled=self._compiled(path, opts))
-
-        def variant(self, path: str, opts: Options, name: str) -> Outcome:
-            _chaos(name, once=True)
-            return build_one(path, opts, name, self._compiled(path, opts))
-
-    def spawn():
-        return Worker.options(num_gpus=gpus, runtime_env={"env_vars": _chaos_env()}).remote()
-
-    batch = Batch()
-    absolute = [os.path.abspath(p) for p in paths]
     started = time.perf_counter()
-    actors = [spawn() for _ in range(count)]
-    ray.get([a.ready.remote(absolute, options) for a in actors])
-    batch.startup = time.perf_counter() - started
-    started = time.perf_counter()
-    # phase 1: the nodes several variants share, once, wave by wave; a part whose worker keeps dying
-    # is left to the variants that need it (each renders what the cache lacks)
-    for p in absolute:
-        for wave in shared_waves(p, options):
-            size = max(1, -(-len(wave) // (2 * len(actors))))  # about two parts per worker
-            parts = [wave[i:i + size] for i in range(0, len(wave), size)]
+    jobs = _jobs([os.path.abspath(p) for p in paths], options)
 
-            def shared_part(actor, part, p=p):
-                return actor.nodes.remote(p, options, part)
+    def submit(job: _Job):
+        return (shared_task if job.kind == "shared" else variant_task).remote(job.path, options, job.name)
 
-            for part, result, lost in _pull(actors, spawn, parts, shared_part, max_retries):
-                batch.shared += len(part)
-                batch.shared_rendered += result[1] if result else 0
-                batch.shared_failed += len(part) if lost else 0
-    # phase 2: every variant; a free worker takes the next one
-    jobs = [(p, v) for p in absolute for v in variants_of(p, options)]
-
-    def one_variant(actor, job):
-        return actor.variant.remote(job[0], options, job[1])
-
-    for (p, v), outcome, lost in _pull(actors, spawn, jobs, one_variant, max_retries):
-        outcome = outcome or Outcome(os.path.basename(p), v, error=lost)
+    for job, result, lost in _schedule(jobs, submit, limit=count, retries=max_retries):
+        if job.kind == "shared":
+            batch.shared += 1
+            batch.shared_rendered += result[1] if result else 0
+            batch.shared_failed += 1 if lost else 0
+            continue
+        outcome = result or Outcome(os.path.basename(job.path), job.name, error=lost)
         batch.outcomes.append(outcome)
         if on_done:
             on_done(outcome)
-    order = {(os.path.basename(p), v): i for i, (p, v) in enumerate(jobs)}
+    order = {(os.path.basename(j.path), j.name): i for i, j in enumerate(j for j in jobs if j.kind == "variant")}
     batch.outcomes.sort(key=lambda o: order[(o.brief, o.variant)])  # as the local executor lists them
     batch.seconds = time.perf_counter() - started
+    if owned:
+        started = time.perf_counter()
+        ray.shutdown()
+        batch.teardown = time.perf_counter() - started
     return batch
+
+
+@dataclass
+class _Job:
+    kind: str  # "shared" (one node several variants need) or "variant"
+    path: str
+    name: str  # the node's key, or the variant's name
+    deps: set[int]  # the jobs (indices) that must end first: the shared nodes it reads
+
+
+def _jobs(paths: list[str], options: Options) -> list[_Job]:
+    """A job per shared node (after the shared nodes it reads) and per variant (after the shared
+    nodes it needs), brief by brief."""
+    import networkx as nx
+
+    from .build import shared_nodes
+
+    jobs: list[_Job] = []
+    for path in paths:
+        compiled = compile_file(path, options)
+        g = compiled.graph.graph
+        index: dict[str, int] = {}
+        for key in shared_nodes(compiled):  # topological: what it reads is indexed already
+            index[key] = len(jobs)
+            jobs.append(_Job("shared", path, key, {index[i] for i in g.nodes[key]["inputs"] if i in index}))
+        for v in compiled.variants:
+            needs = {index[k] for k in nx.ancestors(g, v.export) | {v.export} if k in index}
+            jobs.append(_Job("variant", path, v.name, needs))
+    return jobs
+
+
+_COMPILED: dict[tuple[str, str], object] = {}  # per worker process: each brief compiled once, kept across tasks
+
+
+def _compiled(path: str, options: Options):
+    key = (path, repr(options))
+    if key not in _COMPILED:
+        _COMPILED[key] = compile_file(path, options)
+    return _COMPILED[key]
+
+
+def _shared_task(path: str, options: Options, key: str) -> tuple[int, int]:
+    compiled = _compiled(path, options)
+    _chaos(compiled.graph.graph.nodes[key]["label"])
+    return build_shared(path, options, keys=[key], compiled=compiled)
+
+
+def _variant_task(path: str, options: Options, name: str) -> Outcome:
+    _chaos(name, once=True)
+    outcome = build_one(path, options, name, _compiled(path, options))
+    outcome.node = _node_name()
+    return outcome
+
+
+def _node_name() -> str:
+    """The Ray node this runs on (its id), else this host."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # outside Ray
+        import socket
+
+        return socket.gethostname()
+
+
+def _schedule(jobs: list[_Job], submit, limit: int, retries: int) -> Iterator[tuple[_Job, object, str]]:
+    """Run `jobs` as their dependencies end, at most `limit` at a time, shared nodes first among the
+    ready; yield (job, result, error) as each ends. A job whose worker died (killed, out of memory,
+    its node lost) is submitted again, up to `retries` more times; then it ends with `error` saying
+    so and the batch goes on: the jobs after it still run (a variant renders a shared node its cache
+    lacks itself). Ray's own retries are off, so that one job that always kills its worker cannot
+    take down the jobs around it."""
+    import ray
+
+    waiting = {i: set(j.deps) for i, j in enumerate(jobs)}
+    after: dict[int, list[int]] = {}
+    for i, j in enumerate(jobs):
+        for d in j.deps:
+            after.setdefault(d, []).append(i)
+    first = sorted((i for i, d in waiting.items() if not d), key=lambda i: jobs[i].kind != "shared")
+    ready = deque((i, 1) for i in first)  # (job, attempt)
+    for i in first:
+        del waiting[i]
+    running: dict = {}
+    while ready or running:
+        while ready and len(running) < limit:
+            i, attempt = ready.popleft()
+            running[submit(jobs[i])] = (i, attempt)
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        i, attempt = running.pop(ref)
+        try:
+            result, lost = ray.get(ref), ""
+        except Exception as exc:  # re-raised below unless the worker itself was lost
+            if not _worker_lost(exc):
+                raise
+            if attempt <= retries:
+                ready.appendleft((i, attempt + 1))
+                continue
+            result, lost = None, f"its worker died on each of {attempt} tries ({type(exc).__name__})"
+        yield jobs[i], result, lost
+        for n in after.get(i, []):
+            waiting[n].discard(i)
+            if not waiting[n]:
+                del waiting[n]
+                (ready.appendleft if jobs[n].kind == "shared" else ready.append)((n, 1))
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
@@ -203,40 +289,6 @@ def actor_plan(resources: dict[str, float], *, gpu_backend: bool, workers: int |
     if gpu_backend and gpus >= 1:
         return min(workers or gpus, gpus), 1
     return max(1, workers or int(resources.get("CPU", 1))), 0
-
-
-def _pull(actors: list, spawn, jobs: list, submit, retries: int) -> Iterator[tuple[object, object, str]]:
-    """Run `jobs` on `actors` (replaced in place), yielding (job, result, error) as each ends.
-
-    A free actor takes the next job. A job whose worker died (killed, out of memory, its node
-    lost) goes back to the end of the queue, for whichever actor is free next, up to `retries` more
-    times; then it ends with `error` saying so and the batch goes on. The dead actor is replaced by
-    `spawn()`. Ray's own restarts are off: they count deaths per actor, so one job that always
-    kills its worker would use them up and take the jobs queued behind it down too."""
-    import ray
-
-    queue = deque((job, 1) for job in jobs)
-    free, running = list(range(len(actors))), {}
-    while queue or running:
-        while queue and free:
-            i, (job, attempt) = free.pop(0), queue.popleft()
-            running[submit(actors[i], job)] = (i, job, attempt)
-        (ref,), _ = ray.wait(list(running), num_returns=1)
-        i, job, attempt = running.pop(ref)
-        free.append(i)
-        try:
-            result = ray.get(ref)
-        except Exception as exc:  # re-raised below unless the worker itself was lost
-            if not _worker_lost(exc):
-                raise
-            ray.kill(actors[i], no_restart=True)
-            actors[i] = spawn()
-            if attempt <= retries:
-                queue.append((job, attempt + 1))
-            else:
-                yield job, None, f"its worker died on each of {attempt} tries ({type(exc).__name__})"
-            continue
-        yield job, result, ""
 
 
 def _worker_lost(exc: Exception) -> bool:

@@ -1,0 +1,110 @@
+"""Several machines, simulated honestly: a Ray head and a second Ray node started on this machine
+(`ray start --head`, `ray start --address …`), each with its own local cache folder and only a
+SeaweedFS bucket in common (the cache's remote tier). A 24-variant batch spreads over both nodes,
+renders each shared node once across them, the second node fetches what the first rendered instead
+of rendering it again, and the outputs are byte-identical to the local executor's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+pytest.importorskip("s3fs")
+
+from brief.runtime.build import Options  # noqa: E402
+from runtime_helpers import output_bytes  # noqa: E402
+
+BATCH = '''brief m {
+  canvas 160 x 120
+  matrix season {
+    spring "spring park"
+    summer "summer park"
+    autumn "autumn park"
+    winter "winter park"
+  }
+  matrix sku {
+    red "red"
+    blue "blue"
+    gold "gold"
+  }
+  matrix lang {
+    en "English" { cta "Shop" }
+    de "Deutsch" { cta "Kaufen" }
+  }
+  component sky {
+    prompt "{season}"
+  }
+  component tag {
+    prompt "a {sku} tag"
+    region box 10% 10% 40% 40%
+  }
+  component badge {
+    prompt "round badge, {lang}"
+    region box 60% 60% 90% 90%
+    context none
+  }
+  edit tidy {
+    remove box 40% 5% 55% 20%
+  }
+}
+'''
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_nodes(s3, tmp_path):
+    """(address, cache folders of the two nodes); the cluster is stopped afterwards."""
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    # a loopback-only test cluster: no token (Ray reads its auth mode when imported, before any fixture;
+    # a real cluster keeps token authentication and gives every node and driver the token)
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", BRIEF_REMOTE_CACHE=s3.url)
+    port, caches = _port(), (tmp_path / "node-a-cache", tmp_path / "node-b-cache")
+    temp = tempfile.mkdtemp(prefix="bray-", dir="/tmp")
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    try:
+        subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false",
+                        f"--temp-dir={temp}",  # short: Ray's socket paths must fit in 107 bytes
+                        '--resources={"brief_node_a": 1}', *common],
+                       env={**env, "BRIEF_CACHE": str(caches[0])}, check=True, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{port}", '--resources={"brief_node_b": 1}', *common],
+                       env={**env, "BRIEF_CACHE": str(caches[1])}, check=True, capture_output=True, timeout=120)
+        yield f"127.0.0.1:{port}", caches
+    finally:
+        import ray
+
+        ray.shutdown()
+        subprocess.run([ray_bin, "stop", "--force", "--grace-period=1"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_nodes_share_one_bucket_and_render_each_shared_node_once(two_nodes, project, tmp_path):
+    from brief.runtime import farm
+
+    address, caches = two_nodes
+    path = str(project.write("m.brief", BATCH))
+    local = farm.render_local([path], Options(cache=tmp_path / "local-cache", out=tmp_path / "local"))
+    batch = farm.render_ray([path], Options(out=tmp_path / "ray"), address=address)
+    assert len(batch.outcomes) == 24 and not batch.failures, [o.error for o in batch.failures]
+    assert output_bytes(tmp_path / "ray") == output_bytes(tmp_path / "local")
+    nodes = {o.node for o in batch.outcomes}
+    assert len(nodes) == 2  # both machines rendered variants
+    assert batch.shared_rendered == batch.shared > 0  # each shared node once, across both nodes
+    # no variant rendered again what a shared task made, wherever it ran: each renders exactly its own nodes
+    assert [o.rendered for o in batch.outcomes] == [o.rendered for o in local.outcomes]
+    assert all(c.is_dir() for c in caches) and batch.teardown == 0.0  # joined, not started: left running
+    fetched = sum(o.remote_hits for o in batch.outcomes)
+    assert fetched > 0  # what one node made, the other fetched from the bucket
