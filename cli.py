@@ -249,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: json); openjd: an Open Job Description job template")
     p.add_argument("--cache", type=_path, help="openjd: the shared cache folder (default: .brief/cache beside the first brief)")
     p.add_argument("--out", type=_path, help="openjd: the output folder (default: out/ beside the first brief)")
+    p.add_argument("--remote-cache", metavar="URL", default="",
+                   help="openjd: the RemoteCache job parameter's default, s3://BUCKET[/PREFIX], the cache tier the "
+                        "workers share (default: none; the workers' BRIEF_REMOTE_CACHE or brief.toml apply)")
+    p.add_argument("--brief-command", metavar="CMD", default="brief",
+                   help="openjd: the BriefCommand job parameter's default (default: brief, on the workers' PATH)")
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.add_argument("--backend", choices=("draft", "diffusers"), help="override the briefs' backend")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema of the --emit json document")

@@ -216,7 +216,9 @@ def cmd_render(args) -> int:
             else:
                 batch = farm.render_local(args.files, options, on_done=done)
         lost = f" ({batch.shared_failed} left to the variants: their workers died)" if batch.shared_failed else ""
-        table = Table(title=f"{len(batch.outcomes)} variants in {batch.seconds:.1f} s ({args.executor}); "
+        overhead = f", Ray start-up {batch.startup:.1f} s and teardown {batch.teardown:.1f} s" \
+            if args.executor == "ray" else ""
+        table = Table(title=f"{len(batch.outcomes)} variants in {batch.seconds:.1f} s ({args.executor}{overhead}); "
                             f"{batch.shared} shared nodes rendered once{lost}", title_justify="left")
         for col in ("variant", "rendered", "cached", "seconds", "result"):
             table.add_column(col)
@@ -407,8 +409,6 @@ def cmd_check_render(args) -> int:
 
 def compile_openjd(args) -> int:
     """One job template for the given briefs (JSON, which OpenJD reads as well as YAML)."""
-    import shutil
-
     from .lang.diagnostics import DiagnosticError
     from .lang.emit import to_openjd
     from .runtime.build import Options, compile_file, shared_nodes
@@ -428,15 +428,14 @@ def compile_openjd(args) -> int:
     if reporter.flush():
         return EXIT_DIAGNOSTICS
     first = Path(os.path.abspath(args.files[0])).parent
-    command = shutil.which("brief") or os.path.join(os.path.dirname(sys.executable), "brief")
     # OpenJD joins default paths to the template's folder, so they are written relative to it
     here = os.path.dirname(os.path.abspath(args.output)) if args.output and args.output != "-" else os.getcwd()
 
     def rel(path: Path) -> str:
         return os.path.relpath(os.path.abspath(path), here).replace(os.sep, "/")
 
-    template = to_openjd(briefs, rel(root), command, rel(args.cache or first / ".brief" / "cache"),
-                         rel(args.out or first / "out"))
+    template = to_openjd(briefs, rel(root), args.brief_command, rel(args.cache or first / ".brief" / "cache"),
+                         rel(args.out or first / "out"), remote_cache=args.remote_cache)
     text = json.dumps(template, indent=2) + "\n"
     if args.output and args.output != "-":
         atomic_write(args.output, text)

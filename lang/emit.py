@@ -68,28 +68,37 @@ def relative_root(root, entry: str) -> str:
     return rel.replace(os.sep, "/")
 
 
+GPU_BACKENDS = ("diffusers",)  # backends that render on a GPU: their steps ask the farm for one
+
+
 def to_openjd(briefs: list[tuple[str, OpGraph, int]], project_root: str, brief_command: str,
-              cache_dir: str, out_dir: str) -> dict:
+              cache_dir: str, out_dir: str, remote_cache: str = "") -> dict:
     """An Open Job Description job template (jobtemplate-2023-09) rendering the given briefs.
 
     `briefs` holds (path relative to the project root, compiled graph, number of shared nodes).
-    Job parameters: the project folder, the shared cache, the output folder and the `brief`
-    command. Per brief, a `Shared` step renders the nodes several variants share (when there are
-    any) and a `Render` step, depending on it, has one task per variant running
-    `brief build --variant …`; tasks are idempotent, so a retried task rewrites the same bytes.
+    Job parameters: the project folder, the worker's local cache, the cache's remote tier (an
+    S3 bucket the workers share; empty: the worker's own configuration), the output folder and the
+    `brief` command (default `brief`, on the workers' PATH). Per brief, a `Shared` step renders the
+    nodes several variants share (when there are any) and a `Render` step, depending on it, has one
+    task per variant running `brief build --variant …`; tasks are idempotent, so a retried task
+    rewrites the same bytes. A brief whose backend renders on a GPU asks for a host with one.
     """
     steps: list[dict[str, object]] = []
     for index, (rel, graph, shared) in enumerate(briefs, 1):
         stem = os.path.splitext(os.path.basename(rel))[0]
         tag = f"{index}-{stem}"[:40]
         brief = "{{Param.ProjectDir}}/" + rel
-        common = ["--cache", "{{Param.CacheDir}}", "--out", "{{Param.OutDir}}", "-q"]
+        common = ["--cache", "{{Param.CacheDir}}", "--remote-cache", "{{Param.RemoteCache}}",
+                  "--out", "{{Param.OutDir}}", "-q"]
+        host = {"hostRequirements": {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}} \
+            if any(v.backend.get("backend") in GPU_BACKENDS for v in graph.variants) else {}
         depends = []
         if shared:
             steps.append({"name": f"Shared-{tag}", "description": f"the {shared} nodes that several variants of "
                           f"{rel} share, rendered once",
                           "script": {"actions": {"onRun": {"command": "{{Param.BriefCommand}}",
-                                                           "args": ["render", brief, "--shared-only", *common]}}}})
+                                                           "args": ["render", brief, "--shared-only", *common]}}},
+                          **host})
             depends = [{"dependsOn": f"Shared-{tag}"}]
         step: dict[str, object] = {"name": f"Render-{tag}", "description": f"every variant of {rel}",
                 "parameterSpace": {"taskParameterDefinitions": [
@@ -99,6 +108,7 @@ def to_openjd(briefs: list[tuple[str, OpGraph, int]], project_root: str, brief_c
                                                           *common]}}}}
         if depends:
             step["dependencies"] = depends
+        step.update(host)
         steps.append(step)
     return {
         "specificationVersion": "jobtemplate-2023-09",
@@ -107,11 +117,15 @@ def to_openjd(briefs: list[tuple[str, OpGraph, int]], project_root: str, brief_c
             {"name": "ProjectDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "IN",
              "default": project_root, "description": "the project folder the briefs are in"},
             {"name": "CacheDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "INOUT",
-             "default": cache_dir, "description": "the cache every task shares"},
+             "default": cache_dir, "description": "the worker's local cache"},
+            {"name": "RemoteCache", "type": "STRING", "default": remote_cache, "minLength": 0,
+             "description": "the cache's remote tier the workers share, s3://BUCKET[/PREFIX] (empty: each "
+                            "worker's BRIEF_REMOTE_CACHE or brief.toml; credentials and AWS_ENDPOINT_URL from "
+                            "the worker's environment)"},
             {"name": "OutDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT",
              "default": out_dir, "description": "where out/<brief>[<variant>]/ folders go"},
             {"name": "BriefCommand", "type": "STRING", "default": brief_command,
-             "description": "the brief command on the workers"},
+             "description": "the brief command on the workers (default: brief, on their PATH)"},
         ],
         "steps": steps,
     }

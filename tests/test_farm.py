@@ -123,11 +123,14 @@ def test_a_variant_whose_worker_always_dies_fails_alone(ray_session, project, tm
 
 
 @pytest.mark.slow
-def test_openjd_template_validates_and_runs(project, tmp_path):
+def test_openjd_template_validates_and_runs_on_the_remote_tier(project, tmp_path, s3):
+    """The template for a real farm: `brief` from the workers' PATH by default, a RemoteCache job
+    parameter carrying the bucket, and `openjd run` rendering through it (SeaweedFS)."""
     model = pytest.importorskip("openjd.model")
     path = project.write("m.brief", MATRIX.replace("320 x 240", "160 x 120"))
     job = tmp_path / "job.json"
-    res = run("compile", path, "--emit", "openjd", "--cache", tmp_path / "cache", "--out", tmp_path / "out", "-o", job)
+    res = run("compile", path, "--emit", "openjd", "--cache", tmp_path / "cache", "--out", tmp_path / "out",
+              "--remote-cache", s3.url, "-o", job)
     assert res.returncode == 0, res.stderr
     template = json.loads(job.read_text())
     assert template["specificationVersion"] == "jobtemplate-2023-09"
@@ -135,21 +138,38 @@ def test_openjd_template_validates_and_runs(project, tmp_path):
     steps = [s.name for s in decoded.steps]
     assert steps == ["Shared-1-m", "Render-1-m"]
     render = template["steps"][1]
-    assert render["dependencies"] == [{"dependsOn": "Shared-1-m"}]
+    assert render["dependencies"] == [{"dependsOn": "Shared-1-m"}] and "hostRequirements" not in render  # draft: no GPU
     assert len(render["parameterSpace"]["taskParameterDefinitions"][0]["range"]) == 6
-    assert {p["name"] for p in template["parameterDefinitions"]} >= {"CacheDir", "OutDir", "ProjectDir"}
+    params = {p["name"]: p for p in template["parameterDefinitions"]}
+    assert set(params) >= {"CacheDir", "OutDir", "ProjectDir", "RemoteCache", "BriefCommand"}
+    assert params["BriefCommand"]["default"] == "brief" and params["RemoteCache"]["default"] == s3.url
     openjd = shutil.which("openjd") or os.path.join(os.path.dirname(sys.executable), "openjd")
     if not os.path.exists(openjd):
         pytest.skip("openjd CLI not installed")
-    done = subprocess.run([openjd, "run", str(job), "--step", "Render-1-m", "--run-dependencies"],
+    here = ["-p", f"BriefCommand={os.path.join(os.path.dirname(sys.executable), 'brief')}"]  # not on PATH here
+    done = subprocess.run([openjd, "run", str(job), "--step", "Render-1-m", "--run-dependencies", *here],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert len(list((tmp_path / "out").iterdir())) == 6
-    # a task run twice is idempotent: the same bytes
+    assert s3.fs.find(s3.url[5:])  # the tasks uploaded what they made to the bucket
+    # a task run twice, on a fresh worker (an empty local cache), is idempotent: the same bytes, fetched
     before = output_bytes(tmp_path / "out")
+    shutil.rmtree(tmp_path / "cache")
     again = subprocess.run([openjd, "run", str(job), "--step", "Render-1-m", "--task-param",
-                            "Variant=m[season=summer,sku=red]"], capture_output=True, text=True, timeout=300)
+                            "Variant=m[season=summer,sku=red]", *here], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and output_bytes(tmp_path / "out") == before
+    assert "rendered 0 nodes" in again.stdout and "remote hits" in again.stdout, again.stdout[-2000:]
+
+
+def test_a_gpu_backend_asks_the_farm_for_a_gpu_host():
+    from brief.lang.emit import to_openjd
+
+    class Graph:
+        variants = [type("V", (), {"backend": {"backend": "diffusers"}, "name": "g"})()]
+
+    template = to_openjd([("g.brief", Graph(), 2)], ".", "brief", "cache", "out")
+    for step in template["steps"]:
+        assert step["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once():
