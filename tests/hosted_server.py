@@ -312,3 +312,34 @@ class StabilityImages(_Server):
                 w, h = ASPECTS[record.get("aspect_ratio", "1:1")]
             self._send(200, _png(record, w, h), "image/png", seed=record.get("seed", 0),
                        finish_reason="CONTENT_FILTERED" if owner.filtered else "SUCCESS")
+
+
+class Faulty(_Server):
+    """A server that answers every request (any path, POST or GET) as `answer(server, method, path)`
+    says: `(status, body, content type)` or `(status, body, content type, headers)`, or None to hang
+    until the server closes. Records each request's method, path and headers. For the faults a
+    provider's answer can carry: error statuses, non-JSON, malformed JSON, pictures that are not."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.closing = threading.Event()
+        super().__init__()
+
+    def __exit__(self, *exc):
+        self.closing.set()  # a hanging handler lets go
+        super().__exit__(*exc)
+
+    class handler(_Handler):  # noqa: N801
+        def do_POST(self):  # noqa: N802
+            owner = self.owner
+            self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+            owner.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+            answer = owner.answer(owner, self.command, self.path)
+            if answer is None:
+                owner.closing.wait(30)
+                return
+            status, body, kind, *headers = answer
+            self._send(status, body if isinstance(body, bytes) else json.dumps(body).encode(), kind,
+                       **(headers[0] if headers else {}))
+
+        do_GET = do_POST

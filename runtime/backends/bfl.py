@@ -22,7 +22,7 @@ import re
 import time
 
 from ..context import OpContext, OpError
-from . import hosted, lazy_module
+from . import hosted, hosted_call, lazy_module
 
 np = lazy_module("numpy")
 
@@ -45,15 +45,11 @@ def family(model: str) -> str:
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:
-    options = options if options is not None else {}
     model = declared.get("model", "")
     if not MODEL.match(model):
         raise OpError(f"`{model}` is not a BFL model id: it names an endpoint of the API, such as "
                       "flux-pro-1.0-fill, flux-kontext-pro or flux-pro-1.1")
-    hosted.check_pinned(model, options)
-    hosted.api_key(KEY_ENV, "the bfl backend")
-    options["bfl_endpoint"] = hosted.endpoint(declared, "bfl")
-    return hosted.declared_lock(declared, API)
+    return hosted.prepare(declared, options if options is not None else {}, "bfl", API, KEY_ENV)
 
 
 def lock_record(declared: dict, options: dict) -> dict:
@@ -61,26 +57,43 @@ def lock_record(declared: dict, options: dict) -> dict:
 
 
 def _explain(response) -> str:
-    return hosted.explained(response, "detail", "message")
+    return hosted_call.explained(response, "detail", "message")
+
+
+def _url(value, missing: str, named: str) -> str:
+    """A URL the service named (where to poll, where the picture is), or one line saying it named none:
+    `BFL answered {missing}`, or `BFL answered {named} `…`, not an http(s) URL`."""
+    if not isinstance(value, str) or not value:
+        raise OpError(f"BFL answered {missing}")
+    if not re.match(r"https?://", value):
+        raise OpError(f"BFL answered {named} `{hosted_call.said(value, 80)}`, not an http(s) URL")
+    return value
 
 
 def _job(ctx: OpContext, model: str, body: dict, size: tuple[int, int]) -> np.ndarray:
-    """Submit one job (counted, at most a few at a time), poll it until it is ready, download its picture."""
-    calls = ctx.options.setdefault("_bfl_calls", hosted.Calls())
-    calls.start(ctx.options)
-    host = (ctx.options.get("bfl_endpoint") or HOST).rstrip("/")
-    headers = {"x-key": hosted.api_key(KEY_ENV, "the bfl backend"), "accept": "application/json"}
+    """Submit one job (counted, in one of the provider's slots), poll it until it is ready, download its
+    picture. An answer not in the API's shape (no job named, a status that is not one, no picture) is
+    one line at once: nothing is polled that was never named."""
+    host = (hosted.endpoint_of(ctx) or HOST).rstrip("/")
+    headers = {"x-key": hosted_call.api_key(KEY_ENV, "the bfl backend"), "accept": "application/json"}
     if body.get("seed") is not None:
         body["seed"] = int(body["seed"]) % 2**31
-    with calls.slots:
-        job = hosted.http(ctx, "BFL", "POST", f"{host}/v1/{model}", _explain, json=body, headers=headers).json()
-        name = str(job.get("id", ""))
-        polling = job.get("polling_url") or f"{host}/v1/get_result?id={name}"
-        interval, deadline = float(ctx.options.get("poll_interval", 0.5)), time.monotonic() + float(
-            ctx.options.get("poll_timeout", 600))
+    with hosted_call.call(ctx, "bfl"):
+        job = hosted_call.json_of(hosted_call.http(ctx, "BFL", "POST", f"{host}/v1/{model}", _explain, json=body,
+                                                   headers=headers), "BFL")
+        name = job.get("id") if isinstance(job, dict) else None
+        if not isinstance(name, str) or not name:
+            raise OpError(f"BFL answered without naming its job: {hosted_call.said(job, 120)}")
+        polling = _url(job.get("polling_url") or f"{host}/v1/get_result?id={name}", "no job to poll",
+                       "a job to poll at")
+        wait = float(ctx.options.get("poll_timeout", 600))
+        interval, deadline = float(ctx.options.get("poll_interval", 0.5)), time.monotonic() + wait
         while True:
-            answer = hosted.http(ctx, "BFL", "GET", polling, _explain, headers=headers).json()
-            status = answer.get("status")
+            answer = hosted_call.json_of(hosted_call.http(ctx, "BFL", "GET", polling, _explain, headers=headers),
+                                         "BFL")
+            status = answer.get("status") if isinstance(answer, dict) else None
+            if not isinstance(status, str):
+                raise OpError(f"BFL answered its job's status with something else: {hosted_call.said(answer, 120)}")
             if status == "Ready":
                 break
             if status in ("Request Moderated", "Content Moderated"):
@@ -88,18 +101,18 @@ def _job(ctx: OpContext, model: str, body: dict, size: tuple[int, int]) -> np.nd
                               f"{'take the request' if status.startswith('Request') else 'return the picture'}; "
                               "change the prompt")
             if status in ("Error", "Failed", "Task not found"):
-                details = answer.get("details") or ""
+                details = hosted_call.said(answer.get("details") or "")
                 raise OpError(f"BFL's job {name} ended with {status}" + (f": {details}" if details else ""))
             if time.monotonic() > deadline:
-                raise OpError(f"BFL's job {name} was not ready in {ctx.options.get('poll_timeout', 600)} s")
-            time.sleep(interval)
+                raise OpError(f"BFL's job {name} was not ready in {wait:g} s")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 1.5, 5.0)
-        sample = (answer.get("result") or {}).get("sample")
-        if not sample:
-            raise OpError("BFL answered Ready without a picture")
-        data = hosted.http(ctx, "BFL", "GET", sample, _explain).content  # a signed URL: no key sent there
-    ctx.meta["request_id"] = name
-    return hosted.decoded(data, size)
+        result = answer.get("result")
+        sample = _url(result.get("sample") if isinstance(result, dict) else None, "Ready without a picture",
+                      "Ready with a picture at")
+        data = hosted_call.http(ctx, "BFL", "GET", sample, _explain).content  # a signed URL: no key sent there
+    hosted_call.record(ctx, name)
+    return hosted.decoded(data, size, "BFL")
 
 
 def _draw(ctx: OpContext, model: str, prompt: str, w: int, h: int, seed) -> np.ndarray:

@@ -11,7 +11,7 @@ Key: GEMINI_API_KEY, from the environment only. Endpoint: `endpoint`, else BRIEF
 from __future__ import annotations
 
 from ..context import OpContext, OpError
-from . import hosted, lazy_module
+from . import hosted, hosted_call, lazy_module
 
 np = lazy_module("numpy")
 
@@ -23,11 +23,7 @@ CAPABILITIES = hosted.Capabilities(mask="none", seed="best-effort", sizes=tuple(
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:
-    options = options if options is not None else {}
-    hosted.check_pinned(declared.get("model", ""), options)
-    hosted.api_key(KEY_ENV, "the gemini backend")
-    options["gemini_endpoint"] = hosted.endpoint(declared, "gemini")
-    return hosted.declared_lock(declared, API)
+    return hosted.prepare(declared, options if options is not None else {}, "gemini", API, KEY_ENV)
 
 
 def lock_record(declared: dict, options: dict) -> dict:
@@ -38,29 +34,30 @@ def _call(ctx: OpContext, model: str, parts: list, size: tuple[int, int], seed) 
     from google import genai
     from google.genai import errors, types
 
-    calls = ctx.options.setdefault("_gemini_calls", hosted.Calls())
-    calls.start(ctx.options)
     aspect = next(a for a, s in ASPECTS.items() if s == size)
-    options = types.HttpOptions(base_url=ctx.options.get("gemini_endpoint"),
-                                retry_options=types.HttpRetryOptions(attempts=int(ctx.options.get("retries", 3)) + 1))
+    seconds = hosted_call.timeout(ctx)
+    options = types.HttpOptions(base_url=hosted.endpoint_of(ctx), timeout=max(1, round(seconds * 1000)),
+                                retry_options=types.HttpRetryOptions(attempts=hosted_call.retries(ctx) + 1))
     config = types.GenerateContentConfig(response_modalities=["IMAGE"],
                                          image_config=types.ImageConfig(aspect_ratio=aspect),
                                          **({"seed": int(seed) % 2**31} if seed is not None else {}))
-    with calls.slots:
+    with hosted_call.call(ctx, "gemini"):
         try:
-            client = genai.Client(api_key=hosted.api_key(KEY_ENV, "the gemini backend"), http_options=options)
+            client = genai.Client(api_key=hosted_call.api_key(KEY_ENV, "the gemini backend"), http_options=options)
             answer = client.models.generate_content(model=model, contents=parts, config=config)
         except errors.APIError as exc:
-            raise OpError(f"Gemini answered {exc.code}: {str(exc.message or exc)[:300]}") from None
-        except Exception as exc:  # the transport's own errors (httpx's): the service, not brief
-            raise OpError(f"Gemini could not be reached or did not answer ({type(exc).__name__}); check the "
-                          "endpoint and the network") from None
-    data = next((p.inline_data.data for c in (answer.candidates or []) for p in (c.content.parts if c.content else [])
+            raise OpError(f"Gemini answered {exc.code}: {hosted_call.said(exc.message or exc)}") from None
+        except hosted_call.transport_errors() as exc:
+            raise hosted_call.unreachable("Gemini", exc, seconds) from None
+        except ValueError as exc:  # not JSON, or not generateContent's shape (pydantic's ValidationError is one)
+            raise OpError(f"Gemini answered with something that is not generateContent's answer "
+                          f"({type(exc).__name__})") from None
+    data = next((p.inline_data.data for c in (answer.candidates or []) for p in ((c.content and c.content.parts) or [])
                  if p.inline_data is not None and p.inline_data.data), None)
     if not data:
         raise OpError("Gemini answered without an image (its safety filters may have refused the prompt)")
-    ctx.meta["request_id"] = answer.response_id or ""
-    return hosted.decoded(data, size)
+    hosted_call.record(ctx, answer.response_id)
+    return hosted.decoded(data, size, "Gemini")
 
 
 def _draw(ctx: OpContext, model: str, prompt: str, w: int, h: int, seed) -> np.ndarray:

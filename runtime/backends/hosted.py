@@ -1,7 +1,8 @@
-"""What every hosted image API shares as a backend: keys from the environment only, the endpoint,
-refusing floating model aliases, a call budget and a concurrency limit, sizes a provider accepts,
-mask conventions, and the region work that keeps every pixel outside a region bit-identical
-whatever the service returns.
+"""What every hosted image API shares as a backend: the `lock` (the key present, the endpoint,
+refusing floating model aliases), sizes a provider accepts, mask conventions, the answers read, and
+the region work that keeps every pixel outside a region bit-identical whatever the service returns.
+What each call goes through (its budget, its slot, retries, timeouts, keys kept out of messages)
+is `hosted_call.py`'s.
 
 A hosted call is a node like any other: the executor caches its result under the node's key
 (prompt, the crop's pixels through its inputs, the mask, the model id, the parameters), so a no-op
@@ -14,13 +15,13 @@ written anywhere (not the cache, the lock, manifests or reports).
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 
 from ..context import OpError
-from . import lazy_module
+from . import hosted_call, lazy_module
 
 np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
@@ -39,17 +40,38 @@ class Capabilities:
     polling: bool  # answers asynchronously (a job to poll)
 
 
-def api_key(env: str, provider: str) -> str:
-    key = os.environ.get(env, "").strip()
-    if not key:
-        raise OpError(f"{provider} needs an API key: set {env} in the environment (brief never reads keys from "
-                      "files and never writes them anywhere)")
-    return key
-
-
 def endpoint(declared: dict, provider: str) -> str | None:
     """The host to call: the brief's `endpoint`, else BRIEF_<PROVIDER>_ENDPOINT, else the provider's."""
     return declared.get("endpoint") or os.environ.get(f"BRIEF_{provider.upper()}_ENDPOINT") or None
+
+
+def prepare(declared: dict, options: dict, provider: str, api: str, key_env: str, pinned: bool = True) -> dict:
+    """A backend's `lock`, shared: the model pinned (unless --allow-floating), the key present, the
+    endpoint an http(s) URL, each refused at the backend line before any work; a new budget of
+    calls. Returns what a result depends on (`declared_lock`); the endpoint is kept, by that lock,
+    in `options` (`endpoint_of`), since it is part of no key."""
+    if pinned:
+        check_pinned(declared.get("model", ""), options)
+    hosted_call.api_key(key_env, f"the {provider} backend")
+    url = endpoint(declared, provider)
+    if url is not None and not re.match(r"https?://[^/\s]", url):
+        named = "" if declared.get("endpoint") else f" (BRIEF_{provider.upper()}_ENDPOINT)"
+        raise OpError(f"the {provider} endpoint `{url}`{named} is not an http(s) URL: write it whole, as "
+                      "\"https://host/path\"")
+    lock = declared_lock(declared, api)
+    options.setdefault("endpoints", {})[_identity(lock)] = url
+    hosted_call.new_build(options)
+    return lock
+
+
+def endpoint_of(ctx) -> str | None:
+    """Where the node's calls go: the endpoint of the backend line its lock came from (two briefs of
+    one build that name one model through two endpoints share their results, and the last named)."""
+    return ctx.options.get("endpoints", {}).get(_identity(ctx.node["lock"]))
+
+
+def _identity(lock: dict) -> str:
+    return json.dumps(lock, sort_keys=True)
 
 
 def check_pinned(model: str, options: dict) -> None:
@@ -74,81 +96,6 @@ def declared_lock(declared: dict, api: str) -> dict:
 
     return {**{k: v for k, v in declared.items() if k not in ("endpoint", "retires")}, "api": api,
             "draft": draft.VERSION}
-
-
-class Calls:
-    """The calls one build makes: counted against `--max-calls`, at most `limit` at a time."""
-
-    def __init__(self, limit: int = 4):
-        self.made = 0
-        self.lock = threading.Lock()
-        self.slots = threading.BoundedSemaphore(limit)
-
-    def start(self, options: dict) -> None:
-        budget = options.get("max_calls")
-        with self.lock:
-            if budget is not None and self.made >= int(budget):
-                raise OpError(f"the build would make more than {budget} hosted calls (--max-calls); "
-                              "raise the budget, or render fewer variants")
-            self.made += 1
-
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-class _Transient(Exception):
-    def __init__(self, response):
-        super().__init__(response.status_code)
-        self.response = response
-
-
-def http(ctx, provider: str, method: str, url: str, explain, **kwargs):
-    """One request through httpx (for providers without an official client), retried with exponential
-    backoff, honouring Retry-After, on 429, 5xx and lost connections; any other error status is one
-    clear line with the provider's own message (`explain(response)`)."""
-    import httpx
-    import tenacity
-
-    def wait(state) -> float:
-        exc = state.outcome.exception()
-        after = exc.response.headers.get("retry-after") if isinstance(exc, _Transient) else None
-        try:
-            return min(60.0, max(0.0, float(after)))
-        except (TypeError, ValueError):
-            return tenacity.wait_exponential_jitter(initial=0.5, max=20)(state)
-
-    retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(int(ctx.options.get("retries", 3)) + 1),
-                                 wait=wait, reraise=True,
-                                 retry=tenacity.retry_if_exception_type((_Transient, httpx.TransportError)))
-    try:
-        with httpx.Client(timeout=float(ctx.options.get("timeout", 300))) as client:
-            for attempt in retrying:
-                with attempt:
-                    response = client.request(method, url, **kwargs)
-                    if response.status_code in RETRY_STATUSES:
-                        raise _Transient(response)
-    except _Transient as exc:
-        response = exc.response
-    except httpx.TransportError as exc:
-        raise OpError(f"{provider} could not be reached ({type(exc).__name__}); check the endpoint and the "
-                      "network") from None
-    if response.status_code >= 400:
-        raise OpError(f"{provider} answered {response.status_code}: {explain(response)[:300]}")
-    return response
-
-
-def explained(response, *fields: str) -> str:
-    """The message of an error answer: the first of `fields` its JSON has (a list joined), else its text."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip() or response.reason_phrase
-    for field in fields:
-        value = body.get(field) if isinstance(body, dict) else None
-        if value:
-            return "; ".join(str(v.get("msg", v)) if isinstance(v, dict) else str(v) for v in value) \
-                if isinstance(value, list) else str(value)
-    return str(body)
 
 
 def closest_size(w: int, h: int, sizes: tuple[tuple[int, int], ...]) -> tuple[int, int]:
@@ -193,7 +140,7 @@ def png(pixels) -> bytes:
     return data.tobytes()
 
 
-def decoded(data: bytes, size: tuple[int, int]):
+def decoded(data: bytes, size: tuple[int, int], provider: str):
     """A provider's answer as 8-bit RGB of `size` (any size or mode it sent, resized)."""
     from io import BytesIO
 
@@ -203,8 +150,20 @@ def decoded(data: bytes, size: tuple[int, int]):
         with Image.open(BytesIO(data)) as img:
             rgb = np.asarray(img.convert("RGB"))
     except Exception as exc:  # the service's bytes: one clear line
-        raise OpError(f"the service returned an image that could not be read ({type(exc).__name__})") from None
+        raise OpError(f"{provider} answered with an image that could not be read ({type(exc).__name__})") from None
     return rgb if (rgb.shape[1], rgb.shape[0]) == size else resized(rgb, size)
+
+
+def decoded_b64(text, size: tuple[int, int], provider: str):
+    """`decoded`, of a picture sent as base64 text."""
+    import base64
+    import binascii
+
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise OpError(f"{provider} answered with an image that could not be read (not base64)") from None
+    return decoded(data, size, provider)
 
 
 def mask_image(mask, convention: str):
@@ -298,32 +257,43 @@ def make_ops(name: str, draw, paint, erase=None) -> dict:
             rgba = np.dstack([painted[sub], np.rint(mask[sub] * 255).astype(np.uint8)])
         return draft._finish_layer(ctx, params, rgba, ref)
 
-    def edit_region(ctx, image, box: tuple, mask_box, prompt: str | None):
+    def edit_region(ctx, image, box: tuple, mask_box, prompt: str | None, keep=None):
         """`box` of `image` repainted through `mask_box` (its float mask): the padded crop is sent,
-        and only the masked part of the answer is kept. `prompt` None: the provider's eraser."""
+        and only the masked part of the answer is kept. `prompt` None: the provider's eraser. `keep`
+        (float over the box, 1 = free): the component an `around` region surrounds, which the feathered
+        mask must not reach into."""
         crop = imaging.grow(box, EDIT_PAD, image.size)
         mask = np.zeros((crop[3] - crop[1], crop[2] - crop[0]), np.float32)
         sub = (slice(box[1] - crop[1], box[3] - crop[1]), slice(box[0] - crop[0], box[2] - crop[0]))
         mask[sub] = mask_box
         mask = cv2.GaussianBlur(mask, (0, 0), MASK_BLUR / 2)
+        if keep is not None:
+            mask[sub] *= keep
         model, scene = ctx.node["lock"]["model"], image.read(crop)
         painted = erase(ctx, model, scene, mask) if prompt is None else paint(ctx, model, prompt, scene, mask)
         return image.replaced(box, imaging.blend_masked(image.read(box), painted[sub], mask[sub]))
 
+    def free(params: dict, ref):
+        """Where an `around` edit may paint in its box: everywhere but the component it surrounds."""
+        if params.get("shape") != "around" or ref is None:
+            return None
+        return 1 - imaging.layer_alpha_in(ref, tuple(params["box"])).astype(np.float32) / 255
+
     def inpaint(ctx, params: dict, inputs: list):
-        image, desc = inputs[0], inputs[1]
-        mask = draft._edit_mask(ctx, params, inputs[2] if len(inputs) > 2 else None)
-        return edit_region(ctx, image, tuple(params["box"]), mask, prompt_of(desc))
+        image, desc, ref = inputs[0], inputs[1], (inputs[2] if len(inputs) > 2 else None)
+        mask = draft._edit_mask(ctx, params, ref)
+        return edit_region(ctx, image, tuple(params["box"]), mask, prompt_of(desc), free(params, ref))
 
     def remove(ctx, params: dict, inputs: list):
         """The provider's eraser where it has one; else classical in-painting first (no trace left
         to copy), then the service repaints the region."""
-        mask = draft._edit_mask(ctx, params, inputs[1] if len(inputs) > 1 else None)
+        ref = inputs[1] if len(inputs) > 1 else None
+        mask, keep = draft._edit_mask(ctx, params, ref), free(params, ref)
         if erase is not None:
-            return edit_region(ctx, inputs[0], tuple(params["box"]), mask, None)
+            return edit_region(ctx, inputs[0], tuple(params["box"]), mask, None, keep)
         first = draft.remove(ctx, params, inputs)
         return edit_region(ctx, first, tuple(params["box"]), mask,
-                           "the same scene with nothing in the marked area: continue the background seamlessly")
+                           "the same scene with nothing in the marked area: continue the background seamlessly", keep)
 
     def outpaint(ctx, params: dict, inputs: list):
         """The classical extension, then each margin repainted by the service from the strip of the
@@ -334,7 +304,9 @@ def make_ops(name: str, draw, paint, erase=None) -> dict:
             return formats.outpaint(image, size, seed, ctx.before, ctx.changed, OUTPAINT_REACH)
         out = formats.outpaint(image, size, seed)
         prompt = "continue the picture into the marked area seamlessly, the same scene, light and texture"
-        for strip in formats.margin_strips(formats.Placement.of(image.size, size, "fit")):
+        strips = formats.margin_strips(formats.Placement.of(image.size, size, "fit"))
+        hosted_call.room(ctx, len(strips))  # all its margins or none: a margin painted alone is a call lost
+        for strip in strips:
             out = edit_region(ctx, out, strip, np.ones((strip[3] - strip[1], strip[2] - strip[0]), np.float32), prompt)
         return out
 

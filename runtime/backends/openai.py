@@ -12,10 +12,8 @@ result reproducible).
 
 from __future__ import annotations
 
-import base64
-
 from ..context import OpContext, OpError
-from . import hosted, lazy_module
+from . import hosted, hosted_call, lazy_module
 
 np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
@@ -29,11 +27,7 @@ CAPABILITIES = hosted.Capabilities(mask="alpha0", seed="none",
 def lock(declared: dict, options: dict | None = None) -> dict:
     """What a result depends on: the pinned model id and this module's API contract (not the
     endpoint, not the client's version: they change where and how a call goes, not what comes back)."""
-    options = options if options is not None else {}
-    hosted.check_pinned(declared.get("model", ""), options)
-    hosted.api_key(KEY_ENV, "the openai backend")  # before any work: a clear line at the backend line
-    options["openai_endpoint"] = hosted.endpoint(declared, "openai")
-    return hosted.declared_lock(declared, API)
+    return hosted.prepare(declared, options if options is not None else {}, "openai", API, KEY_ENV)
 
 
 def lock_record(declared: dict, options: dict) -> dict:
@@ -43,34 +37,37 @@ def lock_record(declared: dict, options: dict) -> dict:
 def _client(ctx: OpContext):
     from openai import OpenAI
 
-    return OpenAI(api_key=hosted.api_key(KEY_ENV, "the openai backend"), base_url=ctx.options.get("openai_endpoint"),
-                  max_retries=int(ctx.options.get("retries", 3)), timeout=float(ctx.options.get("timeout", 300)))
+    return OpenAI(api_key=hosted_call.api_key(KEY_ENV, "the openai backend"), base_url=hosted.endpoint_of(ctx),
+                  max_retries=hosted_call.retries(ctx), timeout=hosted_call.timeout(ctx))
 
 
 def _call(ctx: OpContext, what: str, **kwargs) -> np.ndarray:
-    """One API call (counted, at most a few at a time), its image decoded; its request id kept."""
+    """One API call (counted, in one of the provider's slots), its image decoded; its request id kept.
+    The raw response (the client's documented `with_raw_response`) is read as JSON here, so that an
+    answer that is not the API's (a proxy's page, a malformed body) is one line."""
     import openai
 
-    calls = ctx.options.setdefault("_openai_calls", hosted.Calls())
-    calls.start(ctx.options)
     size = kwargs.pop("pixels")
-    with calls.slots:
+    with hosted_call.call(ctx, "openai"):
         try:
-            api = _client(ctx).images
-            answer = api.generate(**kwargs) if what == "generate" else api.edit(**kwargs)
+            api = _client(ctx).images.with_raw_response
+            raw = api.generate(**kwargs) if what == "generate" else api.edit(**kwargs)
         except openai.APIStatusError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
-            message = str(body.get("message") or getattr(exc, "message", "") or exc)
-            raise OpError(f"OpenAI answered {exc.status_code}: {message[:300]}") from None
+            error = body.get("error") if isinstance(body.get("error"), dict) else body
+            message = error.get("message") or exc.response.text or exc.message  # a proxy's page: its text
+            raise OpError(f"OpenAI answered {exc.status_code}: {hosted_call.said(message)}") from None
         except openai.APIConnectionError as exc:
-            raise OpError(f"OpenAI could not be reached ({type(exc).__name__}); check the endpoint and the "
-                          "network") from None
-    data = answer.data[0].b64_json if answer.data else None
-    if not data:
-        raise OpError("OpenAI answered without an image")
-    ctx.meta["request_id"] = getattr(answer, "_request_id", None) or ""
-    ctx.meta["calls"] = ctx.meta.get("calls", 0) + 1
-    return hosted.decoded(base64.b64decode(data), size)
+            raise hosted_call.unreachable("OpenAI", exc, hosted_call.timeout(ctx)) from None
+    answer = hosted_call.json_of(raw.http_response, "OpenAI")
+    items = answer.get("data") if isinstance(answer, dict) else None
+    item = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+    if not item.get("b64_json"):
+        raise OpError("OpenAI answered without an image" + (
+            " (a URL instead: brief asks for the gpt-image models, which send the picture itself)"
+            if item.get("url") else ""))
+    hosted_call.record(ctx, raw.request_id or raw.headers.get("x-request-id"))
+    return hosted.decoded_b64(item["b64_json"], size, "OpenAI")
 
 
 def _size(w: int, h: int) -> tuple[tuple[int, int], str]:

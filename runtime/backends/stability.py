@@ -16,7 +16,7 @@ STABILITY_API_KEY, from the environment only. Endpoint: `endpoint`, else BRIEF_S
 from __future__ import annotations
 
 from ..context import OpContext, OpError
-from . import hosted, lazy_module
+from . import hosted, hosted_call, lazy_module
 
 np = lazy_module("numpy")
 
@@ -32,16 +32,13 @@ CAPABILITIES = hosted.Capabilities(mask="white", seed="best-effort", sizes=tuple
 
 
 def lock(declared: dict, options: dict | None = None) -> dict:
-    options = options if options is not None else {}
     model = declared.get("model", "")
     if model not in MODELS:
         from brief.lang.diagnostics import did_you_mean
 
         raise OpError(f"`{model}` is not a model of Stability's Stable Image API.{did_you_mean(model, MODELS)} "
                       f"Models: {', '.join(MODELS)}")
-    hosted.api_key(KEY_ENV, "the stability backend")
-    options["stability_endpoint"] = hosted.endpoint(declared, "stability")
-    return hosted.declared_lock(declared, API)
+    return hosted.prepare(declared, options if options is not None else {}, "stability", API, KEY_ENV, pinned=False)
 
 
 def lock_record(declared: dict, options: dict) -> dict:
@@ -49,27 +46,31 @@ def lock_record(declared: dict, options: dict) -> dict:
 
 
 def _explain(response) -> str:
-    return hosted.explained(response, "errors", "message", "name")
+    return hosted_call.explained(response, "errors", "message", "name")
 
 
 def _post(ctx: OpContext, path: str, size: tuple[int, int], fields: dict, files: dict | None = None) -> np.ndarray:
-    """One call (counted, at most a few at a time): a multipart form, the picture's bytes back."""
-    calls = ctx.options.setdefault("_stability_calls", hosted.Calls())
-    calls.start(ctx.options)
-    host = (ctx.options.get("stability_endpoint") or HOST).rstrip("/")
-    headers = {"authorization": f"Bearer {hosted.api_key(KEY_ENV, 'the stability backend')}", "accept": "image/*"}
+    """One call (counted, in one of the provider's slots): a multipart form, the picture's bytes back."""
+    host = (hosted.endpoint_of(ctx) or HOST).rstrip("/")
+    headers = {"authorization": f"Bearer {hosted_call.api_key(KEY_ENV, 'the stability backend')}",
+               "accept": "image/*"}
     data = {k: str(v) for k, v in fields.items() if v is not None}
     if fields.get("seed") is not None:
         data["seed"] = str(int(fields["seed"]) % 4294967295)
-    with calls.slots:
-        response = hosted.http(ctx, "Stability", "POST", f"{host}/v2beta/stable-image/{path}", _explain,
-                               headers=headers, data=data, files=files or {"none": ("", b"")})
+    with hosted_call.call(ctx, "stability"):
+        response = hosted_call.http(ctx, "Stability", "POST", f"{host}/v2beta/stable-image/{path}", _explain,
+                                    headers=headers, data=data, files=files or {"none": ("", b"")})
+    kind = response.headers.get("content-type", "").split(";")[0]
+    if not kind.startswith("image/"):  # asked for `image/*`: anything else is not the picture
+        raise OpError(f"Stability answered {kind or 'without a content type'}, not a picture: "
+                      f"{hosted_call.said(response.text, 120)}")
     finish = response.headers.get("finish-reason", "SUCCESS")
     if finish != "SUCCESS":
-        raise OpError(f"Stability returned no usable picture (finish-reason {finish}): its content filter refused "
-                      "it; change the prompt")
-    ctx.meta["request_id"] = response.headers.get("x-request-id") or response.headers.get("request-id") or ""
-    return hosted.decoded(response.content, size)
+        raise OpError(f"Stability returned no usable picture (finish-reason {hosted_call.said(finish, 40)}): its "
+                      "content filter refused it; change the prompt")
+    # the API documents no request id for a picture it returns; a proxy's or a later API's is kept
+    hosted_call.record(ctx, response.headers.get("x-request-id") or response.headers.get("request-id"))
+    return hosted.decoded(response.content, size, "Stability")
 
 
 def _draw(ctx: OpContext, model: str, prompt: str, w: int, h: int, seed) -> np.ndarray:
