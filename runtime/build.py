@@ -487,7 +487,7 @@ def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, l
 
 def shared_nodes(compiled: Compiled) -> list[str]:
     """Nodes that two or more of the selected variants need, in topological order: a farm renders
-    them once, first, then the variants in parallel."""
+    them once (runtime/farm.py), each as soon as the shared nodes it reads exist."""
     import networkx as nx
 
     g = compiled.graph.graph
@@ -499,26 +499,13 @@ def shared_nodes(compiled: Compiled) -> list[str]:
     return [k for k in nx.topological_sort(g.subgraph(shared))]
 
 
-def shared_waves(path: str | os.PathLike, options: Options) -> list[list[str]]:
-    """The shared nodes in waves: each wave's nodes depend only on earlier waves, so a farm can
-    render a wave's nodes in parallel."""
-    compiled = compile_file(path, options)
-    keys = shared_nodes(compiled)
-    g = compiled.graph.graph
-    depth: dict[str, int] = {}
-    for key in keys:  # topological order: inputs first
-        depth[key] = 1 + max((depth[i] for i in g.nodes[key]["inputs"] if i in depth), default=-1)
-    waves: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for key in keys:
-        waves[depth[key]].append(key)
-    return waves
-
-
 @diagnosed
 def build_shared(path: str | os.PathLike, options: Options, progress: Progress | None = None,
-                 keys: list[str] | None = None, compiled: Compiled | None = None) -> tuple[int, int]:
+                 keys: list[str] | None = None, compiled: Compiled | None = None,
+                 report: dict | None = None) -> tuple[int, int]:
     """Render the nodes shared by several variants (or the given ones) into the cache; exports
-    nothing. Returns (nodes asked for, how many of them were rendered now)."""
+    nothing. Returns (nodes asked for, how many of them were rendered now); `report` receives the
+    cache's hits and the remote tier's transfers (`tiers`)."""
     cache = cache_for(path, options)
     compiled = compiled or compile_file(path, options)
     keys = shared_nodes(compiled) if keys is None else keys
@@ -533,5 +520,5 @@ def build_shared(path: str | os.PathLike, options: Options, progress: Progress |
         executor.ensure_all(keys, plan)
         if executor.run.ran:
             cache.sync()
-    tiers(cache)  # its uploads done before it reports: another machine may read them next
+    (report if report is not None else {}).update(tiers(cache))  # uploads done: another machine may read them next
     return len(keys), len(executor.run.ran)

@@ -40,6 +40,7 @@ class Outcome:
     node: str = ""  # the Ray node that built it (empty locally)
     local_hits: int = 0  # cached results its machine had …
     remote_hits: int = 0  # … and fetched from the cache's remote tier
+    transfer: dict = field(default_factory=dict)  # the remote tier's: up_s, down_s, up_bytes, down_bytes
 
 
 @dataclass
@@ -51,6 +52,11 @@ class Batch:
     seconds: float = 0.0  # rendering: from the first task to the last
     startup: float = 0.0  # starting (or joining) the Ray cluster
     teardown: float = 0.0  # stopping the Ray cluster this command started (none when it joined one)
+    transfer: dict = field(default_factory=dict)  # the remote tier's, summed over every task
+
+    def add_transfer(self, moved: dict) -> None:
+        for name, value in moved.items():
+            self.transfer[name] = self.transfer.get(name, 0) + value
 
     @property
     def failures(self) -> list[Outcome]:
@@ -69,6 +75,7 @@ def build_one(path: str, options: Options, variant: str, compiled=None) -> Outco
         (built,) = build_file(path, replace(options, variants=[variant]), compiled=compiled)
         out.rendered, out.cached = len(built.run.ran), len(built.plan.cached)
         out.local_hits, out.remote_hits = built.tiers.get("local", 0), built.tiers.get("remote", 0)
+        out.transfer = _transfer(built.tiers)
         out.folder = str(built.folder)
         out.checks_failed = any(c["result"]["status"] == "fail" for c in built.manifest["checks"])
     except DiagnosticError as exc:
@@ -77,6 +84,10 @@ def build_one(path: str, options: Options, variant: str, compiled=None) -> Outco
         out.error = str(exc)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _transfer(tiers: dict) -> dict:
+    return {k: tiers.get(k, 0) for k in ("up_s", "down_s", "up_bytes", "down_bytes", "remote", "local")}
 
 
 def variants_of(path: str, options: Options) -> list[str]:
@@ -144,8 +155,10 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
             batch.shared += 1
             batch.shared_rendered += result[1] if result else 0
             batch.shared_failed += 1 if lost else 0
+            batch.add_transfer(result[2] if result else {})
             continue
         outcome = result or Outcome(os.path.basename(job.path), job.name, error=lost)
+        batch.add_transfer(outcome.transfer)
         batch.outcomes.append(outcome)
         if on_done:
             on_done(outcome)
@@ -198,10 +211,12 @@ def _compiled(path: str, options: Options):
     return _COMPILED[key]
 
 
-def _shared_task(path: str, options: Options, key: str) -> tuple[int, int]:
+def _shared_task(path: str, options: Options, key: str) -> tuple[int, int, dict]:
     compiled = _compiled(path, options)
     _chaos(compiled.graph.graph.nodes[key]["label"])
-    return build_shared(path, options, keys=[key], compiled=compiled)
+    report: dict = {}
+    asked, rendered = build_shared(path, options, keys=[key], compiled=compiled, report=report)
+    return asked, rendered, _transfer(report)
 
 
 def _variant_task(path: str, options: Options, name: str) -> Outcome:

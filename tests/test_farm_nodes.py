@@ -6,20 +6,13 @@ of rendering it again, and the outputs are byte-identical to the local executor'
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("ray")
 pytest.importorskip("s3fs")
 
 from brief.runtime.build import Options  # noqa: E402
+from cluster import ray_nodes  # noqa: E402
 from runtime_helpers import output_bytes  # noqa: E402
 
 BATCH = '''brief m {
@@ -58,36 +51,12 @@ BATCH = '''brief m {
 '''
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def two_nodes(s3, tmp_path):
-    """(address, cache folders of the two nodes); the cluster is stopped afterwards."""
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    # a loopback-only test cluster: no token (Ray reads its auth mode when imported, before any fixture;
-    # a real cluster keeps token authentication and gives every node and driver the token)
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", BRIEF_REMOTE_CACHE=s3.url)
-    port, caches = _port(), (tmp_path / "node-a-cache", tmp_path / "node-b-cache")
-    temp = tempfile.mkdtemp(prefix="bray-", dir="/tmp")
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-    try:
-        subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                        f"--temp-dir={temp}",  # short: Ray's socket paths must fit in 107 bytes
-                        '--resources={"brief_node_a": 1}', *common],
-                       env={**env, "BRIEF_CACHE": str(caches[0])}, check=True, capture_output=True, timeout=120)
-        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{port}", '--resources={"brief_node_b": 1}', *common],
-                       env={**env, "BRIEF_CACHE": str(caches[1])}, check=True, capture_output=True, timeout=120)
-        yield f"127.0.0.1:{port}", caches
-    finally:
-        import ray
-
-        ray.shutdown()
-        subprocess.run([ray_bin, "stop", "--force", "--grace-period=1"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+    """(address, the two nodes' cache folders), both nodes sharing the bucket; stopped afterwards."""
+    caches = [tmp_path / "node-a-cache", tmp_path / "node-b-cache"]
+    with ray_nodes(caches, env={"BRIEF_REMOTE_CACHE": s3.url}) as address:
+        yield address, caches
 
 
 @pytest.mark.slow

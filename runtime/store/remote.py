@@ -22,10 +22,26 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-UPLOADERS = 4  # uploads at a time
+BATCH_BYTES = 256 * 2**20  # queued uploads sent at once when they pass this
+
+
+_FILESYSTEMS: dict = {}  # endpoint → s3fs file system: made once per process (a session costs ~0.3 s)
+_CHECKED: set[str] = set()  # URLs whose bucket this process has seen
+
+
+def _filesystem(endpoint: str | None):
+    with _MADE:
+        if endpoint not in _FILESYSTEMS:
+            import s3fs
+
+            _FILESYSTEMS[endpoint] = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint} if endpoint else {},
+                                                       skip_instance_cache=True)
+        return _FILESYSTEMS[endpoint]
+
+
+_MADE = threading.Lock()
 
 
 class RemoteError(Exception):
@@ -65,8 +81,8 @@ class Remote:
         self.counts = {"hits": 0, "misses": 0, "rejected": 0, "uploaded": 0, "failed": 0,
                        "down_bytes": 0, "up_bytes": 0, "down_s": 0.0, "up_s": 0.0}
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future] = []
+        self._queue: list[tuple[str, str, bytes, bytes]] = []  # (key, ext, data, .meta) not sent yet
+        self._queued = 0  # their bytes
         self._fs = None
         self.untrusted: set[str] = set()  # keys whose remote object failed verification: not read again,
         # and replaced by the object this machine computes
@@ -74,11 +90,7 @@ class Remote:
     @property
     def fs(self):
         if self._fs is None:
-            import s3fs
-
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            self._fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint} if endpoint else {},
-                                         skip_instance_cache=True)
+            self._fs = _filesystem(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
         return self._fs
 
     def _path(self, key: str, ext: str) -> str:
@@ -90,8 +102,11 @@ class Remote:
                 self.counts[name] += value
 
     def check(self) -> None:
-        """Fail early, with one line, when the bucket cannot be reached."""
+        """Fail early, with one line, when the bucket cannot be reached (once per process and URL:
+        a farm worker builds many tasks)."""
         bucket = self.base.split("/", 1)[0]
+        if self.url in _CHECKED:
+            return
         try:
             if not self.fs.exists(bucket):
                 raise RemoteError(f"the remote cache's bucket `{bucket}` does not exist (create it, or fix "
@@ -101,6 +116,7 @@ class Remote:
         except Exception as exc:  # botocore's and aiohttp's own errors: one line, the cause named
             raise RemoteError(f"cannot reach the remote cache {self.url} ({type(exc).__name__}: "
                               f"{str(exc)[:200]}); check AWS_ENDPOINT_URL and the credentials") from None
+        _CHECKED.add(self.url)
 
     # ── reading: a local miss ──
     def fetch(self, key: str, store: Callable[[str, bytes, bytes], None], has: Callable[[str], bool]) -> bool:
@@ -186,33 +202,35 @@ class Remote:
 
     # ── writing: after the local commit ──
     def upload(self, key: str, ext: str, data: bytes, meta: bytes) -> None:
+        """Queue `key` for the bucket; the queue goes up in batches (`flush`), at the latest when the
+        build ends, or sooner when it holds more than BATCH_BYTES."""
         if self.read_only:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(UPLOADERS, thread_name_prefix="brief-upload")
         with self._lock:
-            self._pending.append(self._pool.submit(self._upload, key, ext, data, meta))
-
-    def _upload(self, key: str, ext: str, data: bytes, meta: bytes) -> None:
-        started = time.perf_counter()
-        try:
-            self.fs.pipe_file(self._path(key, ext), data)
-            self.fs.pipe_file(self._path(key, "meta"), meta)  # the commit marker, last
-        except Exception as exc:
-            self._count(failed=1)
-            self.warn(f"remote cache: could not upload {key[:12]} ({type(exc).__name__}); it stays local")
-            return
-        self._count(uploaded=1, up_bytes=len(data) + len(meta), up_s=time.perf_counter() - started)
+            self._queue.append((key, ext, data, meta))
+            self._queued += len(data) + len(meta)
+            full = self._queued > BATCH_BYTES
+        if full:
+            self.flush()
 
     def flush(self) -> None:
-        """Wait for the uploads started so far."""
+        """Send what is queued: every object's data at once (s3fs puts them concurrently), then every
+        `.meta`, the commit markers, so that no reader finds a marker before its data."""
         with self._lock:
-            pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+            queue, self._queue, self._queued = self._queue, [], 0
+        if not queue:
+            return
+        started = time.perf_counter()
+        try:
+            self.fs.pipe({self._path(k, ext): data for k, ext, data, _ in queue})
+            self.fs.pipe({self._path(k, "meta"): meta for k, _, _, meta in queue})
+        except Exception as exc:
+            self._count(failed=len(queue))
+            self.warn(f"remote cache: could not upload {len(queue)} object(s) ({type(exc).__name__}: "
+                      f"{str(exc)[:120]}); they stay local")
+            return
+        self._count(uploaded=len(queue), up_bytes=sum(len(d) + len(m) for _, _, d, m in queue),
+                    up_s=time.perf_counter() - started)
 
     def close(self) -> None:
         self.flush()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
