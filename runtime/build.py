@@ -172,7 +172,11 @@ def _check_lockfile(path, compiled: Compiled, options: Options) -> None:
             records.append(record)
     if not records:
         return
-    compiled.warnings.extend(retirements(compiled.program, records))
+    try:
+        locked = lockfile.read(lockfile.lock_path(Path(path))).get("models", {})
+    except lockfile.Unreadable:
+        locked = {}
+    compiled.warnings.extend(retirements(compiled.program, records, locked if isinstance(locked, dict) else {}))
     try:
         problems = lockfile.check_and_write(Path(path), records, options.update_lock)
     except lockfile.Unreadable as exc:

@@ -101,9 +101,9 @@ def check_and_write(brief: Path, records: list[dict], update: bool) -> list[str]
         if diff:
             problems.append(f"model `{record['id']}` no longer matches {path.name}: " + "; ".join(diff))
             continue
-        if isinstance(old, dict) and old.get("retires", "") != record.get("retires", ""):
-            old["retires"] = record.get("retires", "")  # when the provider retires it: news, not drift
-            changed = True
+        if isinstance(old, dict) and record.get("retires") and old.get("retires", "") != record["retires"]:
+            old["retires"] = record["retires"]  # when the provider retires it: news, not drift (kept when
+            changed = True  # a brief stops saying it; --update-lock or an edit of the lock drops it)
         files = old.setdefault("files", {}) if isinstance(old, dict) else {}
         added = {k: v for k, v in record.get("files", {}).items() if k.startswith(ADDED) and k not in files}
         if added:  # the first use of a LoRA: pin it

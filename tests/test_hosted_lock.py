@@ -44,9 +44,12 @@ def test_a_retirement_date_is_recorded_and_warned_of_from_30_days_before(project
         assert warnings == [] and f'retires = "{_day(45)}"' in (project.root / "brief.lock").read_text()
         project.write("r.brief", _text(server.url, 12))  # the provider announced an earlier date
         built = build_file(path, options, warn=warnings.append)
+        project.write("r.brief", _text(server.url, None))  # a brief that stops saying it: the lock keeps it
+        build_file(path, options, warn=warnings.append)
+        project.write("r.brief", _text(server.url, 12))
     assert ran(built) == set() and len(server.requests) == 1  # the date is in no key: nothing renders again
-    assert warnings == [f"model `gpt-image-1-2025-04-15` retires on {_day(12)}, in 12 days: render what you need "
-                        "from it now, then move the brief to another model"]
+    assert warnings == 2 * [f"model `gpt-image-1-2025-04-15` retires on {_day(12)}, in 12 days: render what you "
+                            "need from it now, then move the brief to another model"]
     assert f'retires = "{_day(12)}"' in (project.root / "brief.lock").read_text()
 
     monkeypatch.delenv("OPENAI_API_KEY")  # lock check needs no key and calls nothing

@@ -16,7 +16,7 @@ from . import hosted, hosted_call, lazy_module
 np = lazy_module("numpy")
 
 KEY_ENV = "GEMINI_API_KEY"
-API = "gemini-generate-content-1"  # this module's contract with the API: part of every key
+API = "gemini-generate-content-2"  # this module's contract with the API, part of every key (2: `around` edits)
 ASPECTS = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184), "4:3": (1184, 864),
            "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768), "21:9": (1536, 672)}
 CAPABILITIES = hosted.Capabilities(mask="none", seed="best-effort", sizes=tuple(ASPECTS.values()), polling=False)

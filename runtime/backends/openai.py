@@ -19,7 +19,7 @@ np = lazy_module("numpy")
 cv2 = lazy_module("cv2")
 
 KEY_ENV = "OPENAI_API_KEY"
-API = "openai-images-1"  # this module's contract with the API: part of every key
+API = "openai-images-2"  # this module's contract with the API, part of every key (2: `around` edits)
 CAPABILITIES = hosted.Capabilities(mask="alpha0", seed="none",
                                    sizes=((1024, 1024), (1536, 1024), (1024, 1536)), polling=False)
 
