@@ -364,7 +364,8 @@ def cmd_cache(args) -> int:
 def cmd_lock(args) -> int:
     """`brief lock check`: drift and retiring models, per brief, without rendering."""
     from .lang.diagnostics import ERROR
-    from .runtime.build import Options, lock_check
+    from .runtime.build import Options
+    from .runtime.locks import lock_check
 
     require_files(args.files)
 

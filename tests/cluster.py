@@ -43,5 +43,5 @@ def ray_nodes(caches: list[Path], cpus: int = 1, env: dict | None = None):
         import ray
 
         ray.shutdown()
-        subprocess.run([ray_bin, "stop", "--force", "--grace-period=1"], env=env, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "stop", "--force", "--grace-period=0"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
