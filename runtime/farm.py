@@ -53,6 +53,7 @@ class Batch:
     startup: float = 0.0  # starting (or joining) the Ray cluster
     teardown: float = 0.0  # stopping the Ray cluster this command started (none when it joined one)
     transfer: dict = field(default_factory=dict)  # the remote tier's, summed over every task
+    task_seconds: float = 0.0  # every task's seconds (shared nodes and variants), summed
 
     def add_transfer(self, moved: dict) -> None:
         for name, value in moved.items():
@@ -156,9 +157,11 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
             batch.shared_rendered += result[1] if result else 0
             batch.shared_failed += 1 if lost else 0
             batch.add_transfer(result[2] if result else {})
+            batch.task_seconds += result[3] if result else 0.0
             continue
         outcome = result or Outcome(os.path.basename(job.path), job.name, error=lost)
         batch.add_transfer(outcome.transfer)
+        batch.task_seconds += outcome.seconds
         batch.outcomes.append(outcome)
         if on_done:
             on_done(outcome)
@@ -211,12 +214,13 @@ def _compiled(path: str, options: Options):
     return _COMPILED[key]
 
 
-def _shared_task(path: str, options: Options, key: str) -> tuple[int, int, dict]:
+def _shared_task(path: str, options: Options, key: str) -> tuple[int, int, dict, float]:
+    started = time.perf_counter()
     compiled = _compiled(path, options)
     _chaos(compiled.graph.graph.nodes[key]["label"])
     report: dict = {}
     asked, rendered = build_shared(path, options, keys=[key], compiled=compiled, report=report)
-    return asked, rendered, _transfer(report)
+    return asked, rendered, _transfer(report), time.perf_counter() - started
 
 
 def _variant_task(path: str, options: Options, name: str) -> Outcome:
