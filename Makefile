@@ -33,7 +33,7 @@ run: $(VENV)/.installed
 	@echo "Check them: $(BIN)/brief verify-layers $(OUT)   and   $(BIN)/brief verify --trust test $(OUT)/*/*.jpg"
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

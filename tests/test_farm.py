@@ -19,6 +19,9 @@ from brief.runtime.build import Options
 from runtime_helpers import output_bytes
 from test_cli import run
 
+# Ray is one per machine (`ray stop` stops every node of it): every Ray test runs on one xdist worker
+pytestmark = pytest.mark.xdist_group("ray")
+
 MATRIX = '''brief m {
   canvas 320 x 240
   matrix season {

@@ -15,6 +15,9 @@ from brief.runtime.build import Options  # noqa: E402
 from cluster import ray_nodes  # noqa: E402
 from runtime_helpers import output_bytes  # noqa: E402
 
+# Ray is one per machine (`ray stop` stops every node of it): every Ray test runs on one xdist worker
+pytestmark = pytest.mark.xdist_group("ray")
+
 BATCH = '''brief m {
   canvas 160 x 120
   matrix season {
