@@ -209,18 +209,14 @@ def configured(root: Path, sign: str | None, cert: Path | None, key: Path | None
         if not (cert and key):
             raise CredentialsError("--sign-cert and --sign-key go together: the certificate chain and its key")
         return usable(from_files(cert, key, trust))
+    from ..settings import SettingsError, table
+
     toml = root / "brief.toml"
-    if not toml.is_file():
-        return None
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        section = tomllib.loads(toml.read_text(encoding="utf-8")).get("c2pa")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CredentialsError(f"cannot read {toml}: {exc}") from None
-    if not isinstance(section, dict) or section.get("sign") is False:
+        section = table(root, "c2pa")
+    except SettingsError as exc:
+        raise CredentialsError(str(exc)) from None
+    if section is None or section.get("sign") is False:
         return None
     if section.get("sign") == "test":
         return test_chain(cache_dir / TEST_CHAIN)

@@ -50,18 +50,12 @@ class RemoteError(Exception):
 
 def configured(url: str | None, read_only: bool | None, root: Path | None) -> tuple[str | None, bool]:
     """The remote URL and mode: the flag, else the environment, else brief.toml's `[cache]`."""
-    section: dict = {}
-    toml = root / "brief.toml" if root is not None else None
-    if toml is not None and toml.is_file():
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        try:
-            found = tomllib.loads(toml.read_text(encoding="utf-8")).get("cache")
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise RemoteError(f"cannot read {toml}: {exc}") from None
-        section = found if isinstance(found, dict) else {}
+    from ..settings import SettingsError, table
+
+    try:
+        section = table(root, "cache") or {}
+    except SettingsError as exc:
+        raise RemoteError(str(exc)) from None
     url = url or os.environ.get("BRIEF_REMOTE_CACHE") or section.get("remote") or None
     if read_only is None:
         env = os.environ.get("BRIEF_REMOTE_READ_ONLY", "").strip().lower()
