@@ -81,3 +81,20 @@ def test_cache_stats_shows_local_and_remote_hits(project, s3):
     assert res.returncode == 0 and "remote hits" in res.stdout, res.stderr
     res = run("cache", "stats", "--cache", project.root / "b" / "cache")
     assert res.returncode == 0 and "local hits" in res.stdout and s3.url in res.stdout, res.stdout
+
+
+def test_the_tier_comes_from_the_flag_else_the_environment_else_brief_toml(tmp_path, monkeypatch):
+    from brief.runtime.store.remote import RemoteError, configured
+
+    monkeypatch.delenv("BRIEF_REMOTE_CACHE", raising=False)
+    monkeypatch.delenv("BRIEF_REMOTE_READ_ONLY", raising=False)
+    assert configured(None, None, tmp_path) == (None, False)
+    (tmp_path / "brief.toml").write_text('[cache]\nremote = "s3://toml/p"\nread_only = true\n')
+    assert configured(None, None, tmp_path) == ("s3://toml/p", True)
+    monkeypatch.setenv("BRIEF_REMOTE_CACHE", "s3://env/p")
+    monkeypatch.setenv("BRIEF_REMOTE_READ_ONLY", "0")
+    assert configured(None, None, tmp_path) == ("s3://env/p", False)
+    assert configured("s3://flag/p", True, tmp_path) == ("s3://flag/p", True)
+    (tmp_path / "brief.toml").write_text("[cache\n")
+    with pytest.raises(RemoteError, match="cannot read .*brief.toml"):
+        configured("s3://flag/p", None, tmp_path)
