@@ -13,6 +13,7 @@ pytest.importorskip("s3fs")
 
 from brief.lang.diagnostics import DiagnosticError  # noqa: E402
 from brief.runtime.build import Options, build_file  # noqa: E402
+from brief.runtime.store.remote import pack, unpack  # noqa: E402
 from runtime_helpers import SCENE, output_bytes, ran  # noqa: E402
 from test_cli import run  # noqa: E402
 
@@ -24,7 +25,7 @@ def _build(project, machine: str, url: str, text: str = SCENE, **kw):
 
 
 def _objects(s3) -> set[str]:
-    return {p for p in s3.fs.find(s3.url[5:]) if p.endswith(".meta")}
+    return {p for p in s3.fs.find(s3.url[5:]) if p.endswith(".brf")}
 
 
 def test_a_second_machine_fetches_what_the_first_rendered(project, s3):
@@ -42,13 +43,13 @@ def test_a_second_machine_fetches_what_the_first_rendered(project, s3):
 
 def test_a_corrupt_or_foreign_remote_object_is_recomputed_never_trusted(project, s3):
     _build(project, "a", s3.url)
-    metas = sorted(_objects(s3))
-    records = {m: json.loads(s3.fs.cat_file(m)) for m in metas}
-    png = next(m for m, r in records.items() if r["ext"] == "png")
-    s3.fs.pipe_file(png[: -len(".meta")] + ".png", b"\x89PNG not the pixels")  # corrupt data
-    images = [m for m, r in records.items() if r["meta"].get("kind") == "image"]  # composites, edits
+    blobs = {path: unpack(s3.fs.cat_file(path)) for path in sorted(_objects(s3))}  # path: (data, .meta)
+    records = {path: json.loads(meta) for path, (_, meta) in blobs.items()}
+    png = next(path for path, r in records.items() if r["ext"] == "png")
+    s3.fs.pipe_file(png, pack(b"\x89PNG not the pixels", blobs[png][1]))  # corrupt data under its own .meta
+    images = [path for path, r in records.items() if r["meta"].get("kind") == "image"]  # composites, edits
     for victim, other in zip(images, images[1:] + images[:1]):
-        s3.fs.pipe_file(victim, s3.fs.cat_file(other))  # each one's .meta swapped for another's
+        s3.fs.pipe_file(victim, pack(blobs[victim][0], blobs[other][1]))  # each one's .meta swapped for another's
     warnings: list[str] = []
     second = build_file(project.root / "scene.brief", Options(cache=project.root / "b" / "cache",
                                                               out=project.root / "b" / "out", remote_cache=s3.url),

@@ -44,6 +44,23 @@ def _filesystem(endpoint: str | None):
 _MADE = threading.Lock()
 
 
+MAGIC = b"BRF1"  # a remote object: MAGIC, the .meta's length (4 bytes, big-endian), the .meta, the data
+
+
+def pack(data: bytes, meta: bytes) -> bytes:
+    return MAGIC + len(meta).to_bytes(4, "big") + meta + data
+
+
+def unpack(blob: bytes) -> tuple[bytes, bytes]:
+    """(data, .meta) of a remote object; ValueError when it is not one."""
+    if blob[:4] != MAGIC or len(blob) < 8:
+        raise ValueError("not a brief cache object")
+    size = int.from_bytes(blob[4:8], "big")
+    if len(blob) < 8 + size:
+        raise ValueError("truncated")
+    return blob[8 + size:], blob[8:8 + size]
+
+
 class RemoteError(Exception):
     """The remote tier cannot be used as configured (a bad URL, an unreachable or missing bucket)."""
 
@@ -87,8 +104,8 @@ class Remote:
             self._fs = _filesystem(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
         return self._fs
 
-    def _path(self, key: str, ext: str) -> str:
-        return f"{self.base}/objects/{key[:2]}/{key}.{ext}"
+    def _path(self, key: str) -> str:
+        return f"{self.base}/objects/{key[:2]}/{key}.brf"
 
     def _count(self, **add) -> None:
         with self._lock:
@@ -149,37 +166,27 @@ class Remote:
         if any(k in self.untrusted for k in keys):
             return None
         try:
-            metas = self.fs.cat([self._path(k, "meta") for k in keys], on_error="return")
+            got = self.fs.cat([self._path(k) for k in keys], on_error="return")
         except Exception as exc:  # the store unreachable mid-build: a miss, said once
             self.warn(f"remote cache: cannot read {keys[0][:12]} ({type(exc).__name__}); it will be computed here")
             return None
-        records = {}
+        out = {}
         for k in keys:
-            meta = metas.get(self._path(k, "meta"))
-            if not isinstance(meta, bytes):
+            blob = got.get(self._path(k))
+            if not isinstance(blob, bytes):
                 return None  # absent (or a transport error): a miss
             try:
+                data, meta = unpack(blob)
                 record = json.loads(meta)
-                ext, sha = record["ext"], record["sha256"]
-                refs = record.get("refs", [])
+                ext, sha, refs = record["ext"], record["sha256"], record.get("refs", [])
             except (ValueError, KeyError, TypeError):
-                self._reject(k, "its metadata is malformed")
+                self._reject(k, "it is not a whole object")
                 return None
             if record.get("key") != k:
                 self._reject(k, f"it belongs to another key ({str(record.get('key'))[:12]})")
                 return None
             if not isinstance(ext, str) or not ext.isalnum() or not isinstance(refs, list):
                 self._reject(k, "its metadata is malformed")
-                return None
-            records[k] = (ext, sha, meta)
-        try:
-            datas = self.fs.cat([self._path(k, ext) for k, (ext, _, _) in records.items()], on_error="return")
-        except Exception:
-            return None
-        out = {}
-        for k, (ext, sha, meta) in records.items():
-            data = datas.get(self._path(k, ext))
-            if not isinstance(data, bytes):
                 return None
             if hashlib.sha256(data).hexdigest() != sha:
                 self._reject(k, "its data does not match its hash")
@@ -208,16 +215,15 @@ class Remote:
             self.flush()
 
     def flush(self) -> None:
-        """Send what is queued: every object's data at once (s3fs puts them concurrently), then every
-        `.meta`, the commit markers, so that no reader finds a marker before its data."""
+        """Send what is queued, each object in one PUT (its `.meta` and its data together: a reader
+        finds it whole or not at all), all of them at once (s3fs puts them concurrently)."""
         with self._lock:
             queue, self._queue, self._queued = self._queue, [], 0
         if not queue:
             return
         started = time.perf_counter()
         try:
-            self.fs.pipe({self._path(k, ext): data for k, ext, data, _ in queue})
-            self.fs.pipe({self._path(k, "meta"): meta for k, _, _, meta in queue})
+            self.fs.pipe({self._path(k): pack(data, meta) for k, _, data, meta in queue})
         except Exception as exc:
             self._count(failed=len(queue))
             self.warn(f"remote cache: could not upload {len(queue)} object(s) ({type(exc).__name__}: "
