@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--address", help="ray: a running cluster's address ('auto' joins one); default: start a local one")
     p.add_argument("--workers", type=int, help="ray: worker processes (default: one per CPU)")
+    p.add_argument("--split", action="store_true",
+                   help="ray: also run each variant's generated layers, model edits and out-paints as tasks of "
+                        "their own, so that one very heavy variant spreads over every free worker")
     p.add_argument("--out", type=_path, help="output folder (default: out/ beside each brief)")
     p.add_argument("--no-checks", action="store_true", help="build without the brand checks")
     p.add_argument("--shared-only", action="store_true",

@@ -212,7 +212,8 @@ def cmd_render(args) -> int:
                           f"{o.rendered} rendered, {o.cached} cached, {o.seconds:.2f} s"), file=sys.stderr, flush=True)
 
             if args.executor == "ray":
-                batch = farm.render_ray(args.files, options, address=args.address, workers=args.workers, on_done=done)
+                batch = farm.render_ray(args.files, options, address=args.address, workers=args.workers, on_done=done,
+                                        split=args.split)
             else:
                 batch = farm.render_local(args.files, options, on_done=done)
         lost = f" ({batch.shared_failed} left to the variants: their workers died)" if batch.shared_failed else ""

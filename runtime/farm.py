@@ -54,6 +54,7 @@ class Batch:
     teardown: float = 0.0  # stopping the Ray cluster this command started (none when it joined one)
     transfer: dict = field(default_factory=dict)  # the remote tier's, summed over every task
     task_seconds: float = 0.0  # every task's seconds (shared nodes and variants), summed
+    split: int = 0  # variants' own nodes run as tasks of their own (`split`)
 
     def add_transfer(self, moved: dict) -> None:
         for name, value in moved.items():
@@ -113,11 +114,12 @@ def render_local(paths: list[str], options: Options, on_done=None) -> Batch:
 
 
 def render_ray(paths: list[str], options: Options, address: str | None = None, workers: int | None = None,
-               on_done=None, max_retries: int = 3) -> Batch:
+               on_done=None, max_retries: int = 3, split: bool = False) -> Batch:
     """Every variant of every brief on a Ray cluster: a task per shared node, submitted as soon as the
     shared nodes it reads are done, and a task per variant, submitted as soon as the shared nodes it
     needs are done (no barrier between the two); Ray gives each to whichever worker is free, on any
-    node. A task whose worker died is submitted again, up to `max_retries` more times."""
+    node. A task whose worker died is submitted again, up to `max_retries` more times. `split`: each
+    variant's heavy nodes are tasks of their own as well (see `_jobs`)."""
     import ray
 
     batch = Batch()
@@ -146,12 +148,19 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
     variant_task = ray.remote(_variant_task).options(**shape)
 
     started = time.perf_counter()
-    jobs = _jobs([os.path.abspath(p) for p in paths], options)
+    jobs = _jobs([os.path.abspath(p) for p in paths], options, split)
 
     def submit(job: _Job):
-        return (shared_task if job.kind == "shared" else variant_task).remote(job.path, options, job.name)
+        if job.kind == "variant":
+            return variant_task.remote(job.path, options, job.name)
+        return shared_task.remote(job.path, options, job.name, job.variant)
 
     for job, result, lost in _schedule(jobs, submit, limit=count, retries=max_retries):
+        if job.kind == "node":
+            batch.split += 1
+            batch.add_transfer(result[2] if result else {})
+            batch.task_seconds += result[3] if result else 0.0
+            continue
         if job.kind == "shared":
             batch.shared += 1
             batch.shared_rendered += result[1] if result else 0
@@ -177,15 +186,21 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
 
 @dataclass
 class _Job:
-    kind: str  # "shared" (one node several variants need) or "variant"
+    kind: str  # "shared" (one node several variants need), "node" (one variant's own, split off) or "variant"
     path: str
     name: str  # the node's key, or the variant's name
-    deps: set[int]  # the jobs (indices) that must end first: the shared nodes it reads
+    deps: set[int]  # the jobs (indices) that must end first: the shared and split nodes it reads
+    variant: str = ""  # a split node's variant
 
 
-def _jobs(paths: list[str], options: Options) -> list[_Job]:
+HEAVY = ("generate", "inpaint", "remove", "outpaint", "refine")  # the ops a model spends its time in
+
+
+def _jobs(paths: list[str], options: Options, split: bool = False) -> list[_Job]:
     """A job per shared node (after the shared nodes it reads) and per variant (after the shared
-    nodes it needs), brief by brief."""
+    nodes it needs), brief by brief. `split`: a variant's own heavy nodes (generated layers, model
+    edits, out-paints) are jobs of their own too, after the jobs they read and before the variant,
+    so one very heavy variant spreads over every free worker instead of holding one."""
     import networkx as nx
 
     from .build import shared_nodes
@@ -199,8 +214,15 @@ def _jobs(paths: list[str], options: Options) -> list[_Job]:
             index[key] = len(jobs)
             jobs.append(_Job("shared", path, key, {index[i] for i in g.nodes[key]["inputs"] if i in index}))
         for v in compiled.variants:
-            needs = {index[k] for k in nx.ancestors(g, v.export) | {v.export} if k in index}
-            jobs.append(_Job("variant", path, v.name, needs))
+            closure = nx.ancestors(g, v.export) | {v.export}
+            own = dict(index)
+            if split:
+                for key in nx.topological_sort(g.subgraph(closure)):
+                    if key not in index and g.nodes[key]["op"] in HEAVY:
+                        own[key] = len(jobs)
+                        reads = {own[i] for i in nx.ancestors(g, key) if i in own}
+                        jobs.append(_Job("node", path, key, reads, v.name))
+            jobs.append(_Job("variant", path, v.name, {own[k] for k in closure if k in own}))
     return jobs
 
 
@@ -214,10 +236,13 @@ def _compiled(path: str, options: Options):
     return _COMPILED[key]
 
 
-def _shared_task(path: str, options: Options, key: str) -> tuple[int, int, dict, float]:
+def _shared_task(path: str, options: Options, key: str, variant: str = "") -> tuple[int, int, dict, float]:
+    """One node into the cache: a shared one, or (`variant`) one a variant's own split off."""
     started = time.perf_counter()
     compiled = _compiled(path, options)
     _chaos(compiled.graph.graph.nodes[key]["label"])
+    if variant:  # planned in its own variant (its previous build, its pixels)
+        compiled = replace(compiled, variants=[v for v in compiled.variants if v.name == variant])
     report: dict = {}
     asked, rendered = build_shared(path, options, keys=[key], compiled=compiled, report=report)
     return asked, rendered, _transfer(report), time.perf_counter() - started
@@ -256,7 +281,7 @@ def _schedule(jobs: list[_Job], submit, limit: int, retries: int) -> Iterator[tu
     for i, j in enumerate(jobs):
         for d in j.deps:
             after.setdefault(d, []).append(i)
-    first = sorted((i for i, d in waiting.items() if not d), key=lambda i: jobs[i].kind != "shared")
+    first = sorted((i for i, d in waiting.items() if not d), key=lambda i: jobs[i].kind == "variant")
     ready = deque((i, 1) for i in first)  # (job, attempt)
     for i in first:
         del waiting[i]
@@ -281,7 +306,7 @@ def _schedule(jobs: list[_Job], submit, limit: int, retries: int) -> Iterator[tu
             waiting[n].discard(i)
             if not waiting[n]:
                 del waiting[n]
-                (ready.appendleft if jobs[n].kind == "shared" else ready.append)((n, 1))
+                (ready.append if jobs[n].kind == "variant" else ready.appendleft)((n, 1))
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:

@@ -99,6 +99,21 @@ def test_ray_batch_is_byte_identical_and_survives_a_killed_worker(ray_session, p
 
 
 @pytest.mark.slow
+def test_split_variants_run_their_heavy_nodes_as_tasks_and_give_the_same_bytes(ray_session, project, tmp_path):
+    """`split`: a variant's own generated layers are tasks of their own, done before the variant's task,
+    which then renders none of them; the bytes are the local executor's."""
+    from brief.runtime import farm
+
+    own = '  component note {\n    prompt "{season} {sku} note"\n    region box 42% 42% 58% 58%\n  }\n'
+    path = project.write("m.brief", MATRIX.replace("  component badge {", own + "  component badge {"))
+    local = farm.render_local([str(path)], Options(cache=tmp_path / "c1", out=tmp_path / "local"))
+    batch = farm.render_ray([str(path)], Options(cache=tmp_path / "c2", out=tmp_path / "ray"), workers=2, split=True)
+    assert batch.split == 6 and not batch.failures  # each variant's own note layer (the rest is shared)
+    assert sum(o.rendered for o in batch.outcomes) < sum(o.rendered for o in local.outcomes)
+    assert output_bytes(tmp_path / "ray") == output_bytes(tmp_path / "local")
+
+
+@pytest.mark.slow
 def test_a_variant_whose_worker_always_dies_fails_alone(ray_session, project, tmp_path, monkeypatch):
     from brief.runtime import farm
 
