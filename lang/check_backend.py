@@ -1,9 +1,10 @@
-"""The `backend` line: which backends there are, which of them call a hosted API, and what each
-takes (a model, a revision, an endpoint, a retirement date)."""
+"""The `backend` line: which backends there are, which of them call a hosted API, what each takes
+(a model, a revision, an endpoint, a retirement date), and what a brief's line declares."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from . import ast
 from .check_controls import SCHEDULERS, _word
@@ -61,3 +62,19 @@ def check_backend(scope: Scope) -> Iterator[Diagnostic]:
                         b.span)
         elif b.model is not None and not b.model.value.strip():
             yield error("E352", "the model name is empty", "Name a local folder or a hub id.", b.model.span)
+
+
+def declared_backend(backend: ast.Backend | None) -> dict:
+    """What the brief says renders it: the backend, its model and revision."""
+    if backend is None:
+        return {"backend": "draft"}
+    lock: dict[str, Any] = {"backend": backend.name.value}
+    if backend.model is not None:
+        lock["model"] = backend.model.value
+    if backend.revision is not None:
+        lock["revision"] = backend.revision.value
+    if backend.endpoint is not None:  # where a hosted backend calls; the runtime keeps it out of the keys
+        lock["endpoint"] = backend.endpoint.value
+    if backend.retires is not None:  # when the provider retires the model: for brief.lock, not any key
+        lock["retires"] = backend.retires.value
+    return lock

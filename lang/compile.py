@@ -24,6 +24,7 @@ from . import ast, matrix
 from .scope import Scope, brand_colors, brief_brand, scopes
 from .geometry import (CONTEXT_PAD, Box, GridIndex, canvas_size, component_boxes, edit_read_pad, grow, length,
                        region_box)
+from .check_backend import declared_backend
 from .compile_checks import check
 from .compile_outputs import Frame, delivery, output
 from .load import Program
@@ -93,22 +94,6 @@ class Variant:
 class OpGraph:
     graph: nx.DiGraph
     variants: list[Variant]
-
-
-def declared_backend(backend: ast.Backend | None) -> dict:
-    """What the brief says renders it: the backend, its model and revision."""
-    if backend is None:
-        return {"backend": "draft"}
-    lock: dict[str, Any] = {"backend": backend.name.value}
-    if backend.model is not None:
-        lock["model"] = backend.model.value
-    if backend.revision is not None:
-        lock["revision"] = backend.revision.value
-    if backend.endpoint is not None:  # where a hosted backend calls; the runtime keeps it out of the keys
-        lock["endpoint"] = backend.endpoint.value
-    if backend.retires is not None:  # when the provider retires the model: for brief.lock, not any key
-        lock["retires"] = backend.retires.value
-    return lock
 
 
 class _Graph:

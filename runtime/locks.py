@@ -96,7 +96,7 @@ def lock_check(path: str | os.PathLike, options: Options) -> tuple[Program, list
     """`brief lock check`: each model the brief renders with against brief.lock, without rendering,
     writing or calling anything (no API key needed): E401 for drift or a model not pinned yet, W403
     for a retirement within 30 days."""
-    from brief.lang.compile import declared_backend
+    from brief.lang.check_backend import declared_backend
 
     program = load(path, root=options.root, allow_outside=options.allow_outside)
     check_program(program)

@@ -132,12 +132,10 @@ def resized(pixels, size: tuple[int, int]):
 
 
 def png(pixels) -> bytes:
-    """RGB, RGBA or grey (a mask) as PNG bytes."""
-    if pixels.ndim == 3:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", pixels)
-    assert ok
-    return data.tobytes()
+    """RGB, RGBA or grey (a mask) as PNG bytes: the cache's own encoder."""
+    from ..store.png import png_bytes
+
+    return png_bytes(np.ascontiguousarray(pixels))
 
 
 def decoded(data: bytes, size: tuple[int, int], provider: str):

@@ -202,7 +202,7 @@ def verify_folder(folder: Path) -> list[tuple[str, str]]:
 
 def layer_files(rgba: np.ndarray, box: Box) -> list[bytes]:
     """A layer's RGBA and its alpha as PNGs cropped to its box (the offset in an oFFs chunk)."""
-    from ..store.cache import png_bytes
+    from ..store.png import png_bytes
     from . import pngstream
     from .export import OUTPUT_PNG_LEVEL
 

@@ -27,7 +27,7 @@ def explore(path: Path, options, component: str, seeds: list[int], variant: str 
     from ..build import build_shared, compile_file, out_root, select_variants
     from ..conditions import UsageError
     from ..deliver.pngstream import tag_srgb
-    from ..store.cache import png_bytes
+    from ..store.png import png_bytes
 
     text = read_source(str(path))
     base = compile_file(path, replace(options, variants=[]))
