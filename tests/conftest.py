@@ -36,6 +36,29 @@ ACME = """brand acme {
 """
 
 
+GROUP_LOST = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup` (make test) the tests of one xdist_group must share a worker: Ray's
+    (one per machine) and npm's (one node_modules). pytest-xdist marks them by suffixing the node id
+    with "@group"; where a pytest release drops that suffix the grouping is silently gone, and those
+    tests fail at set-up instead of racing each other."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            item.stash[GROUP_LOST] = (
+                "--dist loadgroup does not keep this test's xdist_group on one worker with this pytest and "
+                "pytest-xdist (pytest-dev/pytest-xdist#1386): install with constraints.txt (make test does)")
+
+
+def pytest_runtest_setup(item):
+    if GROUP_LOST in item.stash:
+        pytest.fail(item.stash[GROUP_LOST], pytrace=False)
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.graph.txt")
 

@@ -36,6 +36,9 @@ TRICKY = EXT / "test" / "fixtures" / "tricky.brief"
 BLOCK_KEYWORDS = {"brief", "brand", "component", "edit", "matrix", "output", "use", "check"}
 DECLARING = (ast.Brand, ast.Brief, ast.Component, ast.Edit, ast.Matrix, ast.Output)
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+# One xdist worker runs this whole module: `npm ci` (the fixture) and the packaging script both
+# rewrite editors/vscode/node_modules, and two workers doing so at once break each other.
+pytestmark = pytest.mark.xdist_group("vscode")
 
 
 def _need_node() -> None:
