@@ -5,7 +5,8 @@ configuration; the nodes share only a SeaweedFS bucket (the cache's remote tier,
 
 For each configuration it prints the wall time of the batch, Ray's start-up (starting the nodes,
 joining them) apart, the remote tier's hit rate (of the cached results the tasks found, the share
-fetched from the bucket), and the time spent uploading and downloading, summed over the tasks,
+fetched from the bucket), the share of the shared results each node read (rendered by another
+node) that it fetched from the bucket, and the time spent uploading and downloading, summed over the tasks,
 against the render time summed over the tasks (target: transfer <= 10% of render time at 2048²).
 It checks that every configuration's outputs are byte-identical to the local executor's.
 
@@ -116,21 +117,27 @@ def main() -> int:
                 found = t.get("remote", 0) + t.get("local", 0)
                 render = batch.task_seconds
                 rows.append((config, batch, nodes_up, same, t, found, render))
+                if os.environ.get("BENCH_VERBOSE"):
+                    print(config, {k: round(v, 2) if isinstance(v, float) else v for k, v in t.items()}, flush=True)
     finally:
         server.stop()
 
     print(f"{n} variants at {args.size} x {args.size}, draft backend, 2 outputs each; "
           f"{local.shared} shared nodes\n")
     print(f"  local executor, one process: {local_s:6.1f} s")
-    print(f"  {'nodes x workers':<16} {'batch':>7} {'start-up':>9} {'remote hits':>12} {'up':>7} {'down':>7} "
-          f"{'render':>8} {'transfer/render':>16}  same bytes")
+    print(f"  {'nodes x workers':<16} {'batch':>7} {'start-up':>9} {'remote hits':>12} {'shared fetched':>15} "
+          f"{'up':>7} {'down':>7} {'render':>8} {'transfer/render':>16}  same bytes")
     for config, batch, nodes_up, same, t, found, render in rows:
         share = t.get("remote", 0) / found if found else 0.0
         moved = t.get("up_s", 0) + t.get("down_s", 0)
-        print(f"  {config:<16} {batch.seconds:6.1f}s {nodes_up + batch.startup:8.1f}s {share:11.0%} "
+        shares = [got / read for read, got in batch.shared_inputs().values() if read]
+        fetched = f"{min(shares):.0%}" if shares else "-"
+        print(f"  {config:<16} {batch.seconds:6.1f}s {nodes_up + batch.startup:8.1f}s {share:11.0%} {fetched:>15} "
               f"{t.get('up_s', 0):6.1f}s {t.get('down_s', 0):6.1f}s {render:7.1f}s {moved / render:15.1%}  {same}")
     print("\n  batch: from the first task to the last; start-up: starting the nodes and joining them;")
     print("  remote hits: of the cached results the tasks found, the share fetched from the bucket;")
+    print("  shared fetched: of the shared results a node read that another node rendered, the share it fetched")
+    print("  from the bucket (the node with the lowest share; '-' with one node);")
     print("  up/down: seconds moving objects to and from the bucket, summed over tasks (each task sends its uploads")
     print("  in batches as it ends);")
     print("  render: every task's seconds (shared nodes and variants), summed, transfers included")

@@ -75,6 +75,7 @@ class Built:
     files: list[str] = field(default_factory=list)  # real paths it read: the brief, its uses, assets
     seconds: dict[str, float] = field(default_factory=dict)  # by stage: compile (shared), plan, render, export
     tiers: dict = field(default_factory=dict)  # the run's cache hits, local and remote, and its transfers
+    fetched: frozenset[str] = frozenset()  # the keys its cache brought from the remote tier
 
     def by_op(self) -> dict[str, float]:
         """Seconds spent running nodes, by op."""
@@ -316,7 +317,7 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files, stages))
     summary = tiers(cache)
     for b in built:
-        b.tiers = summary
+        b.tiers, b.fetched = summary, frozenset(cache.fetched)
     if cache.remote is not None:
         cache.write_state("tiers", summary)
     if any(b.run.ran for b in built) or cache.fetched:  # rendered, or fetched from the remote tier
@@ -423,5 +424,5 @@ def build_shared(path: str | os.PathLike, options: Options, progress: Progress |
         executor.ensure_all(keys, plan)
         if executor.run.ran:
             cache.sync()
-    (report if report is not None else {}).update(tiers(cache))  # uploads done: another machine may read them next
+    (report if report is not None else {}).update(tiers(cache), fetched=frozenset(cache.fetched))  # uploads done
     return len(keys), len(executor.run.ran)

@@ -41,6 +41,8 @@ class Outcome:
     local_hits: int = 0  # cached results its machine had …
     remote_hits: int = 0  # … and fetched from the cache's remote tier
     transfer: dict = field(default_factory=dict)  # the remote tier's: up_s, down_s, up_bytes, down_bytes
+    read: list[str] = field(default_factory=list)  # the nodes whose results it took from the cache …
+    fetched: list[str] = field(default_factory=list)  # … and of those, the ones fetched from the remote tier
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Batch:
     transfer: dict = field(default_factory=dict)  # the remote tier's, summed over every task
     task_seconds: float = 0.0  # every task's seconds (shared nodes and variants), summed
     split: int = 0  # variants' own nodes run as tasks of their own (`split`)
+    made_on: dict[str, str] = field(default_factory=dict)  # shared node -> the Ray node that rendered it
+    fetched: dict[str, set[str]] = field(default_factory=dict)  # Ray node -> keys its node tasks fetched
 
     def add_transfer(self, moved: dict) -> None:
         for name, value in moved.items():
@@ -63,6 +67,28 @@ class Batch:
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.error]
+
+    def shared_inputs(self) -> dict[str, tuple[int, int]]:
+        """For each Ray node: (the shared results its variants read that another node rendered, how
+        many of those it fetched from the remote tier, for a variant or a node task that ran there).
+        The rest it had locally for another reason (an earlier batch) or rendered again itself; a
+        farm aims at all of them fetched."""
+        by_node: dict[str, tuple[set[str], set[str]]] = {}
+        for o in self.outcomes:
+            read, fetched = by_node.setdefault(o.node, (set(), set(self.fetched.get(o.node, ()))))
+            read.update(k for k in o.read if self.made_on.get(k, o.node) != o.node)
+            fetched.update(o.fetched)
+        return {node: (len(read), len(read & fetched)) for node, (read, fetched) in by_node.items()}
+
+
+@dataclass
+class NodeDone:
+    """What a node task (a shared node, or a variant's own split off) reports."""
+    rendered: int = 0  # the nodes it rendered: its own (none when the cache had it), and inputs the cache lacked
+    transfer: dict = field(default_factory=dict)  # the remote tier's, as Outcome.transfer
+    seconds: float = 0.0
+    node: str = ""  # the Ray node it ran on
+    fetched: frozenset[str] = frozenset()  # the keys it fetched from the remote tier (its inputs)
 
 
 def build_one(path: str, options: Options, variant: str, compiled=None) -> Outcome:
@@ -78,6 +104,8 @@ def build_one(path: str, options: Options, variant: str, compiled=None) -> Outco
         out.rendered, out.cached = len(built.run.ran), len(built.plan.cached)
         out.local_hits, out.remote_hits = built.tiers.get("local", 0), built.tiers.get("remote", 0)
         out.transfer = _transfer(built.tiers)
+        out.read = list(built.plan.cached)
+        out.fetched = [k for k in built.plan.cached if k in built.fetched]
         out.folder = str(built.folder)
         out.checks_failed = any(c["result"]["status"] == "fail" for c in built.manifest["checks"])
     except DiagnosticError as exc:
@@ -160,17 +188,19 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
         return shared_task.remote(job.path, options, job.name, job.variant)
 
     for job, result, lost in _schedule(jobs, submit, limit=count, retries=max_retries):
-        if job.kind == "node":
-            batch.split += 1
-            batch.add_transfer(result[2] if result else {})
-            batch.task_seconds += result[3] if result else 0.0
-            continue
-        if job.kind == "shared":
+        if job.kind in ("node", "shared"):
+            done = result or NodeDone()
+            batch.add_transfer(done.transfer)
+            batch.task_seconds += done.seconds
+            batch.fetched.setdefault(done.node, set()).update(done.fetched)
+            if job.kind == "node":
+                batch.split += 1
+                continue
             batch.shared += 1
-            batch.shared_rendered += result[1] if result else 0
+            batch.shared_rendered += done.rendered
             batch.shared_failed += 1 if lost else 0
-            batch.add_transfer(result[2] if result else {})
-            batch.task_seconds += result[3] if result else 0.0
+            if done.rendered:
+                batch.made_on[job.name] = done.node
             continue
         outcome = result or Outcome(os.path.basename(job.path), job.name, error=lost)
         batch.add_transfer(outcome.transfer)
@@ -240,7 +270,7 @@ def _compiled(path: str, options: Options):
     return _COMPILED[key]
 
 
-def _shared_task(path: str, options: Options, key: str, variant: str = "") -> tuple[int, int, dict, float]:
+def _shared_task(path: str, options: Options, key: str, variant: str = "") -> NodeDone:
     """One node into the cache: a shared one, or (`variant`) one a variant's own split off."""
     started = time.perf_counter()
     compiled = _compiled(path, options)
@@ -248,8 +278,9 @@ def _shared_task(path: str, options: Options, key: str, variant: str = "") -> tu
     if variant:  # planned in its own variant (its previous build, its pixels)
         compiled = replace(compiled, variants=[v for v in compiled.variants if v.name == variant])
     report: dict = {}
-    asked, rendered = build_shared(path, options, keys=[key], compiled=compiled, report=report)
-    return asked, rendered, _transfer(report), time.perf_counter() - started
+    _, rendered = build_shared(path, options, keys=[key], compiled=compiled, report=report)
+    return NodeDone(rendered, _transfer(report), time.perf_counter() - started, _node_name(),
+                    report.get("fetched", frozenset()))
 
 
 def _variant_task(path: str, options: Options, name: str) -> Outcome:

@@ -1,8 +1,9 @@
 """Several machines, simulated honestly: a Ray head and a second Ray node started on this machine
 (`ray start --head`, `ray start --address …`), each with its own local cache folder and only a
 SeaweedFS bucket in common (the cache's remote tier). A 24-variant batch spreads over both nodes,
-renders each shared node once across them, the second node fetches what the first rendered instead
-of rendering it again, and the outputs are byte-identical to the local executor's."""
+renders each shared node once across them, each node fetches what the other rendered instead
+of rendering it again (at least 95% of the shared results it reads), and the outputs are
+byte-identical to the local executor's."""
 
 from __future__ import annotations
 
@@ -80,3 +81,8 @@ def test_two_nodes_share_one_bucket_and_render_each_shared_node_once(two_nodes, 
     assert all(c.is_dir() for c in caches) and batch.teardown == 0.0  # joined, not started: left running
     fetched = sum(o.remote_hits for o in batch.outcomes)
     assert fetched > 0  # what one node made, the other fetched from the bucket
+    # each node read shared results the other rendered, and got at least 95% of them from the bucket
+    shares = batch.shared_inputs()
+    assert set(shares) == nodes and sum(read for read, _ in shares.values()) > 0, shares
+    for node, (read, got) in shares.items():
+        assert got >= 0.95 * read, (node, shares)

@@ -43,13 +43,15 @@ def test_a_second_machine_fetches_what_the_first_rendered(project, s3):
 
 def test_a_corrupt_or_foreign_remote_object_is_recomputed_never_trusted(project, s3):
     _build(project, "a", s3.url)
-    blobs = {path: unpack(s3.fs.cat_file(path)) for path in sorted(_objects(s3))}  # path: (data, .meta)
-    records = {path: json.loads(meta) for path, (_, meta) in blobs.items()}
-    png = next(path for path, r in records.items() if r["ext"] == "png")
-    s3.fs.pipe_file(png, pack(b"\x89PNG not the pixels", blobs[png][1]))  # corrupt data under its own .meta
-    images = [path for path, r in records.items() if r["meta"].get("kind") == "image"]  # composites, edits
-    for victim, other in zip(images, images[1:] + images[:1]):
-        s3.fs.pipe_file(victim, pack(blobs[victim][0], blobs[other][1]))  # each one's .meta swapped for another's
+    blobs = {path: unpack(s3.fs.cat_file(path)) for path in sorted(_objects(s3))}  # path: [(data, .meta), …]
+    records = {path: json.loads(entries[0][1]) for path, entries in blobs.items()}  # each object's own first
+    holder = next(path for path, entries in blobs.items() if len(entries) > 1)  # a record, holding its tiles
+    own, (_, tile_meta), *rest = blobs[holder]
+    s3.fs.pipe_file(holder, pack([own, (b"\x89PNG not the pixels", tile_meta), *rest]))  # a tile's data corrupt
+    images = [path for path, r in records.items() if r["meta"].get("kind") == "image" and path != holder]
+    assert len(images) >= 2
+    for victim, other in zip(images, images[1:] + images[:1]):  # each one's .meta swapped for another's
+        s3.fs.pipe_file(victim, pack([(blobs[victim][0][0], blobs[other][0][1]), *blobs[victim][1:]]))
     warnings: list[str] = []
     second = build_file(project.root / "scene.brief", Options(cache=project.root / "b" / "cache",
                                                               out=project.root / "b" / "out", remote_cache=s3.url),
@@ -99,3 +101,52 @@ def test_the_tier_comes_from_the_flag_else_the_environment_else_brief_toml(tmp_p
     (tmp_path / "brief.toml").write_text("[cache\n")
     with pytest.raises(RemoteError, match="cannot read .*brief.toml"):
         configured("s3://flag/p", None, tmp_path)
+
+
+def _sent(s3) -> dict[str, list[str]]:
+    """Each remote object's key: the keys it holds, its own first."""
+    return {path.rsplit("/", 1)[1][:-len(".brf")]: [json.loads(meta)["key"] for _, meta in unpack(s3.fs.cat_file(path))]
+            for path in _objects(s3)}
+
+
+def test_a_record_travels_with_what_it_refers_to_one_request_each_way(tmp_path, s3):
+    """A record goes up in one object holding its tiles (those made before the tier was on too), and
+    a machine that lacks it fetches it, tiles and all, in one request: hundreds of small requests per
+    image were most of a farm's transfer time. What nothing refers to goes up alone."""
+    from brief.runtime.store.cache import Cache
+    from brief.runtime.store.remote import Remote
+
+    old = "tile-" + "c" * 40
+    Cache(tmp_path / "a").put(old, b"made before the tier was on", "png")
+    made = Cache(tmp_path / "a", remote=Remote(s3.url))
+    tiles = ["tile-" + c * 40 for c in "de"]
+    for tile in tiles:
+        made.put(tile, tile.encode(), "png")
+    record, alone = "f" * 64, "1" * 64
+    made.put_json(record, {"tiles": [*tiles, old]}, refs=[*tiles, old])
+    made.put_json(alone, {"checked": True})
+    made.remote.close()
+    sent = _sent(s3)
+    assert set(sent) == {record, alone} and sorted(sent[record][1:]) == sorted([*tiles, old])
+    assert made.remote.counts["uploaded"] == 2
+    fresh = Cache(tmp_path / "b", remote=Remote(s3.url))
+    assert fresh.get_json(record) == {"tiles": [*tiles, old]} and fresh.get(old)[0] == b"made before the tier was on"
+    assert fresh.remote.counts["asked"] == 1 and fresh.fetched == {record, old, *tiles}
+
+
+def test_tiles_wait_for_their_record_when_the_queue_goes_up_early(tmp_path, s3, monkeypatch):
+    """A queue that passes its size goes up before the build ends: tiles nothing queued refers to yet
+    wait for the record that will (else they would go up alone, and again inside it)."""
+    from brief.runtime.store import remote
+    from brief.runtime.store.cache import Cache
+
+    monkeypatch.setattr(remote, "BATCH_BYTES", 1)  # every put passes it
+    made = Cache(tmp_path / "a", remote=remote.Remote(s3.url))
+    tiles = ["tile-" + c * 40 for c in "de"]
+    for tile in tiles:
+        made.put(tile, tile.encode(), "png")
+    assert _objects(s3) == set()  # held back
+    made.put_json("f" * 64, {"tiles": tiles}, refs=tiles)
+    made.remote.close()
+    sent = _sent(s3)
+    assert set(sent) == {"f" * 64} and sorted(sent["f" * 64][1:]) == sorted(tiles)

@@ -104,6 +104,8 @@ class Cache:
     def __init__(self, root: str | os.PathLike, warn: Callable[[str], None] | None = None, remote=None):
         self.root = Path(root)
         self.remote = remote  # the shared tier (store/remote.py): uploads after each commit, fetches on a miss
+        if remote is not None:
+            remote.source = self._stored  # an upload holds what it refers to, some of it made before
         self.found: set[str] = set()  # keys this process found here (local hits) …
         self.fetched: set[str] = set()  # … and brought from the remote tier, with what they refer to (remote hits)
         self.objects = self.root / "objects"
@@ -157,6 +159,14 @@ class Cache:
         atomic_write(meta_path, encoded, durable=False)
         if self.remote is not None:
             self.remote.upload(key, ext, data, encoded)
+
+    def _stored(self, key: str) -> tuple[bytes, bytes] | None:
+        """The data and .meta bytes of `key` as stored here (unverified: a reader verifies), or None."""
+        try:
+            meta = read_regular(self._meta_path(key))
+            return read_regular(self._paths(key, json.loads(meta)["ext"])[0]), meta
+        except (OSError, *MALFORMED, KeyError, TypeError):
+            return None
 
     def _store_fetched(self, key: str, data: bytes, meta: bytes) -> None:
         """An object the remote tier fetched (its hash already checked), committed locally as `put`

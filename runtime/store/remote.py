@@ -79,21 +79,56 @@ def _cause(exc: BaseException) -> str:
 _CONFIGURATION = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "CredentialRetrievalError")
 
 
-MAGIC = b"BRF1"  # a remote object: MAGIC, the .meta's length (4 bytes, big-endian), the .meta, the data
+MAGIC = b"BRF2"  # a remote object: MAGIC, its entries' count, each one's .meta and data lengths, each .meta, data
 
 
-def pack(data: bytes, meta: bytes) -> bytes:
-    return MAGIC + len(meta).to_bytes(4, "big") + meta + data
+def pack(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """One remote object from (data, .meta) pairs: an object of the cache, then everything it refers
+    to (a record's tiles and latents), so that a machine fetches it whole in one request."""
+    head = b"".join(len(meta).to_bytes(4, "big") + len(data).to_bytes(8, "big") for data, meta in entries)
+    return MAGIC + len(entries).to_bytes(4, "big") + head + b"".join(meta + data for data, meta in entries)
 
 
-def unpack(blob: bytes) -> tuple[bytes, bytes]:
-    """(data, .meta) of a remote object; ValueError when it is not one."""
+def unpack(blob: bytes) -> list[tuple[bytes, bytes]]:
+    """The (data, .meta) pairs of a remote object, its own first; ValueError when it is not one."""
     if blob[:4] != MAGIC or len(blob) < 8:
         raise ValueError("not a brief cache object")
-    size = int.from_bytes(blob[4:8], "big")
-    if len(blob) < 8 + size:
+    count, at = int.from_bytes(blob[4:8], "big"), 8
+    if count < 1 or len(blob) < at + 12 * count:
         raise ValueError("truncated")
-    return blob[8 + size:], blob[8:8 + size]
+    sizes = [(int.from_bytes(blob[i:i + 4], "big"), int.from_bytes(blob[i + 4:i + 12], "big"))
+             for i in range(at, at + 12 * count, 12)]
+    at += 12 * count
+    entries = []
+    for meta_size, data_size in sizes:
+        meta, data = blob[at:at + meta_size], blob[at + meta_size:at + meta_size + data_size]
+        at += meta_size + data_size
+        if len(meta) != meta_size or len(data) != data_size:
+            raise ValueError("truncated")
+        entries.append((data, meta))
+    return entries
+
+
+def _refs(meta: bytes) -> list[str]:
+    return json.loads(meta).get("refs", [])
+
+
+def _untrusted(key: str | None, data: bytes, meta: bytes) -> str:
+    """Why the (data, .meta) of a remote object cannot be taken for `key` (for an object it holds,
+    key None: for its own key, which must be a key), or "" when it can."""
+    try:
+        record = json.loads(meta)
+        ext, sha, refs, own = record["ext"], record["sha256"], record.get("refs", []), record.get("key")
+    except (ValueError, KeyError, TypeError):
+        return "it is not a whole object"
+    if not isinstance(own, str) or not _KEY.fullmatch(own) or (key is not None and own != key):
+        return f"it belongs to another key ({str(own)[:12]})"
+    if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]{1,16}", ext) or not isinstance(refs, list) \
+            or not all(isinstance(r, str) and _KEY.fullmatch(r) for r in refs):  # a ref is a key, never a path
+        return "its metadata is malformed"
+    if hashlib.sha256(data).hexdigest() != sha:
+        return "its data does not match its hash"
+    return ""
 
 
 class RemoteError(Exception):
@@ -140,6 +175,8 @@ class Remote:
         self.absent: set[str] = set()  # keys this build found no whole object for: not asked for again
         self.down = ""  # why the store cannot be used: then this build goes on without it
         self.refused = ""  # why the store refuses uploads: then nothing more is uploaded
+        self.source: Callable[[str], tuple[bytes, bytes] | None] = lambda key: None  # the local cache's
+        # (data, .meta) of a key, for what an uploaded record refers to that this build did not make
 
     @property
     def fs(self):
@@ -203,14 +240,13 @@ class Remote:
         started = time.perf_counter()
         found: dict[str, tuple[bytes, bytes]] = {}
         level, ok = [key], True
-        for _ in range(8):  # records refer to tiles and latents, which refer to nothing: two levels
+        for _ in range(8):  # an object holds what it refers to: one level, unless its maker lacked some
             got = self._level(level)
             if got is None:
                 ok = False
                 break
             found.update(got)
-            level = sorted({r for _, meta in got.values() for r in json.loads(meta).get("refs", [])
-                            if r not in found and not has(r)})
+            level = sorted({r for k in level for r in _refs(got[k][1]) if r not in found and not has(r)})
             if not level:
                 break
         else:
@@ -220,15 +256,23 @@ class Remote:
                 self.absent.add(key)
             self._count(misses=1)
             return False
-        for k in sorted(found, key=lambda k: k == key):  # what it refers to first, the object itself last
-            store(k, *found[k])
+        wanted, todo = set(), [key]  # the object and what it refers to, not whatever else came with it
+        while todo:
+            k = todo.pop()
+            if k not in wanted:
+                wanted.add(k)
+                todo.extend(_refs(found[k][1]) if k in found else ())
+        for k in sorted(wanted & found.keys(), key=lambda k: k == key):  # what it refers to first, itself last
+            if k == key or not has(k):
+                store(k, *found[k])
         size = sum(len(d) + len(m) for d, m in found.values())
         self._count(hits=1, down_bytes=size, down_s=time.perf_counter() - started)
         return True
 
     def _level(self, keys: list[str]) -> dict[str, tuple[bytes, bytes]] | None:
-        """The verified (data, .meta) of each of `keys`, fetched concurrently; None if any is missing,
-        unreadable or untrusted (a store that fails is off for the rest of the build: `off`)."""
+        """The verified (data, .meta) of each of `keys`, and of what each one's remote object holds
+        with it, fetched concurrently; None if any is missing, unreadable or untrusted (a store that
+        fails is off for the rest of the build: `off`)."""
         if any(k in self.untrusted for k in keys) or self.down:
             return None
         self._count(asked=len(keys))
@@ -245,23 +289,16 @@ class Remote:
             if not isinstance(blob, bytes):
                 return None  # absent: a miss
             try:
-                data, meta = unpack(blob)
-                record = json.loads(meta)
-                ext, sha, refs = record["ext"], record["sha256"], record.get("refs", [])
-            except (ValueError, KeyError, TypeError):
+                entries = unpack(blob)
+            except ValueError:
                 self._reject(k, "it is not a whole object")
                 return None
-            if record.get("key") != k:
-                self._reject(k, f"it belongs to another key ({str(record.get('key'))[:12]})")
-                return None
-            if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]{1,16}", ext) or not isinstance(refs, list) \
-                    or not all(isinstance(r, str) and _KEY.fullmatch(r) for r in refs):  # a ref is a key, never a path
-                self._reject(k, "its metadata is malformed")
-                return None
-            if hashlib.sha256(data).hexdigest() != sha:
-                self._reject(k, "its data does not match its hash")
-                return None
-            out[k] = (data, meta)
+            for i, (data, meta) in enumerate(entries):
+                why = _untrusted(k if i == 0 else None, data, meta)
+                if why:
+                    self._reject(k, why if i == 0 else f"an object it holds is not trusted: {why}")
+                    return None
+                out[json.loads(meta)["key"]] = (data, meta)
         return out
 
     def _reject(self, key: str, why: str) -> bool:
@@ -285,11 +322,14 @@ class Remote:
             self._queued += len(data) + len(meta)
             full = self._queued > BATCH_BYTES
         if full:
-            self.flush()
+            self.flush(final=False)
 
-    def flush(self) -> None:
-        """Send what is queued, each object in one PUT (its `.meta` and its data together: a reader
-        finds it whole or not at all), all of them at once (s3fs puts them concurrently)."""
+    def flush(self, final: bool = True) -> None:
+        """Send what is queued, all at once (s3fs puts them concurrently). Each object that refers to
+        others (a record: its tiles, its latents) goes up in one PUT holding them too, taken from the
+        queue or the local cache, so a reader finds it whole or not at all and fetches it in one GET;
+        what it holds is not sent alone. What nothing queued refers to waits for the next flush, in
+        case a record that does is made meanwhile; the `final` one sends it alone."""
         with self._lock:
             queue, self._queue, self._queued = self._queue, [], 0
         if not queue:
@@ -297,21 +337,47 @@ class Remote:
         if self.down or self.refused:
             self._count(failed=len(queue))
             return
+        queued = {k: (data, meta) for k, _, data, meta in queue}
+        objects, held = {}, set()
+        for key, (data, meta) in queued.items():
+            if not _refs(meta):
+                continue
+            entries, seen, todo = [(data, meta)], {key}, list(_refs(meta))
+            while todo:
+                ref = todo.pop()
+                if ref in seen:
+                    continue
+                seen.add(ref)
+                got = queued.get(ref) or self.source(ref)
+                if got is not None:  # else a reader fetches it on its own, or makes it
+                    entries.append(got)
+                    held.add(ref)
+                    todo.extend(_refs(got[1]))
+            objects[self._path(key)] = pack(entries)
+        alone = [k for k, (_, meta) in queued.items() if not _refs(meta) and k not in held]
+        if final:
+            objects.update({self._path(k): pack([queued[k]]) for k in alone})
+        else:
+            with self._lock:
+                self._queue[:0] = [(k, "", *queued[k]) for k in alone]
+                self._queued += sum(len(d) + len(m) for k in alone for d, m in [queued[k]])
+        if not objects:
+            return
         started = time.perf_counter()
         try:
-            self.fs.pipe({self._path(k): pack(data, meta) for k, _, data, meta in queue})
+            self.fs.pipe(objects)
         except PermissionError as exc:  # a key that may read and not write
-            self._count(failed=len(queue))
+            self._count(failed=len(objects))
             self.refused = _cause(exc)
-            self.warn(f"remote cache {self.url} refuses uploads from this key ({self.refused}): {len(queue)} "
+            self.warn(f"remote cache {self.url} refuses uploads from this key ({self.refused}): {len(objects)} "
                       "object(s) stay local; with a key that may only read, use --remote-read-only "
                       "(or BRIEF_REMOTE_READ_ONLY=1)")
             return
         except Exception as exc:
-            self._count(failed=len(queue))
+            self._count(failed=len(objects))
             self.off(exc)
             return
-        self._count(uploaded=len(queue), up_bytes=sum(len(d) + len(m) for _, _, d, m in queue),
+        self._count(uploaded=len(objects), up_bytes=sum(map(len, objects.values())),
                     up_s=time.perf_counter() - started)
 
     def close(self) -> None:
