@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--remote-read-only", action="store_true", default=None,
                          help="fetch from the remote cache, never upload (CI, reviewers)")
     runtime.add_argument("--max-calls", type=int, metavar="N",
-                         help="hosted backends: stop before making more than N API calls in this build")
+                         help="hosted backends: stop before making more than N API calls in this command "
+                              "(a build, or a render's whole batch)")
     runtime.add_argument("--allow-floating", action="store_true",
                          help="hosted backends: accept a floating model alias (…-latest), whose model changes")
     runtime.add_argument("--verify", action="store_true",

@@ -124,7 +124,17 @@ def variants_of(path: str, options: Options) -> list[str]:
     return [v.name for v in compile_file(path, options).variants]
 
 
+def _with_budget(options: Options, budget) -> Options:
+    """`options` whose builds share one `--max-calls` budget (hosted backends): the batch's, not
+    each variant's."""
+    return replace(options, backend_options={**options.backend_options, "budget": budget})
+
+
 def render_local(paths: list[str], options: Options, on_done=None) -> Batch:
+    from .backends.hosted_call import Budget
+
+    if options.backend_options.get("max_calls") is not None:
+        options = _with_budget(options, Budget(options.backend_options["max_calls"]))
     batch = Batch()
     started = time.perf_counter()
     for path in paths:
@@ -176,6 +186,8 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
     cpus = 1 if gpus else max(0.01, resources.get("CPU", 1) / count)  # `count` tasks fill the cluster
     shape = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": 0,  # deaths are retried here: see _schedule
              "runtime_env": {"env_vars": _chaos_env()}}
+    if options.backend_options.get("max_calls") is not None:  # one budget, held by an actor every task asks
+        options = _with_budget(options, _RayBudget(options.backend_options["max_calls"]))
     shared_task = ray.remote(_shared_task).options(**shape)
     variant_task = ray.remote(_variant_task).options(**shape)
 
@@ -216,6 +228,24 @@ def render_ray(paths: list[str], options: Options, address: str | None = None, w
         ray.shutdown()
         batch.teardown = time.perf_counter() - started
     return batch
+
+
+class _RayBudget:
+    """A batch's call budget on a Ray cluster: the actor that holds it (runtime/backends/hosted_call.py's
+    Budget), asked by each task; picklable, so every task's options carry it."""
+
+    def __init__(self, limit: int):
+        import ray
+
+        from .backends.hosted_call import Budget
+
+        self.limit = int(limit)
+        self.actor = ray.remote(num_cpus=0)(Budget).remote(self.limit)
+
+    def take(self, calls: int, dry: bool = False) -> bool:
+        import ray
+
+        return ray.get(self.actor.take.remote(calls, dry))
 
 
 @dataclass

@@ -77,9 +77,44 @@ def test_actor_count_one_per_gpu_for_gpu_backends():
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("STABILITY_API_KEY", "sk-farm-test")  # in the workers' own environment, as on a farm
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield ray
+        ray.shutdown()
+
+
+HOSTED = '''brief h {
+  canvas 64 x 48
+  seed 4
+  backend stability "sd3.5-large" endpoint "URL"
+  matrix mood {
+    calm "calm"
+    bold "bold"
+    wild "wild"
+  }
+  component sky {
+    prompt "{mood} sky"
+  }
+}
+'''
+
+
+@pytest.mark.slow
+def test_max_calls_is_the_batchs_budget_across_every_worker(ray_session, project, tmp_path):
+    """`--max-calls N` on a farm: N calls for the whole batch, whichever workers make them (each
+    task is a build of its own, in a process of its own); the variants past it fail, saying why."""
+    pytest.importorskip("httpx")
+    from brief.runtime import farm
+    from hosted_server import StabilityImages
+
+    with StabilityImages() as server:
+        path = project.write("h.brief", HOSTED.replace("URL", server.url))
+        batch = farm.render_ray([str(path)], Options(cache=tmp_path / "c", out=tmp_path / "out", backend_options={
+            "max_calls": 2, "retries": 0}), workers=2)
+    assert len(server.requests) == 2
+    failed = [o for o in batch.outcomes if o.error]
+    assert len(failed) == 1 and "more than 2 hosted calls" in failed[0].error, [o.error for o in batch.outcomes]
 
 
 @pytest.mark.slow

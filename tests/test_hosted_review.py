@@ -278,3 +278,33 @@ def test_the_cli_says_one_line_and_exits_1(project):
         "r.brief:5:3: error: component sky of r: BFL answered 200 with something that is not JSON (text/html): "
         "<html><body>gateway hiccup</body></html>"]
     assert not (project.root / "out").exists()
+
+
+MATRIX = '''brief r {{
+  canvas 64 x 48
+  seed 4
+  backend stability "sd3.5-large" endpoint "{url}"
+  matrix mood {{
+    calm "calm"
+    bold "bold"
+    wild "wild"
+  }}
+  component sky {{
+    prompt "{{mood}} sky"
+  }}
+}}
+'''
+
+
+def test_max_calls_is_a_renders_budget_across_its_variants(project):
+    """`brief render --max-calls N` spends at most N calls on the whole batch, not N per variant
+    (each variant is a build of its own): the variants past the budget fail, and say why."""
+    from brief.runtime import farm
+
+    with StabilityImages() as server:
+        path = project.write("r.brief", MATRIX.format(url=server.url))
+        batch = farm.render_local([str(path)], Options(cache=project.root / "cache", out=project.root / "out",
+                                                       backend_options={"max_calls": 2, "retries": 0}))
+    assert len(server.requests) == 2
+    assert [o.error == "" for o in batch.outcomes] == [True, True, False]
+    assert "more than 2 hosted calls" in batch.outcomes[2].error

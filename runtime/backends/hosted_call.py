@@ -63,11 +63,43 @@ def new_build(options: dict) -> None:
     options["_hosted_calls"] = 0
 
 
-def room(ctx: OpContext, calls: int) -> None:
-    """Refuse, before its first call, a node that needs `calls` calls the budget has not left."""
+class Budget:
+    """A command's `--max-calls` shared by every build it makes: a render's variants, whichever process
+    renders them (on a farm a Ray actor holds it: runtime/farm.py). Without one, each build counts
+    its own calls (a watch session's rebuilds each have the whole budget)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.spent = int(limit), 0
+        self._lock = threading.Lock()
+
+    def take(self, calls: int, dry: bool = False) -> bool:
+        """Spend `calls` if they fit (`dry`: only say whether they would)."""
+        with self._lock:
+            if self.spent + calls > self.limit:
+                return False
+            if not dry:
+                self.spent += calls
+            return True
+
+
+def _over(ctx: OpContext, calls: int, spend: bool) -> bool:
+    """Whether `calls` more calls pass the budget (spent when `spend` and they do not)."""
+    shared = ctx.options.get("budget")
+    if shared is not None:
+        return not shared.take(calls, dry=not spend)
     budget = ctx.options.get("max_calls")
     if budget is not None and ctx.options.get("_hosted_calls", 0) + calls > int(budget):
-        raise OpError(f"the build would make more than {budget} hosted calls (--max-calls); raise the budget, "
+        return True
+    if spend:
+        ctx.options["_hosted_calls"] = ctx.options.get("_hosted_calls", 0) + calls
+    return False
+
+
+def room(ctx: OpContext, calls: int, spend: bool = False) -> None:
+    """Refuse, before its first call, a node that needs `calls` calls the budget has not left."""
+    if _over(ctx, calls, spend):
+        limit = ctx.options["budget"].limit if "budget" in ctx.options else ctx.options["max_calls"]
+        raise OpError(f"the build would make more than {limit} hosted calls (--max-calls); raise the budget, "
                       "or render fewer variants")
 
 
@@ -75,8 +107,7 @@ def room(ctx: OpContext, calls: int) -> None:
 def call(ctx: OpContext, provider: str):
     """One call: counted against the budget, made in one of the provider's slots."""
     with _counting:
-        room(ctx, 1)
-        ctx.options["_hosted_calls"] = ctx.options.get("_hosted_calls", 0) + 1
+        room(ctx, 1, spend=True)
     with slot(Path(ctx.cache.root) / "slots", provider, int(ctx.options.get("concurrency", LIMIT))):
         yield
 
