@@ -5,7 +5,8 @@ No mock of S3: the remote cache tier talks to it through s3fs as it would to AWS
 `s3` (a fixture) gives each test a fresh prefix of the session's bucket (SeaweedFS gives each bucket
 volumes of its own: one bucket per test would exhaust them) and points the standard AWS variables at
 the server (AWS_ENDPOINT_URL, a throwaway key pair). The session's server checks keys (an identity
-file): the test pair may do anything, READER may only read and list, and any other key is refused, so
+file): the test pair may do anything, READER may only read and list, WRITER only write and list, and any
+other key is refused, so
 wrong credentials and read-only keys are tested as a real store answers them. `start_seaweed()`
 without identities (bench/farm.py) accepts any key."""
 
@@ -101,12 +102,14 @@ def start_seaweed(timeout: float = 60, identities: dict[str, tuple[str, list[str
 
 KEY = ("brief-test", "brief-test-secret")  # may do anything
 READER = ("brief-reader", "brief-reader-secret")  # may read and list, never write
+WRITER = ("brief-writer", "brief-writer-secret")  # may write and list, never read an object
 
 
 @pytest.fixture(scope="session")
 def seaweed():
     server = start_seaweed(identities={KEY[0]: (KEY[1], ["Admin", "Read", "Write", "List", "Tagging"]),
-                                       READER[0]: (READER[1], ["Read", "List"])})
+                                       READER[0]: (READER[1], ["Read", "List"]),
+                                       WRITER[0]: (WRITER[1], ["Write", "List"])})
     s3fs = pytest.importorskip("s3fs")
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": server.endpoint}, key=KEY[0], secret=KEY[1],
                            skip_instance_cache=True)

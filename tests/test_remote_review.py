@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -25,7 +26,7 @@ from brief.lang.diagnostics import DiagnosticError  # noqa: E402
 from brief.runtime.build import Options, build_file, cache_for, plan_file  # noqa: E402
 from brief.runtime.store.remote import Remote, RemoteError, configured, pack, unpack  # noqa: E402
 from runtime_helpers import output_bytes, ran  # noqa: E402
-from seaweed import READER  # noqa: E402
+from seaweed import READER, WRITER  # noqa: E402
 from test_cli import run  # noqa: E402
 
 TINY = '''brief tiny {
@@ -126,6 +127,66 @@ def test_a_key_that_may_only_read_costs_one_warning_and_the_build_completes(proj
     quiet: list[str] = []
     build_file(path, _options(project, "c", s3.url, remote_read_only=True), warn=quiet.append)
     assert quiet == []  # read-only with a read-only key: nothing to say
+
+
+def test_a_key_that_may_not_read_objects_costs_one_warning_and_one_request(project, s3, monkeypatch):
+    """A key that may not read the bucket's objects (on AWS, a policy with s3:ListBucket but not
+    s3:GetObject passes the bucket check; SeaweedFS ties the two, so the check is skipped here):
+    each read is refused (403), which is no miss. Said once, and nothing more is asked."""
+    made = _build(project, "a", s3.url)
+    key = made[0].plan.variant.export
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", WRITER[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", WRITER[1])
+    warnings: list[str] = []
+    tier = Remote(s3.url, warn=warnings.append)
+    assert not any(tier.fetch(k, lambda *a: None, lambda k: False) for k in (key, key[::-1], key.upper()))
+    assert tier.counts["asked"] == 1 and tier.counts["misses"] == 3
+    assert len(warnings) == 1 and "refuses to let this key read" in warnings[0], warnings
+    tier.upload(key[::-1], "json", b"{}", json.dumps({"key": key[::-1], "sha256": hashlib.sha256(b"{}").hexdigest(),
+                                                        "ext": "json", "refs": []}).encode())
+    tier.close()
+    assert tier.counts["uploaded"] == 1  # it may still write: other machines read what it makes
+
+
+def test_a_worker_does_not_wait_out_a_dead_store_again_on_each_task(monkeypatch):
+    """A farm worker runs many builds in one process: once the store failed to answer, the next
+    builds of the next minute start with the tier off (one warning each) instead of each waiting out
+    the connection's retries again."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dead-store-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own attempts: this test's time
+    stop, accepted = threading.Event(), []
+
+    def hang_up():  # a store that drops every connection
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        warnings: list[str] = []
+        first = Remote("s3://dead-store-bucket/p", warn=warnings.append)
+        first.check()
+        assert first.down and accepted
+        asked = len(accepted)
+        second = Remote("s3://dead-store-bucket/p", warn=warnings.append)
+        second.check()
+        assert second.down and len(accepted) == asked  # off at once: the store was not asked again
+        assert len(warnings) == 2 and "unreachable" in warnings[0] and "failed" in warnings[1], warnings
+    finally:
+        stop.set()
+        listener.close()
 
 
 @pytest.mark.parametrize("url", ["s3://brief test/p", "s3://bkt/p q", "s3://bkt/p*", "s3://bkt/[p]", "s3://bkt//p",

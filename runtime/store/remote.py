@@ -12,8 +12,9 @@ recomputed, never trusted. Read-only mode (CI, reviewers: `--remote-read-only`,
 The tier never makes a build fail that would succeed without it: a bad URL, a missing bucket or
 refused credentials are one line before any work (the configuration is wrong), but a store that is
 unreachable, at the start or midway, is one warning and the build goes on with the local cache
-alone, without asking the store again (a request to a dead store costs seconds of retries); a key
-that may not write is one warning and nothing more is uploaded. Credentials come from the usual AWS
+alone, without asking the store again (a request to a dead store costs seconds of retries), nor do
+the next builds of the same process for a minute (a farm worker's next tasks); a key that may not
+write, or may not read, is one warning and nothing more is uploaded, or asked for. Credentials come from the usual AWS
 environment and profiles through botocore, and are never stored or echoed; an S3-compatible store's
 endpoint from the standard `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`); botocore's `standard`
 retries, three attempts, unless AWS_MAX_ATTEMPTS or AWS_RETRY_MODE say otherwise. What the tier did
@@ -38,6 +39,8 @@ BATCH_BYTES = 256 * 2**20  # queued uploads sent at once when they pass this
 
 _FILESYSTEMS: dict = {}  # (endpoint, credentials' digest) → s3fs file system: one per process (a session costs ~0.3 s)
 _CHECKED: set[tuple] = set()  # (URL, file system) pairs whose bucket this process has seen
+_DOWN: dict[tuple, tuple[float, str]] = {}  # (URL, file system) → when and why the store last failed here
+RECHECK_S = 60.0  # for so long after, a build in this process (a farm worker's next task) does not ask it
 _MADE = threading.Lock()
 _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
@@ -57,8 +60,10 @@ def _filesystem(key: tuple[str | None, str]):
             config: dict = {"connect_timeout": 5, "read_timeout": 60}
             if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
                 config["retries"] = {"mode": "standard", "max_attempts": 3}  # botocore's legacy default: 5, slower
-            _FILESYSTEMS[key] = s3fs.S3FileSystem(client_kwargs={"endpoint_url": key[0]} if key[0] else {},
-                                                  config_kwargs=config, skip_instance_cache=True)
+            fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": key[0]} if key[0] else {},
+                                   config_kwargs=config, skip_instance_cache=True)
+            fs.retries = 2  # s3fs's own rounds (5 by default) around botocore's attempts: a dead store, 6 tries
+            _FILESYSTEMS[key] = fs
         return _FILESYSTEMS[key]
 
 
@@ -175,6 +180,7 @@ class Remote:
         self.absent: set[str] = set()  # keys this build found no whole object for: not asked for again
         self.down = ""  # why the store cannot be used: then this build goes on without it
         self.refused = ""  # why the store refuses uploads: then nothing more is uploaded
+        self.unreadable = ""  # why the store refuses reads: then nothing more is asked for
         self.source: Callable[[str], tuple[bytes, bytes] | None] = lambda key: None  # the local cache's
         # (data, .meta) of a key, for what an uploaded record refers to that this build did not make
 
@@ -197,6 +203,12 @@ class Remote:
         bucket = self.base.split("/", 1)[0]
         if (self.url, self._fs_key) in _CHECKED:
             return
+        failed = _DOWN.get((self.url, self._fs_key))
+        if failed and time.monotonic() - failed[0] < RECHECK_S:
+            self.down = failed[1]
+            self.warn(f"remote cache {self.url} failed {time.monotonic() - failed[0]:.0f} s ago in this process "
+                      f"({failed[1]}); carrying on with the local cache alone")
+            return
         try:
             self.fs.call_s3("head_bucket", Bucket=bucket)
         except FileNotFoundError:
@@ -216,6 +228,7 @@ class Remote:
             self.off(exc)
             return
         _CHECKED.add((self.url, self._fs_key))
+        _DOWN.pop((self.url, self._fs_key), None)
 
     def off(self, exc: BaseException, what: str = "") -> None:
         """The tier failed (the store is unreachable or refuses this machine, or `what` else went wrong):
@@ -225,6 +238,8 @@ class Remote:
             if self.down:
                 return
             self.down = _cause(exc)
+        if not what:  # the store's own failure, not this machine's: remembered for the next builds here
+            _DOWN[(self.url, self._fs_key)] = (time.monotonic(), self.down)
         what = what or ("refuses this machine's credentials" if isinstance(exc, PermissionError) else "is unreachable")
         self.warn(f"remote cache {self.url} {what} ({self.down}); carrying on with the local cache alone")
 
@@ -234,7 +249,7 @@ class Remote:
         `store(key, data, meta)`, the objects of each level fetched at once; False when the remote has
         no whole, verifiable object under that key (then nothing of it is stored). A key missed once is
         not asked for again by this build: the build makes it, and then it is local."""
-        if key in self.untrusted or key in self.absent or self.down:
+        if key in self.untrusted or key in self.absent or self.down or self.unreadable:
             self._count(misses=1)
             return False
         started = time.perf_counter()
@@ -273,7 +288,7 @@ class Remote:
         """The verified (data, .meta) of each of `keys`, and of what each one's remote object holds
         with it, fetched concurrently; None if any is missing, unreadable or untrusted (a store that
         fails is off for the rest of the build: `off`)."""
-        if any(k in self.untrusted for k in keys) or self.down:
+        if any(k in self.untrusted for k in keys) or self.down or self.unreadable:
             return None
         self._count(asked=len(keys))
         try:
@@ -284,8 +299,10 @@ class Remote:
         out = {}
         for k in keys:
             blob = got.get(self._path(k))
-            if isinstance(blob, BaseException) and not isinstance(blob, (FileNotFoundError, PermissionError)):
-                self.off(blob)  # the store failed: off for the build (one object refused: a miss)
+            if isinstance(blob, PermissionError):
+                self._unreadable(blob)
+            elif isinstance(blob, BaseException) and not isinstance(blob, FileNotFoundError):
+                self.off(blob)  # the store failed: off for the build
             if not isinstance(blob, bytes):
                 return None  # absent: a miss
             try:
@@ -300,6 +317,16 @@ class Remote:
                     return None
                 out[json.loads(meta)["key"]] = (data, meta)
         return out
+
+    def _unreadable(self, exc: BaseException) -> None:
+        """The store refuses this key's reads (403): said once, and nothing more is asked for in this
+        build (each ask would be refused too); uploads go on, for the machines that may read."""
+        with self._lock:
+            if self.unreadable:
+                return
+            self.unreadable = _cause(exc)
+        self.warn(f"remote cache {self.url} refuses to let this key read its objects ({self.unreadable}); "
+                  "this build renders what it lacks (the key needs s3:GetObject)")
 
     def _reject(self, key: str, why: str) -> bool:
         self.warn(f"remote cache object {key[:12]} is not trusted ({why}); it will be recomputed")
