@@ -371,6 +371,14 @@ def check_render(path: str | os.PathLike, options: Options) -> list[tuple[str, l
     """Evaluate the brand checks on what the last build rendered: check nodes may run, nothing
     else. A variant that has not been rendered (or whose pixels were evicted) is a diagnostic."""
     cache = cache_for(path, options)
+    try:
+        return _check_rendered(path, options, cache)
+    finally:
+        if cache.remote is not None:
+            cache.remote.close()  # the checks' results go up, like any build's
+
+
+def _check_rendered(path: str | os.PathLike, options: Options, cache: Cache) -> list[tuple[str, list[dict]]]:
     compiled = compile_file(path, options)
     out = []
     for variant in compiled.variants:

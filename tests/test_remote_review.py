@@ -189,6 +189,28 @@ def test_a_worker_does_not_wait_out_a_dead_store_again_on_each_task(monkeypatch)
         listener.close()
 
 
+def test_what_check_render_computes_reaches_the_bucket(project, s3):
+    """`brief check --render` runs the brand checks a rule's change made new (the pixels are the same):
+    their results are cache objects like any, so they go up for the other machines."""
+    from brief.runtime.build import check_render
+    from runtime_helpers import SCENE
+
+    path = project.write("scene.brief", SCENE)
+    options = _options(project, "a", s3.url)
+    build_file(path, options)
+    before = set(_sent_keys(s3))
+    path = project.write("scene.brief", SCENE.replace("  check palette\n", "  check palette coverage 50%\n"))
+    checked = check_render(path, options)
+    assert checked and all(results for _, results in checked)
+    made = {p.stem for p in (project.root / "a" / "cache" / "objects").glob("*/*.meta")}
+    assert set(_sent_keys(s3)) == made != before  # the checks' results too
+
+
+def _sent_keys(s3) -> list[str]:
+    s3.fs.invalidate_cache()  # listed before: s3fs keeps listings
+    return [json.loads(meta)["key"] for p in s3.fs.find(s3.url[5:]) for _, meta in unpack(s3.fs.cat_file(p))]
+
+
 @pytest.mark.parametrize("url", ["s3://brief test/p", "s3://bkt/p q", "s3://bkt/p*", "s3://bkt/[p]", "s3://bkt//p",
                                  "s3://bkt/a/../b", "s3://bkt/p?versionId=1", "s3://bkt/p#x", "s3://b/p",
                                  "s3://AKIDX:s3cr3t@bkt/p", "s3:///p", "s3://"])
