@@ -141,12 +141,15 @@ def test_tiles_wait_for_their_record_when_the_queue_goes_up_early(tmp_path, s3, 
     from brief.runtime.store.cache import Cache
 
     monkeypatch.setattr(remote, "BATCH_BYTES", 1)  # every put passes it
+    monkeypatch.setattr(remote, "CHUNK_BYTES", 1)  # and each object is a chunk of its own
     made = Cache(tmp_path / "a", remote=remote.Remote(s3.url))
     tiles = ["tile-" + c * 40 for c in "de"]
     for tile in tiles:
         made.put(tile, tile.encode(), "png")
     assert _objects(s3) == set()  # held back
     made.put_json("f" * 64, {"tiles": tiles}, refs=tiles)
+    made.put_json("e" * 64, {"tiles": tiles[:1]}, refs=tiles[:1])
     made.remote.close()
     sent = _sent(s3)
-    assert set(sent) == {"f" * 64} and sorted(sent["f" * 64][1:]) == sorted(tiles)
+    assert set(sent) == {"f" * 64, "e" * 64} and sorted(sent["f" * 64][1:]) == sorted(tiles)
+    assert sent["e" * 64][1:] == tiles[:1]  # a tile an earlier upload held, held again: each object is whole

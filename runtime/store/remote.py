@@ -36,6 +36,7 @@ from pathlib import Path
 from .cache import _KEY
 
 BATCH_BYTES = 256 * 2**20  # queued uploads sent at once when they pass this
+CHUNK_BYTES = 64 * 2**20  # objects packed and sent at a time
 
 _FILESYSTEMS: dict = {}  # (endpoint, credentials' digest) → s3fs file system: one per process (a session costs ~0.3 s)
 _CHECKED: set[tuple] = set()  # (URL, file system) pairs whose bucket this process has seen
@@ -365,10 +366,11 @@ class Remote:
             self._count(failed=len(queue))
             return
         queued = {k: (data, meta) for k, _, data, meta in queue}
-        objects, held = {}, set()
-        for key, (data, meta) in queued.items():
-            if not _refs(meta):
-                continue
+        roots = [k for k, (_, meta) in queued.items() if _refs(meta)]
+        held: set[str] = set()
+        chunk: dict[str, bytes] = {}
+        for i, key in enumerate(roots):
+            data, meta = queued[key]
             entries, seen, todo = [(data, meta)], {key}, list(_refs(meta))
             while todo:
                 ref = todo.pop()
@@ -380,32 +382,41 @@ class Remote:
                     entries.append(got)
                     held.add(ref)
                     todo.extend(_refs(got[1]))
-            objects[self._path(key)] = pack(entries)
+            chunk[self._path(key)] = pack(entries)
+            if sum(map(len, chunk.values())) > CHUNK_BYTES:  # memory: a chunk packed at a time, not the queue
+                if not self._send(chunk, len(roots) - i - 1):
+                    return
+                chunk = {}
         alone = [k for k, (_, meta) in queued.items() if not _refs(meta) and k not in held]
         if final:
-            objects.update({self._path(k): pack([queued[k]]) for k in alone})
+            chunk.update({self._path(k): pack([queued[k]]) for k in alone})
         else:
             with self._lock:
                 self._queue[:0] = [(k, "", *queued[k]) for k in alone]
                 self._queued += sum(len(d) + len(m) for k in alone for d, m in [queued[k]])
-        if not objects:
-            return
+        if chunk:
+            self._send(chunk, 0)
+
+    def _send(self, objects: dict[str, bytes], after: int) -> bool:
+        """PUT `objects` concurrently; False when the store refused or failed (then the `after` objects
+        still to come are not sent either, and the tier stops uploading or is off)."""
         started = time.perf_counter()
         try:
             self.fs.pipe(objects)
         except PermissionError as exc:  # a key that may read and not write
-            self._count(failed=len(objects))
+            self._count(failed=len(objects) + after)
             self.refused = _cause(exc)
-            self.warn(f"remote cache {self.url} refuses uploads from this key ({self.refused}): {len(objects)} "
-                      "object(s) stay local; with a key that may only read, use --remote-read-only "
-                      "(or BRIEF_REMOTE_READ_ONLY=1)")
-            return
+            self.warn(f"remote cache {self.url} refuses uploads from this key ({self.refused}): "
+                      f"{len(objects) + after} object(s) stay local; with a key that may only read, use "
+                      "--remote-read-only (or BRIEF_REMOTE_READ_ONLY=1)")
+            return False
         except Exception as exc:
-            self._count(failed=len(objects))
+            self._count(failed=len(objects) + after)
             self.off(exc)
-            return
+            return False
         self._count(uploaded=len(objects), up_bytes=sum(map(len, objects.values())),
                     up_s=time.perf_counter() - started)
+        return True
 
     def close(self) -> None:
         self.flush()
