@@ -294,7 +294,10 @@ _COMPILED: dict[tuple[str, str], object] = {}  # per worker process: each brief 
 
 
 def _compiled(path: str, options: Options):
-    key = (path, repr(options))
+    """`path` compiled with `options`, once per worker process. The batch's call budget is no part of
+    what it compiles to (each task carries its own copy of it: a key of its own would compile again)."""
+    key = (path, repr(replace(options, backend_options={k: v for k, v in options.backend_options.items()
+                                                          if k != "budget"})))
     if key not in _COMPILED:
         _COMPILED[key] = compile_file(path, options)
     return _COMPILED[key]

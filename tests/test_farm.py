@@ -62,6 +62,20 @@ def test_local_batch_renders_shared_nodes_once(project):
         f"m[season={s},sku={k}]" for s in ("summer", "autumn") for k in ("red", "blue", "gold"))
 
 
+def test_a_worker_compiles_a_brief_once_whatever_budget_its_tasks_carry(project):
+    """`--max-calls` puts the batch's budget in every task's options; each task unpickles its own
+    copy of it (on Ray, a handle of the actor that holds the count), which is no reason to compile
+    the brief again: a worker keeps each brief compiled across tasks, and kept one per task."""
+    from brief.runtime import farm
+    from brief.runtime.backends.hosted_call import Budget
+
+    path = str(project.write("m.brief", MATRIX))
+    options = Options(cache=project.root / "c", backend_options={"max_calls": 4})
+    first = farm._compiled(path, farm._with_budget(options, Budget(4)))
+    kept = len(farm._COMPILED)
+    assert farm._compiled(path, farm._with_budget(options, Budget(4))) is first  # the next task's copy
+    assert len(farm._COMPILED) == kept
+
 def test_actor_count_one_per_gpu_for_gpu_backends():
     from brief.runtime.farm import actor_plan
 

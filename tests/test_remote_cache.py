@@ -153,3 +153,141 @@ def test_tiles_wait_for_their_record_when_the_queue_goes_up_early(tmp_path, s3, 
     sent = _sent(s3)
     assert set(sent) == {"f" * 64, "e" * 64} and sorted(sent["f" * 64][1:]) == sorted(tiles)
     assert sent["e" * 64][1:] == tiles[:1]  # a tile an earlier upload held, held again: each object is whole
+
+
+def _meta(key: str, data: bytes, ext: str = "png", refs: tuple[str, ...] = ()) -> bytes:
+    import hashlib
+
+    return json.dumps({"key": key, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "ext": ext,
+                       "refs": sorted(refs), "meta": {}}, sort_keys=True).encode()
+
+
+def test_latents_a_record_holds_are_still_found_by_their_own_key(tmp_path, s3):
+    """A generated layer's record refers to its latents, which a finishing change (opacity, feather:
+    another node key, the same latents) looks up by their own key on another machine; held only
+    inside the record's object, they would be a miss there, and a diffusion run again."""
+    import numpy as np
+
+    from brief.runtime.store.cache import Cache
+    from brief.runtime.store.remote import Remote
+
+    latents, record, tile = "latents-" + "a" * 64, "b" * 64, "tile-" + "c" * 40
+    made = Cache(tmp_path / "a", remote=Remote(s3.url))
+    assert made.get_tensors(latents) is None  # looked up first, as the diffusers backend does, then made
+    made.put_tensors(latents, {"latents": np.arange(8, dtype=np.float32)})
+    made.put(tile, b"pixels", "png")
+    made.put_json(record, {"tiles": [[tile]]}, refs=[latents, tile])
+    made.remote.close()
+    other = Cache(tmp_path / "b", remote=Remote(s3.url))  # opacity changed there: the record's key is another
+    got = other.get_tensors(latents)
+    assert got is not None and got[0]["latents"].tolist() == list(range(8))
+    assert other.fetched == {latents}
+
+
+def test_a_bundle_that_holds_one_key_twice_is_not_trusted(s3):
+    """An object of the bucket holds each key once (`pack` is given each once): a second entry under
+    the root's key, with other content and no refs, must not replace the root that was verified."""
+    from brief.runtime.store.remote import Remote
+
+    root, tile = "r" * 64, "tile-" + "t" * 40
+    forged = b'{"tiles":[]}'
+    s3.fs.pipe_file(f"{s3.url[5:]}/objects/{root[:2]}/{root}.brf", pack([
+        (b'{"tiles":[["%s"]]}' % tile.encode(), _meta(root, b'{"tiles":[["%s"]]}' % tile.encode(), "json", (tile,))),
+        (b"pixels", _meta(tile, b"pixels")), (forged, _meta(root, forged, "json"))]))
+    warnings: list[str] = []
+    stored: dict[str, bytes] = {}
+    tier = Remote(s3.url, warn=warnings.append)
+    assert not tier.fetch(root, lambda k, d, m: stored.__setitem__(k, d), lambda k: False)
+    assert stored == {} and tier.counts["rejected"] == 1 and len(warnings) == 1, (stored, warnings)
+
+
+def test_a_bundle_without_what_its_objects_refer_to_is_a_miss_never_a_partial_object(s3):
+    """A record's object holds a tile whose own ref (deeper) is neither in it, nor in the bucket alone,
+    nor local: the record is not whole, so nothing of it is stored and the build makes it."""
+    from brief.runtime.store.remote import Remote
+
+    root, mid, deep = "r" * 64, "m" * 64, "d" * 64
+    body = b'{"mid":1}'
+    s3.fs.pipe_file(f"{s3.url[5:]}/objects/{root[:2]}/{root}.brf", pack([
+        (body, _meta(root, body, "json", (mid,))), (b"mid", _meta(mid, b"mid", "bin", (deep,)))]))
+    stored: list[str] = []
+    tier = Remote(s3.url)
+    assert not tier.fetch(root, lambda k, d, m: stored.append(k), lambda k: False)
+    assert stored == [] and tier.counts["misses"] == 1 and tier.counts["hits"] == 0
+
+
+def test_an_object_of_the_former_format_is_a_quiet_miss(s3):
+    """A bucket filled by the release before bundles (MAGIC BRF1: one object each) is not corrupt: its
+    objects are plain misses, rebuilt and replaced, without a warning for each."""
+    from brief.runtime.store.remote import Remote
+
+    key, data = "k" * 64, b"pixels"
+    meta = _meta(key, data)
+    s3.fs.pipe_file(f"{s3.url[5:]}/objects/{key[:2]}/{key}.brf", b"BRF1" + len(meta).to_bytes(4, "big") + meta + data)
+    warnings: list[str] = []
+    tier = Remote(s3.url, warn=warnings.append)
+    assert not tier.fetch(key, lambda *a: None, lambda k: False)
+    assert warnings == [] and tier.counts["rejected"] == 0 and tier.counts["misses"] == 1
+
+
+def test_a_remote_object_stores_only_its_own_closure_and_nothing_already_here(tmp_path, s3):
+    """What an object of the bucket holds beyond what it refers to is not stored; what it refers to
+    that this cache has already is neither stored again nor counted as fetched."""
+    from brief.runtime.store.cache import Cache
+    from brief.runtime.store.remote import Remote
+
+    record, tile, here, stray = "r" * 64, "tile-" + "t" * 40, "tile-" + "h" * 40, "s" * 64
+    body = json.dumps({"tiles": [[tile, here]]}).encode()
+    s3.fs.pipe_file(f"{s3.url[5:]}/objects/{record[:2]}/{record}.brf", pack([
+        (body, _meta(record, body, "json", (tile, here))), (b"t", _meta(tile, b"t")), (b"h", _meta(here, b"h")),
+        (b"stray", _meta(stray, b"stray"))]))
+    Cache(tmp_path / "b").put(here, b"h", "png")
+    before = (tmp_path / "b" / "objects" / here[:2] / f"{here}.meta").stat().st_ino  # a store replaces the file
+    cache = Cache(tmp_path / "b", remote=Remote(s3.url))
+    assert cache.get_json(record) == {"tiles": [[tile, here]]}
+    assert cache.fetched == {record, tile} and not (tmp_path / "b" / "objects" / stray[:2]).exists()
+    assert (tmp_path / "b" / "objects" / here[:2] / f"{here}.meta").stat().st_ino == before
+
+
+@pytest.mark.parametrize("blob", [
+    b"BRF2" + (2**32 - 1).to_bytes(4, "big"),  # a count far past what follows
+    b"BRF2" + (1).to_bytes(4, "big") + (10).to_bytes(4, "big") + (2**63).to_bytes(8, "big") + b"x" * 10,  # sizes too
+    b"BRF2" + (0).to_bytes(4, "big"), b"BRF2", b""])
+def test_a_header_that_claims_more_than_the_object_holds_is_refused_at_once(blob):
+    with pytest.raises(ValueError):
+        unpack(blob)
+
+
+def test_an_object_whose_data_would_overwrite_its_own_metadata_is_not_trusted(s3):
+    """`.meta` is the commit marker beside each object's data: an object whose extension is `meta`
+    would write its data there."""
+    from brief.runtime.store.remote import Remote
+
+    key, data = "k" * 64, b"data"
+    s3.fs.pipe_file(f"{s3.url[5:]}/objects/{key[:2]}/{key}.brf", pack([(data, _meta(key, data, "meta"))]))
+    stored: list[str] = []
+    tier = Remote(s3.url, warn=lambda m: None)
+    assert not tier.fetch(key, lambda k, d, m: stored.append(k), lambda k: False)
+    assert stored == [] and tier.counts["rejected"] == 1
+
+
+def test_an_untrusted_object_is_replaced_by_the_one_made_here_even_when_a_record_holds_it(tmp_path, s3):
+    """A corrupt object in the bucket (latents, under their own key) is recomputed, and what this
+    machine made replaces it there, though the record that refers to it holds it too."""
+    import numpy as np
+
+    from brief.runtime.store.cache import Cache
+    from brief.runtime.store.remote import Remote
+
+    latents, record = "latents-" + "e" * 64, "f" * 64
+    s3.fs.pipe_file(f"{s3.url[5:]}/objects/{latents[:2]}/{latents}.brf",
+                    pack([(b"garbage", _meta(latents, b"not the garbage", "safetensors"))]))
+    made = Cache(tmp_path / "a", remote=Remote(s3.url, warn=lambda m: None))
+    assert made.get_tensors(latents) is None and made.remote.counts["rejected"] == 1
+    made.put_tensors(latents, {"latents": np.ones(4, dtype=np.float32)})
+    made.put_json(record, {"latents": latents}, refs=[latents])
+    made.remote.close()
+    warnings: list[str] = []
+    other = Cache(tmp_path / "b", remote=Remote(s3.url, warn=warnings.append))
+    got = other.get_tensors(latents)
+    assert got is not None and got[0]["latents"].tolist() == [1.0] * 4 and warnings == []

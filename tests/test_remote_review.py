@@ -339,3 +339,111 @@ def test_what_a_stopped_build_made_still_reaches_the_bucket(project, s3):
     made = {p.stem for p in (project.root / "a" / "cache" / "objects").glob("*/*.meta")}
     sent = {json.loads(meta)["key"] for p in s3.fs.find(s3.url[5:]) for _, meta in unpack(s3.fs.cat_file(p))}
     assert made and sent == made  # each as an object, or held by one that refers to it
+
+
+def test_objects_nothing_refers_to_go_up_during_the_build_and_the_queue_stays_bounded(tmp_path, s3, monkeypatch):
+    """The queue goes up early when it passes BATCH_BYTES, to bound the memory it holds; objects no
+    record refers to (PNG bands, check results, embeddings) must go then too: held back at every
+    early flush, they piled up until the build ended, and each put past the size walked them all."""
+    from brief.runtime.store import remote
+    from brief.runtime.store.cache import Cache
+
+    monkeypatch.setattr(remote, "BATCH_BYTES", 50_000)  # the sizes of a big build, scaled down
+    monkeypatch.setattr(remote, "WAIT_BYTES", 20_000)
+    made = Cache(tmp_path / "a", remote=remote.Remote(s3.url))
+    peak = 0
+    for i in range(60):
+        made.put(f"pngband-{i:060d}", bytes([i]) * 10_000, "bin")
+        peak = max(peak, made.remote._queued)
+    assert made.remote.counts["uploaded"] >= 50 and peak <= remote.BATCH_BYTES + 11_000, (made.remote.counts, peak)
+    made.remote.close()
+    assert made.remote.counts["uploaded"] == 60 and made.remote.counts["failed"] == 0
+
+
+def test_a_store_that_fails_after_the_check_is_not_asked_again_by_the_next_builds(monkeypatch):
+    """A farm worker checks the bucket once per process; when the store dies later, midway through a
+    task, the next tasks of the next minute must start with the tier off, as when it was dead at
+    the first check, not each wait out the retries of a first request again."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dies-midway-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    stop, accepted = threading.Event(), []
+
+    def answer_once_then_hang_up():  # the bucket check is answered (200); then the store is gone
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            if len(accepted) == 1:
+                conn.settimeout(2)
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_once_then_hang_up, daemon=True).start()
+    try:
+        warnings: list[str] = []
+        first = Remote("s3://dies-midway-bucket/p", warn=warnings.append)
+        first.check()
+        assert not first.down and len(accepted) == 1  # it answered the check
+        assert not first.fetch("k" * 64, lambda *a: None, lambda k: False) and first.down  # then failed
+        asked = len(accepted)
+        second = Remote("s3://dies-midway-bucket/p", warn=warnings.append)  # the worker's next task
+        second.check()
+        assert not second.fetch("q" * 64, lambda *a: None, lambda k: False)
+        assert second.down and len(accepted) == asked, (second.down, len(accepted), asked)
+        assert len(warnings) == 2 and "unreachable" in warnings[0] and "failed" in warnings[1], warnings
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_uploads_a_failed_store_never_took_are_all_counted_as_failed(monkeypatch):
+    """The store fails on the first of several chunks: every object queued stays local, and the
+    build's summary says so (the objects nothing refers to too, not only the records' chunks)."""
+    from brief.runtime.store import remote
+
+    _unreachable(monkeypatch)
+    monkeypatch.setattr(remote, "CHUNK_BYTES", 1)  # a chunk per record
+    tier = Remote("s3://brief-gone-chunks/p", warn=lambda m: None)
+    queued = 0
+    for name in "ab":
+        tile, record = f"tile-{name * 40}", name * 64
+        tier.upload(tile, "png", b"px", json.dumps({"key": tile, "sha256": hashlib.sha256(b"px").hexdigest(),
+                                                     "ext": "png", "refs": []}).encode())
+        tier.upload(record, "json", b"{}", json.dumps({"key": record, "sha256": hashlib.sha256(b"{}").hexdigest(),
+                                                        "ext": "json", "refs": [tile]}).encode())
+        queued += 2
+    for i in range(3):
+        key = f"alone-{i}" * 8
+        tier.upload(key, "bin", b"x", json.dumps({"key": key, "sha256": hashlib.sha256(b"x").hexdigest(),
+                                                   "ext": "bin", "refs": []}).encode())
+        queued += 1
+    tier.close()
+    assert tier.counts["uploaded"] == 0 and tier.counts["failed"] == queued, tier.counts
+
+
+def test_a_record_whose_object_lacks_its_tiles_is_a_miss_and_the_build_makes_it(project, s3):
+    """Objects uploaded by a machine that lacked what they refer to (the tiles are neither held by
+    the record's object, nor in the bucket alone, nor local): a clean miss each, never a failed build
+    nor a partial object; the build renders them, with the same bytes."""
+    _build(project, "a", s3.url)
+    stripped = 0
+    for path in s3.fs.find(s3.url[5:]):
+        entries = unpack(s3.fs.cat_file(path))
+        if len(entries) > 1:
+            s3.fs.pipe_file(path, pack(entries[:1]))
+            stripped += 1
+    assert stripped
+    warnings: list[str] = []
+    built = _build(project, "b", s3.url, warn=warnings.append)
+    assert ran(built) and warnings == [] and built[0].tiers["rejected"] == 0
+    assert output_bytes(project.root / "b" / "out") == output_bytes(project.root / "a" / "out")

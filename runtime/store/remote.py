@@ -37,6 +37,7 @@ from .cache import _KEY
 
 BATCH_BYTES = 256 * 2**20  # queued uploads sent at once when they pass this
 CHUNK_BYTES = 64 * 2**20  # objects packed and sent at a time
+WAIT_BYTES = 64 * 2**20  # at most so much of what nothing queued refers to yet waits for the record that will
 
 _FILESYSTEMS: dict = {}  # (endpoint, credentials' digest) → s3fs file system: one per process (a session costs ~0.3 s)
 _CHECKED: set[tuple] = set()  # (URL, file system) pairs whose bucket this process has seen
@@ -86,6 +87,7 @@ _CONFIGURATION = ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFo
 
 
 MAGIC = b"BRF2"  # a remote object: MAGIC, its entries' count, each one's .meta and data lengths, each .meta, data
+FORMER = (b"BRF1",)  # the formats of earlier releases (one object each): a plain miss, made again and replaced
 
 
 def pack(entries: list[tuple[bytes, bytes]]) -> bytes:
@@ -119,6 +121,24 @@ def _refs(meta: bytes) -> list[str]:
     return json.loads(meta).get("refs", [])
 
 
+def _closure(key: str, found: dict[str, tuple[bytes, bytes]], has: Callable[[str], bool]) -> tuple[set[str], list[str]]:
+    """What of `key`'s closure (it, and what it refers to, at any depth) `found` holds and this cache
+    lacks, and which keys of it are neither here nor found (to fetch next)."""
+    wanted, local, lacking, todo = set(), set(), set(), [key]
+    while todo:
+        k = todo.pop()
+        if k in wanted or k in local or k in lacking:
+            continue
+        if k != key and has(k):
+            local.add(k)  # here already: not stored again, nor counted as fetched
+        elif k in found:
+            wanted.add(k)
+            todo.extend(_refs(found[k][1]))
+        else:
+            lacking.add(k)
+    return wanted, sorted(lacking)
+
+
 def _untrusted(key: str | None, data: bytes, meta: bytes) -> str:
     """Why the (data, .meta) of a remote object cannot be taken for `key` (for an object it holds,
     key None: for its own key, which must be a key), or "" when it can."""
@@ -129,8 +149,9 @@ def _untrusted(key: str | None, data: bytes, meta: bytes) -> str:
         return "it is not a whole object"
     if not isinstance(own, str) or not _KEY.fullmatch(own) or (key is not None and own != key):
         return f"it belongs to another key ({str(own)[:12]})"
-    if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]{1,16}", ext) or not isinstance(refs, list) \
-            or not all(isinstance(r, str) and _KEY.fullmatch(r) for r in refs):  # a ref is a key, never a path
+    if not isinstance(ext, str) or not re.fullmatch(r"[a-z0-9]{1,16}", ext) or ext == "meta" \
+            or not isinstance(refs, list) or not all(isinstance(r, str) and _KEY.fullmatch(r) for r in refs):
+        # a ref is a key, never a path; the data never goes where its .meta (the commit marker) does
         return "its metadata is malformed"
     if hashlib.sha256(data).hexdigest() != sha:
         return "its data does not match its hash"
@@ -173,12 +194,13 @@ class Remote:
         self.counts = {"hits": 0, "misses": 0, "asked": 0, "rejected": 0, "uploaded": 0, "failed": 0,
                        "down_bytes": 0, "up_bytes": 0, "down_s": 0.0, "up_s": 0.0}
         self._lock = threading.Lock()
-        self._queue: list[tuple[str, str, bytes, bytes]] = []  # (key, ext, data, .meta) not sent yet
+        self._queue: list[tuple[str, bytes, bytes]] = []  # (key, data, .meta) not sent yet
         self._queued = 0  # their bytes
         self._fs_key = _filesystem_key()
         self.untrusted: set[str] = set()  # keys whose remote object failed verification: not read again,
         # and replaced by the object this machine computes
-        self.absent: set[str] = set()  # keys this build found no whole object for: not asked for again
+        self.absent: set[str] = set()  # keys this build found no whole object for: not asked for again (what
+        # the build then makes goes up under its own key too: looked up by it here, it will be elsewhere)
         self.down = ""  # why the store cannot be used: then this build goes on without it
         self.refused = ""  # why the store refuses uploads: then nothing more is uploaded
         self.unreadable = ""  # why the store refuses reads: then nothing more is asked for
@@ -202,13 +224,13 @@ class Remote:
         that does not answer is a warning, and the build goes on without it. Once per process, URL and
         credentials when it works: a farm worker builds many tasks."""
         bucket = self.base.split("/", 1)[0]
-        if (self.url, self._fs_key) in _CHECKED:
-            return
-        failed = _DOWN.get((self.url, self._fs_key))
+        failed = _DOWN.get((self.url, self._fs_key))  # at the first check, or midway after a check that passed
         if failed and time.monotonic() - failed[0] < RECHECK_S:
             self.down = failed[1]
             self.warn(f"remote cache {self.url} failed {time.monotonic() - failed[0]:.0f} s ago in this process "
                       f"({failed[1]}); carrying on with the local cache alone")
+            return
+        if (self.url, self._fs_key) in _CHECKED:
             return
         try:
             self.fs.call_s3("head_bucket", Bucket=bucket)
@@ -261,8 +283,9 @@ class Remote:
             if got is None:
                 ok = False
                 break
-            found.update(got)
-            level = sorted({r for k in level for r in _refs(got[k][1]) if r not in found and not has(r)})
+            for k, entry in got.items():
+                found.setdefault(k, entry)  # a key met again (held by another object) keeps what came first
+            wanted, level = _closure(key, found, has)
             if not level:
                 break
         else:
@@ -272,15 +295,8 @@ class Remote:
                 self.absent.add(key)
             self._count(misses=1)
             return False
-        wanted, todo = set(), [key]  # the object and what it refers to, not whatever else came with it
-        while todo:
-            k = todo.pop()
-            if k not in wanted:
-                wanted.add(k)
-                todo.extend(_refs(found[k][1]) if k in found else ())
-        for k in sorted(wanted & found.keys(), key=lambda k: k == key):  # what it refers to first, itself last
-            if k == key or not has(k):
-                store(k, *found[k])
+        for k in sorted(wanted, key=lambda k: k == key):  # what it refers to first, itself last
+            store(k, *found[k])
         size = sum(len(d) + len(m) for d, m in found.values())
         self._count(hits=1, down_bytes=size, down_s=time.perf_counter() - started)
         return True
@@ -297,27 +313,36 @@ class Remote:
         except Exception as exc:
             self.off(exc)
             return None
-        out = {}
+        out: dict[str, tuple[bytes, bytes]] = {}
+        held: dict[str, tuple[bytes, bytes]] = {}
         for k in keys:
             blob = got.get(self._path(k))
             if isinstance(blob, PermissionError):
                 self._unreadable(blob)
             elif isinstance(blob, BaseException) and not isinstance(blob, FileNotFoundError):
                 self.off(blob)  # the store failed: off for the build
-            if not isinstance(blob, bytes):
-                return None  # absent: a miss
+            if not isinstance(blob, bytes) or blob[:4] in FORMER:
+                return None  # absent (or made by an earlier release): a miss
             try:
                 entries = unpack(blob)
             except ValueError:
                 self._reject(k, "it is not a whole object")
                 return None
+            names: set[str] = set()
             for i, (data, meta) in enumerate(entries):
                 why = _untrusted(k if i == 0 else None, data, meta)
+                name = json.loads(meta)["key"] if not why else ""
+                if not why and name in names:
+                    why = "it holds one object twice"  # `pack` is given each once: this one was tampered with
                 if why:
                     self._reject(k, why if i == 0 else f"an object it holds is not trusted: {why}")
                     return None
-                out[json.loads(meta)["key"]] = (data, meta)
-        return out
+                names.add(name)
+                if i == 0:
+                    out[name] = (data, meta)  # a key's own object, over a copy another one holds
+                else:
+                    held.setdefault(name, (data, meta))
+        return {**held, **out}
 
     def _unreadable(self, exc: BaseException) -> None:
         """The store refuses this key's reads (403): said once, and nothing more is asked for in this
@@ -346,18 +371,20 @@ class Remote:
             self._count(failed=1)
             return
         with self._lock:
-            self._queue.append((key, ext, data, meta))
+            self._queue.append((key, data, meta))
             self._queued += len(data) + len(meta)
             full = self._queued > BATCH_BYTES
         if full:
             self.flush(final=False)
 
     def flush(self, final: bool = True) -> None:
-        """Send what is queued, all at once (s3fs puts them concurrently). Each object that refers to
-        others (a record: its tiles, its latents) goes up in one PUT holding them too, taken from the
-        queue or the local cache, so a reader finds it whole or not at all and fetches it in one GET;
-        what it holds is not sent alone. What nothing queued refers to waits for the next flush, in
-        case a record that does is made meanwhile; the `final` one sends it alone."""
+        """Send what is queued, CHUNK_BYTES at a time (s3fs puts a chunk's objects concurrently). Each
+        object that refers to others (a record: its tiles, its latents) goes up in one PUT holding them
+        too, taken from the queue or the local cache, so a reader finds it whole or not at all and
+        fetches it in one GET; what it holds is not sent alone, unless this build looked it up by its
+        own key (latents: another machine will too). What nothing queued refers to yet waits for the
+        next flush, the newest WAIT_BYTES of it (a node's tiles, queued just before its record); the
+        rest, and everything at the `final` flush, goes up alone."""
         with self._lock:
             queue, self._queue, self._queued = self._queue, [], 0
         if not queue:
@@ -365,12 +392,34 @@ class Remote:
         if self.down or self.refused:
             self._count(failed=len(queue))
             return
-        queued = {k: (data, meta) for k, _, data, meta in queue}
-        roots = [k for k, (_, meta) in queued.items() if _refs(meta)]
-        held: set[str] = set()
+        queued = {k: (data, meta) for k, data, meta in queue}
+        sent: set[str] = set()  # the queued keys the bucket has
+        waiting: set[str] = set()  # the queued keys put back for the next flush
+
+        def unsent() -> int:
+            return len(queued.keys() - sent - waiting)
+
         chunk: dict[str, bytes] = {}
-        for i, key in enumerate(roots):
-            data, meta = queued[key]
+        chunk_keys: set[str] = set()
+        size = 0
+        for path, blob, keys in self._objects(queued, final, waiting):
+            chunk[path], size = blob, size + len(blob)
+            chunk_keys.update(keys)
+            if size > CHUNK_BYTES:  # memory: a chunk packed at a time, not the queue
+                if not self._send(chunk, unsent):
+                    return
+                sent.update(chunk_keys)
+                chunk, chunk_keys, size = {}, set(), 0
+        if chunk:
+            self._send(chunk, unsent)
+
+    def _objects(self, queued: dict[str, tuple[bytes, bytes]], final: bool, waiting: set[str]):
+        """The remote objects of `queued`, one at a time: (path, packed bytes, the queued keys it
+        holds). Records first, then what is sent alone; what waits is put back in the queue (`waiting`)."""
+        held: set[str] = set()
+        for key, (data, meta) in queued.items():
+            if not _refs(meta):
+                continue
             entries, seen, todo = [(data, meta)], {key}, list(_refs(meta))
             while todo:
                 ref = todo.pop()
@@ -382,36 +431,39 @@ class Remote:
                     entries.append(got)
                     held.add(ref)
                     todo.extend(_refs(got[1]))
-            chunk[self._path(key)] = pack(entries)
-            if sum(map(len, chunk.values())) > CHUNK_BYTES:  # memory: a chunk packed at a time, not the queue
-                if not self._send(chunk, len(roots) - i - 1):
-                    return
-                chunk = {}
-        alone = [k for k, (_, meta) in queued.items() if not _refs(meta) and k not in held]
-        if final:
-            chunk.update({self._path(k): pack([queued[k]]) for k in alone})
-        else:
+            yield self._path(key), pack(entries), seen & queued.keys()
+        alone = [k for k, (_, meta) in queued.items() if not _refs(meta) and (k not in held or k in self.absent)]
+        if not final:
+            room = WAIT_BYTES
+            for k in reversed(alone):  # the newest first
+                if k not in held:
+                    room -= sum(map(len, queued[k]))
+                    if room < 0:
+                        break
+                    waiting.add(k)
             with self._lock:
-                self._queue[:0] = [(k, "", *queued[k]) for k in alone]
-                self._queued += sum(len(d) + len(m) for k in alone for d, m in [queued[k]])
-        if chunk:
-            self._send(chunk, 0)
+                self._queue[:0] = [(k, *queued[k]) for k in queued if k in waiting]
+                self._queued += sum(len(d) + len(m) for k in waiting for d, m in [queued[k]])
+        for k in alone:
+            if k not in waiting:
+                yield self._path(k), pack([queued[k]]), {k}
 
-    def _send(self, objects: dict[str, bytes], after: int) -> bool:
-        """PUT `objects` concurrently; False when the store refused or failed (then the `after` objects
-        still to come are not sent either, and the tier stops uploading or is off)."""
+    def _send(self, objects: dict[str, bytes], unsent: Callable[[], int]) -> bool:
+        """PUT `objects` concurrently; False when the store refused or failed (then the `unsent()`
+        queued objects stay local, and the tier stops uploading or is off)."""
         started = time.perf_counter()
         try:
             self.fs.pipe(objects)
         except PermissionError as exc:  # a key that may read and not write
-            self._count(failed=len(objects) + after)
+            failed = unsent()
+            self._count(failed=failed)
             self.refused = _cause(exc)
             self.warn(f"remote cache {self.url} refuses uploads from this key ({self.refused}): "
-                      f"{len(objects) + after} object(s) stay local; with a key that may only read, use "
+                      f"{failed} object(s) stay local; with a key that may only read, use "
                       "--remote-read-only (or BRIEF_REMOTE_READ_ONLY=1)")
             return False
         except Exception as exc:
-            self._count(failed=len(objects) + after)
+            self._count(failed=unsent())
             self.off(exc)
             return False
         self._count(uploaded=len(objects), up_bytes=sum(map(len, objects.values())),
