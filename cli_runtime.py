@@ -385,11 +385,12 @@ def cmd_lock(args) -> int:
 
 
 def _tiers_line(t: dict, what: str) -> str:
-    """One line on where a build's cached results came from, and what it moved to and from the remote tier."""
+    """One line on where a build's cached results came from (hits count results and their tiles), and
+    what it moved to and from the remote tier (objects there: a record holds its tiles)."""
     line = f"{what}: {t.get('local', 0)} local hits, {t.get('remote', 0)} remote hits"
     if t.get("url"):
-        line += (f" ({t['url']}{', read-only' if t.get('read_only') else ''}: {t.get('uploaded', 0)} uploaded "
-                 f"{t.get('up_bytes', 0) / 1e6:.1f} MB in {t.get('up_s', 0):.2f} s, {t.get('down_bytes', 0) / 1e6:.1f}"
+        line += (f" ({t['url']}{', read-only' if t.get('read_only') else ''}: {t.get('uploaded', 0)} objects "
+                 f"up, {t.get('up_bytes', 0) / 1e6:.1f} MB in {t.get('up_s', 0):.2f} s, {t.get('down_bytes', 0) / 1e6:.1f}"
                  f" MB down in {t.get('down_s', 0):.2f} s, {t.get('rejected', 0)} rejected, {t.get('failed', 0)} failed)")
     return line
 
