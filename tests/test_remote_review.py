@@ -17,6 +17,7 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -148,33 +149,47 @@ def test_a_key_that_may_not_read_objects_costs_one_warning_and_one_request(proje
     assert tier.counts["uploaded"] == 1  # it may still write: other machines read what it makes
 
 
-def test_a_worker_does_not_wait_out_a_dead_store_again_on_each_task(monkeypatch):
-    """A farm worker runs many builds in one process: once the store failed to answer, the next
-    builds of the next minute start with the tier off (one warning each) instead of each waiting out
-    the connection's retries again."""
-    import socket
-
+@contextmanager
+def _store_at_a_socket(monkeypatch, answers: int = 0):
+    """A "store" on a loopback socket that answers its first `answers` connections with an empty 200
+    (a bucket check that passes) and drops every later one; yields the connections it took."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     listener.settimeout(0.2)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dead-store-test")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"socket-store-{answers}")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own attempts: this test's time
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own attempts: the tests' time
     stop, accepted = threading.Event(), []
 
-    def hang_up():  # a store that drops every connection
+    def serve():
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
             except OSError:
                 continue
             accepted.append(1)
+            if len(accepted) <= answers:
+                conn.settimeout(2)
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             conn.close()
 
-    threading.Thread(target=hang_up, daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
+        yield accepted
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_a_worker_does_not_wait_out_a_dead_store_again_on_each_task(monkeypatch):
+    """A farm worker runs many builds in one process: once the store failed to answer, the next
+    builds of the next minute start with the tier off (one warning each) instead of each waiting out
+    the connection's retries again."""
+    with _store_at_a_socket(monkeypatch) as accepted:
         warnings: list[str] = []
         first = Remote("s3://dead-store-bucket/p", warn=warnings.append)
         first.check()
@@ -184,9 +199,6 @@ def test_a_worker_does_not_wait_out_a_dead_store_again_on_each_task(monkeypatch)
         second.check()
         assert second.down and len(accepted) == asked  # off at once: the store was not asked again
         assert len(warnings) == 2 and "unreachable" in warnings[0] and "failed" in warnings[1], warnings
-    finally:
-        stop.set()
-        listener.close()
 
 
 def test_what_check_render_computes_reaches_the_bucket(project, s3):
@@ -364,32 +376,7 @@ def test_a_store_that_fails_after_the_check_is_not_asked_again_by_the_next_build
     """A farm worker checks the bucket once per process; when the store dies later, midway through a
     task, the next tasks of the next minute must start with the tier off, as when it was dead at
     the first check, not each wait out the retries of a first request again."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dies-midway-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    stop, accepted = threading.Event(), []
-
-    def answer_once_then_hang_up():  # the bucket check is answered (200); then the store is gone
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            accepted.append(1)
-            if len(accepted) == 1:
-                conn.settimeout(2)
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            conn.close()
-
-    threading.Thread(target=answer_once_then_hang_up, daemon=True).start()
-    try:
+    with _store_at_a_socket(monkeypatch, answers=1) as accepted:
         warnings: list[str] = []
         first = Remote("s3://dies-midway-bucket/p", warn=warnings.append)
         first.check()
@@ -401,9 +388,6 @@ def test_a_store_that_fails_after_the_check_is_not_asked_again_by_the_next_build
         assert not second.fetch("q" * 64, lambda *a: None, lambda k: False)
         assert second.down and len(accepted) == asked, (second.down, len(accepted), asked)
         assert len(warnings) == 2 and "unreachable" in warnings[0] and "failed" in warnings[1], warnings
-    finally:
-        stop.set()
-        listener.close()
 
 
 def test_uploads_a_failed_store_never_took_are_all_counted_as_failed(monkeypatch):
