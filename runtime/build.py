@@ -315,9 +315,9 @@ def build_file(path: str | os.PathLike, options: Options, progress: Progress | N
             stages = {"compile": compile_s, "plan": clock[1] - clock[0], "render": clock[2] - clock[1],
                       "export": clock[3] - clock[2]}
             built.append(Built(plan.variant, plan, run, folder, manifest, compiled.graph.graph, files, stages))
-    summary = tiers(cache)
+    summary, fetched = tiers(cache), frozenset(cache.fetched)
     for b in built:
-        b.tiers, b.fetched = summary, frozenset(cache.fetched)
+        b.tiers, b.fetched = summary, fetched
     if cache.remote is not None:
         cache.write_state("tiers", summary)
     if any(b.run.ran for b in built) or cache.fetched:  # rendered, or fetched from the remote tier

@@ -131,9 +131,9 @@ def _with_budget(options: Options, budget) -> Options:
 
 
 def render_local(paths: list[str], options: Options, on_done=None) -> Batch:
-    from .backends.hosted_call import Budget
-
     if options.backend_options.get("max_calls") is not None:
+        from .backends.hosted_call import Budget
+
         options = _with_budget(options, Budget(options.backend_options["max_calls"]))
     batch = Batch()
     started = time.perf_counter()

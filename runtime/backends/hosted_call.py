@@ -1,5 +1,5 @@
 """What every call to a hosted image API goes through, written once for the four providers: the key
-(read from the environment, and kept out of every message), the build's budget of calls
+(read from the environment, and kept out of every message), the command's budget of calls
 (`--max-calls`), a slot among the few calls to one provider that may run at once, the request
 itself (httpx, retried with backoff on 429, 5xx and lost connections, within a timeout), and the
 answer read as JSON or refused in one line. `hosted.py` holds what the backends share besides.

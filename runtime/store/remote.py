@@ -416,11 +416,12 @@ class Remote:
     def _objects(self, queued: dict[str, tuple[bytes, bytes]], final: bool, waiting: set[str]):
         """The remote objects of `queued`, one at a time: (path, packed bytes, the queued keys it
         holds). Records first, then what is sent alone; what waits is put back in the queue (`waiting`)."""
+        refs = {k: _refs(meta) for k, (_, meta) in queued.items()}  # each .meta parsed once
         held: set[str] = set()
         for key, (data, meta) in queued.items():
-            if not _refs(meta):
+            if not refs[key]:
                 continue
-            entries, seen, todo = [(data, meta)], {key}, list(_refs(meta))
+            entries, seen, todo = [(data, meta)], {key}, list(refs[key])
             while todo:
                 ref = todo.pop()
                 if ref in seen:
@@ -430,9 +431,9 @@ class Remote:
                 if got is not None:  # else a reader fetches it on its own, or makes it
                     entries.append(got)
                     held.add(ref)
-                    todo.extend(_refs(got[1]))
+                    todo.extend(refs[ref] if ref in queued else _refs(got[1]))
             yield self._path(key), pack(entries), seen & queued.keys()
-        alone = [k for k, (_, meta) in queued.items() if not _refs(meta) and (k not in held or k in self.absent)]
+        alone = [k for k in queued if not refs[k] and (k not in held or k in self.absent)]
         if not final:
             room = WAIT_BYTES
             for k in reversed(alone):  # the newest first
